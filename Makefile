@@ -1,0 +1,41 @@
+# The two commands: `make run` and `make test`. Both set up what they need on first use.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+
+# Debian packages: what building the venv needs, and what the tests talk to.
+APT_BASE := python3 python3-venv python3-dev gcc make
+APT_TEST := libpcsclite-dev swig pcscd vsmartcard-vpcd libfido2-1 fido2-tools postgresql
+
+.PHONY: run test lint clean
+
+run: $(VENV)/.run-ready
+	$(BIN)/tokenbench bench demo
+
+test: $(VENV)/.test-ready
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	scripts/with-services.sh $(BIN)/pytest $(PYTEST_ARGS)
+
+lint: $(VENV)/.test-ready
+	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+
+$(VENV)/.created:
+	@command -v $(PYTHON) >/dev/null && $(PYTHON) -c 'import ensurepip, venv' 2>/dev/null \
+	  || scripts/ensure-apt.sh $(APT_BASE)
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	touch $@
+
+$(VENV)/.run-ready: $(VENV)/.created pyproject.toml
+	$(BIN)/pip install -q -e '.[qr]'
+	touch $@
+
+$(VENV)/.test-ready: $(VENV)/.created pyproject.toml
+	scripts/ensure-apt.sh $(APT_TEST)
+	$(BIN)/pip install -q -e '.[qr,hardware,postgres,dev]'
+	touch $@ $(VENV)/.run-ready
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache .hypothesis

@@ -1,0 +1,62 @@
+"""The `tokenbench` command.
+
+Each command group lives in `bench.commands.<group>` and exposes `register(subparsers)`.
+Every failure ends as one line on stderr and a non-zero exit, never a traceback;
+set TOKENBENCH_DEBUG=1 to see the traceback of an unexpected error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+import traceback
+from collections.abc import Sequence
+
+from bench.errors import UserError
+
+COMMAND_GROUPS = ("totp", "key", "iam", "bench")
+EXIT_USAGE = 2
+EXIT_FAILURE = 1
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """An ArgumentParser whose errors are a single line."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        sys.stderr.write(f"{self.prog}: error: {message}\n")
+        raise SystemExit(EXIT_USAGE)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = OneLineParser(prog="tokenbench", description=__doc__.splitlines()[0])
+    groups = parser.add_subparsers(dest="group", metavar="GROUP", parser_class=OneLineParser)
+    groups.required = True
+    for name in COMMAND_GROUPS:
+        module = importlib.import_module(f"bench.commands.{name}")
+        module.register(groups)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.handler(args) or 0)
+    except UserError as exc:
+        sys.stderr.write(f"tokenbench: error: {exc}\n")
+        return EXIT_FAILURE
+    except KeyboardInterrupt:
+        sys.stderr.write("tokenbench: interrupted\n")
+        return 130
+    except Exception as exc:
+        if os.environ.get("TOKENBENCH_DEBUG"):
+            traceback.print_exc()
+        detail = str(exc).splitlines()[0] if str(exc) else ""
+        sys.stderr.write(f"tokenbench: internal error: {type(exc).__name__}: {detail}\n")
+        return EXIT_FAILURE
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

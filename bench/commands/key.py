@@ -1,0 +1,10 @@
+"""`tokenbench key ...`."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(groups: argparse._SubParsersAction) -> None:
+    parser = groups.add_parser("key", help="key commands (not yet available)")
+    parser.set_defaults(handler=lambda args: parser.error("no key commands yet"))

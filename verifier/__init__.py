@@ -1,0 +1,1 @@
+"""The relying side: IAM-style MFA rules, TOTP and WebAuthn verification, seed import, storage."""
