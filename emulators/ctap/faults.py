@@ -1,0 +1,45 @@
+"""Named faults that make an emulated key misbehave on purpose.
+
+Suites, clients and verifiers are proven by showing that each fault is detected by the
+side that should detect it. Core faults are applied by the authenticator, transport faults
+by the framing layers; both read the same `FaultSet`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from enum import StrEnum
+
+
+class Fault(StrEnum):
+    BAD_SIGNATURE = "bad-signature"  # core: assertion/attestation signatures do not verify
+    COUNTER_ROLLBACK = "counter-rollback"  # core: signature counter goes backwards
+    CLONE = "clone"  # core: two emulators share one state (counters diverge)
+    WRONG_RPID_HASH = "wrong-rpid-hash"  # core: authenticatorData carries another RP's hash
+    MALFORMED_CBOR = "malformed-cbor"  # core: responses are not valid CBOR
+    NO_PRESENCE = "no-presence"  # core: UP flag never set / presence never obtained
+    DROP_PACKET = "drop-packet"  # transport: some outgoing reports are lost
+    DUPLICATE_PACKET = "duplicate-packet"  # transport: some outgoing reports are sent twice
+    SLOW = "slow"  # transport: responses come late, with keepalives meanwhile
+
+
+class FaultSet(frozenset[Fault]):
+    """The faults active on one emulated key."""
+
+    @classmethod
+    def parse(cls, names: Iterable[str] | str | None) -> FaultSet:
+        if names is None:
+            return cls()
+        if isinstance(names, str):
+            names = [n for n in names.replace("+", ",").split(",") if n]
+        faults = []
+        for name in names:
+            try:
+                faults.append(Fault(name))
+            except ValueError:
+                known = ", ".join(f.value for f in Fault)
+                raise ValueError(f"unknown fault {name!r} (known: {known})") from None
+        return cls(faults)
+
+    def __contains__(self, item: object) -> bool:
+        return frozenset.__contains__(self, Fault(item) if isinstance(item, str) else item)
