@@ -1,0 +1,175 @@
+"""Credential keys and credential IDs.
+
+Every credential ID (resident, non-resident and U2F key handle alike) is an AES-256-GCM
+encryption, under a key derived from the key's master secret, of a 32-byte key seed plus the
+few facts the key needs to use it (algorithm, credProtect level, flags, credBlob), with the
+RP ID hash as associated data. So a non-resident credential needs no storage, an ID from
+another key or for another RP does not decrypt (treated as "not found"), and the private key
+is never stored anywhere: it is derived from the seed when needed.
+
+Layout: version(1) || nonce(12) || GCM(alg(1) || credProtect(1) || flags(1) || seed(32) ||
+credBlob(0..32)) || tag(16).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from fido2.cose import ES256, EdDSA
+
+from emulators.ctap.constants import CoseAlg
+
+CRED_ID_VERSION = 0x01
+NONCE_LEN = 12
+SEED_LEN = 32
+TAG_LEN = 16
+HEADER_LEN = 3
+MIN_CRED_ID_LEN = 1 + NONCE_LEN + HEADER_LEN + SEED_LEN + TAG_LEN
+MAX_CRED_BLOB = 32
+MAX_CRED_ID_LEN = MIN_CRED_ID_LEN + MAX_CRED_BLOB
+P256_ORDER = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
+
+ALG_CODES = {CoseAlg.ES256: 1, CoseAlg.EDDSA: 2}
+CODE_ALGS = {v: k for k, v in ALG_CODES.items()}
+
+FLAG_RESIDENT = 0x01
+FLAG_HMAC_SECRET = 0x02
+FLAG_CRED_BLOB = 0x04
+
+
+def hkdf(secret: bytes, info: bytes, length: int = 32) -> bytes:
+    return HKDF(algorithm=hashes.SHA256(), length=length, salt=None, info=info).derive(secret)
+
+
+def rp_id_hash(rp_id: str) -> bytes:
+    return hashlib.sha256(rp_id.encode("utf-8")).digest()
+
+
+def counter_key(cred_id: bytes) -> str:
+    """The name under which a credential's signature counter is stored."""
+    return hashlib.sha256(cred_id).hexdigest()[:24]
+
+
+@dataclass(frozen=True)
+class CredentialSecret:
+    """What a credential ID carries inside its encryption."""
+
+    alg: int
+    seed: bytes
+    cred_protect: int = 1
+    resident: bool = False
+    hmac_secret: bool = False
+    cred_blob: bytes | None = None
+
+
+class CredentialKey:
+    """A credential's key pair, derived deterministically from its seed."""
+
+    def __init__(self, alg: int, seed: bytes) -> None:
+        self.alg = alg
+        if alg == CoseAlg.ES256:
+            scalar = int.from_bytes(hkdf(seed, b"tokenbench p256 key", 40), "big")
+            self._key: Any = ec.derive_private_key(scalar % (P256_ORDER - 1) + 1, ec.SECP256R1())
+        elif alg == CoseAlg.EDDSA:
+            self._key = ed25519.Ed25519PrivateKey.from_private_bytes(
+                hkdf(seed, b"tokenbench ed25519 key")
+            )
+        else:
+            raise ValueError(f"unsupported algorithm {alg}")
+        self.public_key = self._key.public_key()
+
+    def sign(self, data: bytes) -> bytes:
+        if self.alg == CoseAlg.ES256:
+            return self._key.sign(data, ec.ECDSA(hashes.SHA256()))
+        return self._key.sign(data)
+
+    def cose_public_key(self) -> dict[int, Any]:
+        if self.alg == CoseAlg.ES256:
+            return dict(ES256.from_cryptography_key(self.public_key))
+        return dict(EdDSA.from_cryptography_key(self.public_key))
+
+    def raw_p256_public(self) -> bytes:
+        """Uncompressed SEC1 point (U2F registration uses it)."""
+        return self.public_key.public_bytes(
+            serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint
+        )
+
+
+def cred_random(seed: bytes, with_uv: bool) -> bytes:
+    """hmac-secret's CredRandom: one value used with UV, another without (CTAP 2.1 §12.5)."""
+    return hkdf(seed, b"tokenbench credRandom " + (b"uv" if with_uv else b"no-uv"))
+
+
+class CredentialWrapper:
+    """Makes and opens credential IDs under one key's master secret."""
+
+    CACHE_SIZE = 512
+
+    def __init__(self, master_secret: bytes, rng: Any) -> None:
+        self._aead = AESGCM(hkdf(master_secret, b"tokenbench credential wrap v1"))
+        self._rng = rng
+        self._keys: OrderedDict[bytes, CredentialKey] = OrderedDict()
+
+    def wrap(self, rp_hash: bytes, secret: CredentialSecret) -> bytes:
+        flags = (
+            (FLAG_RESIDENT if secret.resident else 0)
+            | (FLAG_HMAC_SECRET if secret.hmac_secret else 0)
+            | (FLAG_CRED_BLOB if secret.cred_blob is not None else 0)
+        )
+        plain = (
+            bytes([ALG_CODES[CoseAlg(secret.alg)], secret.cred_protect, flags])
+            + secret.seed
+            + (secret.cred_blob or b"")
+        )
+        nonce = self._rng(NONCE_LEN)
+        return bytes([CRED_ID_VERSION]) + nonce + self._aead.encrypt(nonce, plain, rp_hash)
+
+    def unwrap(self, rp_hash: bytes, cred_id: bytes) -> CredentialSecret | None:
+        """The secret inside `cred_id`, or None if it is not one of ours for this RP."""
+        if (
+            not isinstance(cred_id, bytes)
+            or not MIN_CRED_ID_LEN <= len(cred_id) <= MAX_CRED_ID_LEN
+            or cred_id[0] != CRED_ID_VERSION
+        ):
+            return None
+        nonce, body = cred_id[1 : 1 + NONCE_LEN], cred_id[1 + NONCE_LEN :]
+        try:
+            plain = self._aead.decrypt(nonce, body, rp_hash)
+        except InvalidTag:
+            return None
+        alg_code, protect, flags = plain[0], plain[1], plain[2]
+        if alg_code not in CODE_ALGS or not 1 <= protect <= 3:
+            return None
+        seed = plain[HEADER_LEN : HEADER_LEN + SEED_LEN]
+        blob = plain[HEADER_LEN + SEED_LEN :]
+        return CredentialSecret(
+            alg=int(CODE_ALGS[alg_code]),
+            seed=seed,
+            cred_protect=protect,
+            resident=bool(flags & FLAG_RESIDENT),
+            hmac_secret=bool(flags & FLAG_HMAC_SECRET),
+            cred_blob=blob if flags & FLAG_CRED_BLOB else None,
+        )
+
+    def key(self, cred_id: bytes, secret: CredentialSecret) -> CredentialKey:
+        """The key pair for a credential, cached because deriving a P-256 key costs a multiply."""
+        cached = self._keys.get(cred_id)
+        if cached is not None:
+            self._keys.move_to_end(cred_id)
+            return cached
+        key = CredentialKey(secret.alg, secret.seed)
+        self._keys[cred_id] = key
+        if len(self._keys) > self.CACHE_SIZE:
+            self._keys.popitem(last=False)
+        return key
+
+    def new_secret(self, alg: int, **kwargs: Any) -> CredentialSecret:
+        return CredentialSecret(alg=alg, seed=self._rng(SEED_LEN), **kwargs)

@@ -1,0 +1,291 @@
+"""The emulated key's persistent state and where it is kept.
+
+One versioned JSON document holds everything a real key keeps in flash: the master secret that
+wraps non-resident credential IDs, signature counters, resident credentials, the PIN state,
+the authenticatorConfig flags and the large-blob array. A `FileStore` replaces the file
+atomically (temp file + fsync + rename + directory fsync), so a crash leaves either the old or
+the new state, never a half-written one. Anything that is not our format raises `StateError`.
+
+Signature counters change on every assertion. Rewriting the whole file each time would cost
+an fsync per assertion (about 0.75 ms here), so counters are persisted as a reserved
+high-water mark: the stored value is ahead of the live counter by up to `counter_block`, and
+after a restart (or a crash) every counter continues from its stored mark. Counters therefore
+only ever move forward, at the price of a jump after a restart, which the spec allows.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from emulators.ctap.client_pin import PinState
+from emulators.ctap.errors import StateError
+
+STATE_FORMAT = "tokenbench-ctap-state"
+STATE_VERSION = 1
+DEFAULT_COUNTER_BLOCK = 64
+MAX_STATE_BYTES = 16 * 1024 * 1024
+
+
+def b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+def unb64(text: str) -> bytes:
+    return base64.b64decode(text.encode("ascii"), validate=True)
+
+
+class StateStore(Protocol):
+    """Where the serialized state lives: `load` returns None for a fresh key."""
+
+    def load(self) -> bytes | None: ...
+
+    def save(self, data: bytes) -> None: ...
+
+
+class MemoryStore:
+    """State kept in memory (tests, throwaway emulated keys)."""
+
+    def __init__(self, data: bytes | None = None) -> None:
+        self.data = data
+        self.writes = 0
+
+    def load(self) -> bytes | None:
+        return self.data
+
+    def save(self, data: bytes) -> None:
+        self.data = data
+        self.writes += 1
+
+
+class FileStore:
+    """State kept in one file, replaced atomically on every save."""
+
+    def __init__(self, path: str | Path, durable: bool = True) -> None:
+        self.path = Path(path)
+        self.durable = durable
+        self.writes = 0
+        self._seq = 0
+
+    def load(self) -> bytes | None:
+        try:
+            with open(self.path, "rb") as f:
+                data = f.read(MAX_STATE_BYTES + 1)
+        except FileNotFoundError:
+            return None
+        except OSError as e:
+            raise StateError(f"cannot read key state {self.path}: {e.strerror}") from None
+        if len(data) > MAX_STATE_BYTES:
+            raise StateError(f"key state {self.path} is too large to be ours")
+        return data
+
+    def save(self, data: bytes) -> None:
+        directory = self.path.parent if str(self.path.parent) else Path(".")
+        self._seq += 1
+        tmp = directory / f".{self.path.name}.tmp-{os.getpid()}-{threading.get_ident()}-{self._seq}"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            view = memoryview(data)
+            while view:
+                written = os.write(fd, view)
+                view = view[written:]
+            if self.durable:
+                os.fsync(fd)
+        except BaseException:
+            os.close(fd)
+            tmp.unlink(missing_ok=True)
+            raise
+        os.close(fd)
+        os.replace(tmp, self.path)
+        if self.durable:
+            dfd = os.open(directory, os.O_RDONLY)
+            try:
+                os.fsync(dfd)
+            finally:
+                os.close(dfd)
+        self.writes += 1
+
+
+@dataclass
+class ResidentCredential:
+    """A discoverable credential. Its private key is derived from the wrapped `id` itself."""
+
+    id: bytes
+    rp_id: str
+    user_id: bytes
+    created: int
+    rp_name: str | None = None
+    user_name: str | None = None
+    user_display_name: str | None = None
+    alg: int = -7
+    cred_protect: int = 1
+    cred_blob: bytes | None = None
+    large_blob_key: bytes | None = None
+    hmac_secret: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "id": b64(self.id),
+            "rp_id": self.rp_id,
+            "user_id": b64(self.user_id),
+            "created": self.created,
+            "alg": self.alg,
+            "cred_protect": self.cred_protect,
+        }
+        for name in ("rp_name", "user_name", "user_display_name"):
+            if getattr(self, name) is not None:
+                out[name] = getattr(self, name)
+        if self.cred_blob is not None:
+            out["cred_blob"] = b64(self.cred_blob)
+        if self.large_blob_key is not None:
+            out["large_blob_key"] = b64(self.large_blob_key)
+        if self.hmac_secret:
+            out["hmac_secret"] = True
+        return out
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> ResidentCredential:
+        return cls(
+            id=unb64(d["id"]),
+            rp_id=str(d["rp_id"]),
+            user_id=unb64(d["user_id"]),
+            created=int(d["created"]),
+            rp_name=d.get("rp_name"),
+            user_name=d.get("user_name"),
+            user_display_name=d.get("user_display_name"),
+            alg=int(d.get("alg", -7)),
+            cred_protect=int(d.get("cred_protect", 1)),
+            cred_blob=unb64(d["cred_blob"]) if "cred_blob" in d else None,
+            large_blob_key=unb64(d["large_blob_key"]) if "large_blob_key" in d else None,
+            hmac_secret=bool(d.get("hmac_secret", False)),
+        )
+
+
+@dataclass
+class KeyState:
+    """Everything the key remembers across power cycles."""
+
+    master_secret: bytes
+    counters: dict[str, int] = field(default_factory=dict)  # counter key -> reserved mark
+    residents: list[ResidentCredential] = field(default_factory=list)
+    pin: PinState = field(default_factory=PinState)
+    always_uv: bool = False
+    enterprise_attestation: bool = False
+    min_pin_length_rp_ids: list[str] = field(default_factory=list)
+    large_blob: bytes | None = None  # None = the initial empty array
+    next_created: int = 1
+    counter_block: int = DEFAULT_COUNTER_BLOCK
+
+    def to_json(self) -> bytes:
+        doc = {
+            "format": STATE_FORMAT,
+            "version": STATE_VERSION,
+            "master_secret": b64(self.master_secret),
+            "counters": self.counters,
+            "residents": [r.to_dict() for r in self.residents],
+            "pin": self.pin.to_dict(),
+            "always_uv": self.always_uv,
+            "enterprise_attestation": self.enterprise_attestation,
+            "min_pin_length_rp_ids": self.min_pin_length_rp_ids,
+            "large_blob": b64(self.large_blob) if self.large_blob is not None else None,
+            "next_created": self.next_created,
+            "counter_block": self.counter_block,
+        }
+        return json.dumps(doc, separators=(",", ":"), sort_keys=True).encode("utf-8")
+
+    @classmethod
+    def from_json(cls, data: bytes) -> KeyState:
+        try:
+            doc = json.loads(data.decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as e:
+            raise StateError(f"key state is not valid JSON ({e.__class__.__name__})") from None
+        if not isinstance(doc, dict) or doc.get("format") != STATE_FORMAT:
+            raise StateError("file is not a tokenbench security-key state")
+        if doc.get("version") != STATE_VERSION:
+            raise StateError(
+                f"key state version {doc.get('version')!r} is not supported "
+                f"(this build reads version {STATE_VERSION})"
+            )
+        try:
+            secret = unb64(doc["master_secret"])
+            if len(secret) != 32:
+                raise ValueError("master secret length")
+            counters = {str(k): int(v) for k, v in dict(doc.get("counters", {})).items()}
+            if any(v < 0 or v > 0xFFFFFFFF for v in counters.values()):
+                raise ValueError("counter out of range")
+            blob = doc.get("large_blob")
+            return cls(
+                master_secret=secret,
+                counters=counters,
+                residents=[ResidentCredential.from_dict(r) for r in doc.get("residents", [])],
+                pin=PinState.from_dict(dict(doc.get("pin", {}))),
+                always_uv=bool(doc.get("always_uv", False)),
+                enterprise_attestation=bool(doc.get("enterprise_attestation", False)),
+                min_pin_length_rp_ids=[str(x) for x in doc.get("min_pin_length_rp_ids", [])],
+                large_blob=unb64(blob) if blob is not None else None,
+                next_created=int(doc.get("next_created", 1)),
+                counter_block=max(1, int(doc.get("counter_block", DEFAULT_COUNTER_BLOCK))),
+            )
+        except (KeyError, TypeError, ValueError, AttributeError) as e:
+            raise StateError(f"key state is corrupt ({e.__class__.__name__}: {e})") from None
+
+
+class StateManager:
+    """Loads the state once, keeps it in memory, and writes it back on every change.
+
+    Live signature counters are kept here; the state only records reserved marks (see the
+    module docstring), so most assertions cost no write at all.
+    """
+
+    def __init__(self, store: StateStore, rng: Any) -> None:
+        self.store = store
+        self._rng = rng
+        self._lock = threading.RLock()
+        data = store.load()
+        if data is None:
+            self.state = KeyState(master_secret=rng(32))
+            self.save()
+        else:
+            self.state = KeyState.from_json(data)
+        self._live: dict[str, int] = {}
+
+    def save(self) -> None:
+        with self._lock:
+            self.store.save(self.state.to_json())
+
+    def counter(self, key: str) -> int:
+        """The current counter value for `key` without advancing it."""
+        with self._lock:
+            return self._live.get(key, self.state.counters.get(key, 0))
+
+    def next_counter(self, key: str) -> int:
+        """Advance and return the counter for `key`, reserving a new block when needed."""
+        with self._lock:
+            value = self._live.get(key, self.state.counters.get(key, 0)) + 1
+            if value > 0xFFFFFFFF:
+                value = 0xFFFFFFFF
+            self._live[key] = value
+            if value > self.state.counters.get(key, 0):
+                self.state.counters[key] = min(0xFFFFFFFF, value + self.state.counter_block - 1)
+                self.save()
+            return value
+
+    def forget_counter(self, key: str) -> None:
+        with self._lock:
+            self._live.pop(key, None)
+            self.state.counters.pop(key, None)
+
+    def wipe(self) -> None:
+        """authenticatorReset: new master secret, nothing remembered (PIN handled by caller)."""
+        with self._lock:
+            old = self.state
+            self.state = KeyState(
+                master_secret=self._rng(32), pin=old.pin, counter_block=old.counter_block
+            )
+            self._live.clear()
+            self.save()
