@@ -1,17 +1,37 @@
-"""authenticatorClientPIN (CTAP 2.1 §6.5): PIN state, retries and the pinUvAuthToken.
+"""authenticatorClientPIN (CTAP 2.1 §6.5): the PIN, its retry counters and the pinUvAuthToken.
 
-Interface stub first so the authenticator core can import it; the behaviour follows.
+`ClientPin.handle` is the whole 0x06 command; `ClientPin.verify_token` is what makeCredential,
+getAssertion, credentialManagement, largeBlobs and authenticatorConfig call to check a
+pinUvAuthParam. The persistent part (`PinState`) lives in the authenticator's state file;
+everything else here is volatile and disappears on `power_cycle()`, like on a real key.
+
+The emulated key has no built-in user verification, so the UV subcommands answer as the spec
+says for such a key (INVALID_SUBCOMMAND). Neither the PIN nor the token ever appears in a
+repr, a log line or an exception message.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from enum import IntFlag
+from dataclasses import dataclass, field
+from enum import IntEnum, IntFlag
 from typing import Any
+
+from emulators.clock import Clock
+from emulators.ctap.constants import CtapStatus
+from emulators.ctap.errors import CtapError
+from emulators.ctap.pin_protocols import PinProtocolOne, make_protocol
 
 DEFAULT_MIN_PIN_LENGTH = 4
 PIN_RETRIES_MAX = 8
+MAX_CONSECUTIVE_PIN_FAILURES = 3
+"""After this many wrong PINs in a row the key wants a power cycle (PIN_AUTH_BLOCKED)."""
+PADDED_PIN_LENGTH = 64
+MAX_PIN_BYTES = 63
+PIN_HASH_LENGTH = 16
+TOKEN_LENGTH = 32
 
 
 class Permission(IntFlag):
@@ -25,12 +45,128 @@ class Permission(IntFlag):
     ACFG = 0x20  # authenticatorConfig
 
 
+LEGACY_TOKEN_PERMISSIONS = Permission.MC | Permission.GA
+"""getPinToken (subCommand 5) yields a token with exactly these (§6.5.5.7.1)."""
+DEFAULT_SUPPORTED_PERMISSIONS = (
+    Permission.MC | Permission.GA | Permission.CM | Permission.LBW | (Permission.ACFG)
+)
+"""No `be`: the emulated key has no biometric sensor, so asking for it is UNAUTHORIZED."""
+
+
+INITIAL_USAGE_TIME_LIMIT = 30.0
+"""A fresh token not used within this many seconds expires (USB value, §6.5.2.1)."""
+USER_PRESENT_TIME_LIMIT = 30.0
+"""The token's userPresent flag lapses this long after it was set (§6.5.2.1)."""
+MAX_USAGE_TIME_PERIOD = 600.0
+"""No token stays in use longer than this, however often it is used (§6.5.2.1)."""
+
+
+class PinUvAuthTokenState:
+    """The volatile pinUvAuthToken state of §6.5.2.1: in use, permissions, permissions RP ID,
+    userPresent / userVerified flags and the usage timer (driven by the injected clock)."""
+
+    def __init__(self, clock: Clock | None) -> None:
+        self._clock = clock
+        self.stop_using()
+
+    def begin_using(
+        self, permissions: Permission, rp_id: str | None, *, user_present: bool
+    ) -> None:
+        self.in_use = True
+        self.permissions = permissions
+        self.rp_id = rp_id
+        self.user_present = user_present
+        self.user_verified = True
+        self._began = self._now()
+        self._used = False
+
+    def stop_using(self) -> None:
+        self.in_use = False
+        self.permissions = Permission(0)
+        self.rp_id: str | None = None
+        self.user_present = False
+        self.user_verified = False
+        self._began = 0.0
+        self._used = False
+
+    def mark_used(self) -> None:
+        self._used = True
+
+    def observe(self) -> None:
+        """Apply the usage timer: expire unused or too-old tokens, lapse userPresent."""
+        if not self.in_use or self._clock is None:
+            return
+        elapsed = self._now() - self._began
+        unused_too_long = not self._used and elapsed >= INITIAL_USAGE_TIME_LIMIT
+        if elapsed >= MAX_USAGE_TIME_PERIOD or unused_too_long:
+            self.stop_using()
+        elif elapsed >= USER_PRESENT_TIME_LIMIT:
+            self.user_present = False
+
+    def user_present_value(self) -> bool:
+        self.observe()
+        return self.in_use and self.user_present
+
+    def _now(self) -> float:
+        return self._clock.now() if self._clock is not None else 0.0
+
+
+class SubCommand(IntEnum):
+    GET_PIN_RETRIES = 0x01
+    GET_KEY_AGREEMENT = 0x02
+    SET_PIN = 0x03
+    CHANGE_PIN = 0x04
+    GET_PIN_TOKEN = 0x05
+    GET_PIN_UV_AUTH_TOKEN_USING_UV_WITH_PERMISSIONS = 0x06
+    GET_UV_RETRIES = 0x07
+    GET_PIN_UV_AUTH_TOKEN_USING_PIN_WITH_PERMISSIONS = 0x09
+
+
+class ClientPinParam(IntEnum):
+    """authenticatorClientPIN request keys (§6.5.5.1)."""
+
+    PIN_UV_AUTH_PROTOCOL = 0x01
+    SUB_COMMAND = 0x02
+    KEY_AGREEMENT = 0x03
+    PIN_UV_AUTH_PARAM = 0x04
+    NEW_PIN_ENC = 0x05
+    PIN_HASH_ENC = 0x06
+    PERMISSIONS = 0x09
+    RP_ID = 0x0A
+
+
+class ClientPinResponse(IntEnum):
+    KEY_AGREEMENT = 0x01
+    PIN_UV_AUTH_TOKEN = 0x02
+    PIN_RETRIES = 0x03
+    POWER_CYCLE_STATE = 0x04
+    UV_RETRIES = 0x05
+
+
+_UINT = "unsigned integer"
+_PARAM_TYPES: dict[int, tuple[str, type]] = {
+    ClientPinParam.PIN_UV_AUTH_PROTOCOL: (_UINT, int),
+    ClientPinParam.SUB_COMMAND: (_UINT, int),
+    ClientPinParam.KEY_AGREEMENT: ("map", dict),
+    ClientPinParam.PIN_UV_AUTH_PARAM: ("byte string", bytes),
+    ClientPinParam.NEW_PIN_ENC: ("byte string", bytes),
+    ClientPinParam.PIN_HASH_ENC: ("byte string", bytes),
+    ClientPinParam.PERMISSIONS: (_UINT, int),
+    ClientPinParam.RP_ID: ("text string", str),
+}
+
+
+def pin_hash(pin: bytes) -> bytes:
+    """LEFT(SHA-256(pin), 16): what the key stores and what the platform sends encrypted."""
+    return hashlib.sha256(pin).digest()[:PIN_HASH_LENGTH]
+
+
 @dataclass
 class PinState:
     """The persistent part of the PIN machinery, stored inside the authenticator state file."""
 
-    pin_hash: bytes | None = None
-    pin_length: int = 0
+    pin_hash: bytes | None = field(default=None, repr=False)  # LEFT(SHA-256(pin), 16)
+    pin_length: int = 0  # code points of the current PIN
     retries: int = PIN_RETRIES_MAX
     min_pin_length: int = DEFAULT_MIN_PIN_LENGTH
     force_pin_change: bool = False
@@ -46,18 +182,31 @@ class PinState:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> PinState:
-        pin_hash = data.get("pin_hash")
-        return cls(
-            pin_hash=bytes.fromhex(pin_hash) if pin_hash is not None else None,
+        """Inverse of `to_dict`; ValueError/TypeError on a corrupt record."""
+        raw_hash = data.get("pin_hash")
+        hash_bytes = bytes.fromhex(raw_hash) if raw_hash is not None else None
+        if hash_bytes is not None and len(hash_bytes) != PIN_HASH_LENGTH:
+            raise ValueError("stored PIN hash has the wrong length")
+        state = cls(
+            pin_hash=hash_bytes,
             pin_length=int(data.get("pin_length", 0)),
             retries=int(data.get("retries", PIN_RETRIES_MAX)),
             min_pin_length=int(data.get("min_pin_length", DEFAULT_MIN_PIN_LENGTH)),
             force_pin_change=bool(data.get("force_pin_change", False)),
         )
+        if not 0 <= state.retries <= PIN_RETRIES_MAX or state.min_pin_length < 1:
+            raise ValueError("stored PIN counters out of range")
+        return state
 
 
 class ClientPin:
-    """The authenticator side of authenticatorClientPIN (stub: behaviour being built)."""
+    """The authenticator side of authenticatorClientPIN and of pinUvAuthParam checks.
+
+    `rng` supplies key-agreement keys, IVs and tokens; `persist` is called after every change
+    to `state` (retry counters are persisted *before* a PIN is compared, so pulling the plug
+    mid-guess does not save a retry). `clock` drives the token usage timers of §6.5.2.1; without
+    one, tokens live until the next power cycle.
+    """
 
     def __init__(
         self,
@@ -65,21 +214,51 @@ class ClientPin:
         persist: Callable[[], None],
         state: PinState,
         protocols: Sequence[int] = (2, 1),
+        *,
+        clock: Clock | None = None,
+        supported_permissions: Permission = DEFAULT_SUPPORTED_PERMISSIONS,
     ) -> None:
         self._rng = rng
         self._persist = persist
         self.state = state
         self.protocols = tuple(protocols)
+        self.supported_permissions = supported_permissions
+        self._protocols = {v: make_protocol(v, rng) for v in self.protocols}
+        self._token = PinUvAuthTokenState(clock)
+        self._tokens: dict[int, bytes] = {}
+        self._consecutive_failures = 0
+        self._reset_tokens()
 
-    def handle(self, params: dict[int, Any], ask_presence: Callable[[], None]) -> dict[int, Any]:
-        raise NotImplementedError
+    def __repr__(self) -> str:
+        return (
+            f"ClientPin(protocols={self.protocols}, pin_set={self.is_pin_set}, "
+            f"retries={self.state.retries}, token_in_use={self.pin_uv_auth_token_in_use})"
+        )
+
+    # -- the contract used by the rest of the authenticator ----------------------------------
 
     @property
     def is_pin_set(self) -> bool:
         return self.state.pin_hash is not None
 
-    def protocol(self, version: int) -> Any:
-        raise NotImplementedError
+    @property
+    def pin_uv_auth_token_in_use(self) -> bool:
+        self._token.observe()
+        return self._token.in_use
+
+    @property
+    def power_cycle_required(self) -> bool:
+        """True after 3 consecutive wrong PINs: no PIN operation until power cycle."""
+        return self._consecutive_failures >= MAX_CONSECUTIVE_PIN_FAILURES
+
+    @property
+    def permissions_rp_id(self) -> str | None:
+        return self._token.rp_id
+
+    def protocol(self, version: int) -> PinProtocolOne:
+        if isinstance(version, bool) or version not in self._protocols:
+            raise CtapError(CtapStatus.INVALID_PARAMETER, "unsupported pinUvAuthProtocol")
+        return self._protocols[version]
 
     def verify_token(
         self,
@@ -88,24 +267,264 @@ class ClientPin:
         message: bytes,
         permission: Permission,
         rp_id: str | None,
+        *,
+        forbid_rp_id: bool = False,
     ) -> None:
-        raise NotImplementedError
+        """Check a pinUvAuthParam against the current token (§6.5.5.7 and the commands' rules).
+
+        The param must verify under the token of protocol `version`, the token must be in use,
+        carry `permission` and its userVerified flag; a permissions RP ID on the token must equal
+        `rp_id`, or be absent when `forbid_rp_id` (credential-management calls that span all
+        RPs). A token without an RP ID is bound to `rp_id` on its first use.
+        """
+        proto = self.protocol(version)
+        token = self._token
+        token.observe()
+        if not token.in_use or not proto.verify(self._tokens[version], message, param):
+            raise CtapError(CtapStatus.PIN_AUTH_INVALID, "pinUvAuthParam does not verify")
+        if not token.permissions & permission:
+            raise CtapError(CtapStatus.PIN_AUTH_INVALID, f"token lacks {permission!r}")
+        other_rp = rp_id is not None and rp_id != token.rp_id
+        if token.rp_id is not None and (forbid_rp_id or other_rp):
+            raise CtapError(CtapStatus.PIN_AUTH_INVALID, "token is bound to another RP")
+        if not token.user_verified:
+            raise CtapError(CtapStatus.PIN_AUTH_INVALID, "token is no longer user-verified")
+        if token.rp_id is None and rp_id is not None:
+            token.rp_id = rp_id
+        token.mark_used()
 
     def token_user_present(self) -> bool:
-        return False
+        return self._token.user_present_value()
 
     def clear_user_present(self) -> None:
-        pass
+        self._token.user_present = False
 
     def clear_user_verified(self) -> None:
-        pass
+        self._token.user_verified = False
+
+    def clear_permissions_except_lbw(self) -> None:
+        """What makeCredential/getAssertion do after using a token (§6.1.2, §6.2.2)."""
+        self._token.permissions &= Permission.LBW
+
+    def set_min_pin_length(self, length: int, force_change: bool = False) -> None:
+        """authenticatorConfig setMinPINLength's effect on the PIN (§6.11.4).
+
+        The minimum can only grow; a current PIN shorter than the new minimum, or an explicit
+        request, forces a PIN change before the next token is issued.
+        """
+        if length < self.state.min_pin_length:
+            raise CtapError(CtapStatus.PIN_POLICY_VIOLATION, "minimum PIN length cannot shrink")
+        if force_change and not self.is_pin_set:
+            raise CtapError(CtapStatus.PIN_NOT_SET, "no PIN to force a change of")
+        self.state.min_pin_length = length
+        if self.is_pin_set and (force_change or self.state.pin_length < length):
+            self.state.force_pin_change = True
+        self._persist()
 
     def power_cycle(self) -> None:
-        pass
+        for proto in self._protocols.values():
+            proto.regenerate()
+        self._reset_tokens()
+        self._consecutive_failures = 0
 
     def reset(self) -> None:
-        pass
+        self.state.pin_hash = None
+        self.state.pin_length = 0
+        self.state.retries = PIN_RETRIES_MAX
+        self.state.min_pin_length = DEFAULT_MIN_PIN_LENGTH
+        self.state.force_pin_change = False
+        self._persist()
+        self.power_cycle()
 
-    @property
-    def pin_uv_auth_token_in_use(self) -> bool:
-        return False
+    # -- authenticatorClientPIN --------------------------------------------------------------
+
+    def handle(self, params: dict[int, Any], ask_presence: Callable[[], None]) -> dict[int, Any]:
+        """One authenticatorClientPIN request map in, its response map out (or CtapError).
+
+        `ask_presence` is accepted for the contract: no clientPIN subcommand of this key needs a
+        touch (the UV subcommands, which would, are not supported).
+        """
+        if not isinstance(params, dict):
+            raise CtapError(CtapStatus.CBOR_UNEXPECTED_TYPE, "request is not a map")
+        _check_types(params)
+        sub = params.get(ClientPinParam.SUB_COMMAND)
+        if sub is None:
+            raise CtapError(CtapStatus.MISSING_PARAMETER, "subCommand missing")
+        handlers: dict[int, Callable[[dict[int, Any]], dict[int, Any]]] = {
+            SubCommand.GET_PIN_RETRIES: self._get_pin_retries,
+            SubCommand.GET_KEY_AGREEMENT: self._get_key_agreement,
+            SubCommand.SET_PIN: self._set_pin,
+            SubCommand.CHANGE_PIN: self._change_pin,
+            SubCommand.GET_PIN_TOKEN: self._get_pin_token,
+            SubCommand.GET_PIN_UV_AUTH_TOKEN_USING_PIN_WITH_PERMISSIONS: self._get_token_with_perms,
+        }
+        handler = handlers.get(sub)
+        if handler is None:
+            # Includes getPinUvAuthTokenUsingUvWithPermissions and getUVRetries: no built-in UV.
+            raise CtapError(CtapStatus.INVALID_SUBCOMMAND, f"subCommand {sub} not supported")
+        return handler(params)
+
+    def _get_pin_retries(self, params: dict[int, Any]) -> dict[int, Any]:
+        return {
+            ClientPinResponse.PIN_RETRIES: self.state.retries,
+            ClientPinResponse.POWER_CYCLE_STATE: self.power_cycle_required,
+        }
+
+    def _get_key_agreement(self, params: dict[int, Any]) -> dict[int, Any]:
+        proto = self._selected_protocol(params)
+        return {ClientPinResponse.KEY_AGREEMENT: proto.key_agreement_cose()}
+
+    def _set_pin(self, params: dict[int, Any]) -> dict[int, Any]:
+        _require(params, ClientPinParam.KEY_AGREEMENT, ClientPinParam.PIN_UV_AUTH_PARAM)
+        _require(params, ClientPinParam.NEW_PIN_ENC)
+        proto = self._selected_protocol(params)
+        if self.is_pin_set:
+            raise CtapError(CtapStatus.NOT_ALLOWED, "a PIN is already set")
+        shared = proto.decapsulate(params[ClientPinParam.KEY_AGREEMENT])
+        new_pin_enc = params[ClientPinParam.NEW_PIN_ENC]
+        if not proto.verify(shared, new_pin_enc, params[ClientPinParam.PIN_UV_AUTH_PARAM]):
+            raise CtapError(CtapStatus.PIN_AUTH_INVALID, "pinUvAuthParam does not verify")
+        new_pin = self._decrypt_new_pin(proto, shared, new_pin_enc)
+        self._store_pin(new_pin)
+        return {}
+
+    def _change_pin(self, params: dict[int, Any]) -> dict[int, Any]:
+        _require(params, ClientPinParam.KEY_AGREEMENT, ClientPinParam.PIN_UV_AUTH_PARAM)
+        _require(params, ClientPinParam.NEW_PIN_ENC, ClientPinParam.PIN_HASH_ENC)
+        proto = self._selected_protocol(params)
+        self._require_pin_usable()
+        shared = proto.decapsulate(params[ClientPinParam.KEY_AGREEMENT])
+        new_pin_enc = params[ClientPinParam.NEW_PIN_ENC]
+        pin_hash_enc = params[ClientPinParam.PIN_HASH_ENC]
+        param = params[ClientPinParam.PIN_UV_AUTH_PARAM]
+        if not proto.verify(shared, new_pin_enc + pin_hash_enc, param):
+            raise CtapError(CtapStatus.PIN_AUTH_INVALID, "pinUvAuthParam does not verify")
+        self._check_pin_hash(proto, shared, pin_hash_enc)
+        new_pin = self._decrypt_new_pin(proto, shared, new_pin_enc)
+        if self.state.force_pin_change and pin_hash(new_pin) == self.state.pin_hash:
+            raise CtapError(CtapStatus.PIN_POLICY_VIOLATION, "the forced change must change it")
+        self._store_pin(new_pin)
+        self._reset_tokens()
+        return {}
+
+    def _get_pin_token(self, params: dict[int, Any]) -> dict[int, Any]:
+        _require(params, ClientPinParam.KEY_AGREEMENT, ClientPinParam.PIN_HASH_ENC)
+        proto = self._selected_protocol(params)
+        if ClientPinParam.PERMISSIONS in params or ClientPinParam.RP_ID in params:
+            raise CtapError(CtapStatus.INVALID_PARAMETER, "getPinToken takes no permissions")
+        return self._issue_token(proto, params, LEGACY_TOKEN_PERMISSIONS, None)
+
+    def _get_token_with_perms(self, params: dict[int, Any]) -> dict[int, Any]:
+        _require(params, ClientPinParam.KEY_AGREEMENT, ClientPinParam.PIN_HASH_ENC)
+        _require(params, ClientPinParam.PERMISSIONS)
+        proto = self._selected_protocol(params)
+        permissions = params[ClientPinParam.PERMISSIONS]
+        if permissions == 0:
+            raise CtapError(CtapStatus.INVALID_PARAMETER, "no permissions requested")
+        if permissions & ~int(self.supported_permissions):
+            raise CtapError(CtapStatus.UNAUTHORIZED_PERMISSION, "permission not supported")
+        granted = Permission(permissions)
+        return self._issue_token(proto, params, granted, params.get(ClientPinParam.RP_ID))
+
+    # -- steps shared by the subcommands -----------------------------------------------------
+
+    def _selected_protocol(self, params: dict[int, Any]) -> PinProtocolOne:
+        version = params.get(ClientPinParam.PIN_UV_AUTH_PROTOCOL)
+        if version is None:
+            raise CtapError(CtapStatus.MISSING_PARAMETER, "pinUvAuthProtocol missing")
+        return self.protocol(version)
+
+    def _require_pin_usable(self) -> None:
+        if not self.is_pin_set:
+            raise CtapError(CtapStatus.PIN_NOT_SET, "no PIN set")
+        if self.state.retries == 0:
+            raise CtapError(CtapStatus.PIN_BLOCKED, "PIN blocked: reset the key")
+        if self.power_cycle_required:
+            raise CtapError(CtapStatus.PIN_AUTH_BLOCKED, "power cycle the key first")
+
+    def _issue_token(
+        self,
+        proto: PinProtocolOne,
+        params: dict[int, Any],
+        permissions: Permission,
+        rp_id: str | None,
+    ) -> dict[int, Any]:
+        self._require_pin_usable()
+        shared = proto.decapsulate(params[ClientPinParam.KEY_AGREEMENT])
+        self._check_pin_hash(proto, shared, params[ClientPinParam.PIN_HASH_ENC])
+        if self.state.force_pin_change:
+            raise CtapError(CtapStatus.PIN_POLICY_VIOLATION, "the PIN must be changed first")
+        self._reset_tokens()
+        self._token.begin_using(permissions, rp_id, user_present=False)
+        encrypted = proto.encrypt(shared, self._tokens[proto.version])
+        return {ClientPinResponse.PIN_UV_AUTH_TOKEN: encrypted}
+
+    def _check_pin_hash(self, proto: PinProtocolOne, shared: bytes, pin_hash_enc: bytes) -> None:
+        """Compare the platform's PIN hash with ours, spending a retry first (§6.5.5.6-7)."""
+        self.state.retries -= 1
+        self._persist()
+        try:
+            candidate = proto.decrypt(shared, pin_hash_enc)
+        except CtapError:
+            candidate = b""  # undecryptable counts as a wrong PIN: the retry is already spent
+        stored = self.state.pin_hash or b""
+        if len(candidate) == PIN_HASH_LENGTH and hmac.compare_digest(candidate, stored):
+            self.state.retries = PIN_RETRIES_MAX
+            self._consecutive_failures = 0
+            self._persist()
+            return
+        proto.regenerate()
+        self._consecutive_failures += 1
+        if self.power_cycle_required:
+            raise CtapError(CtapStatus.PIN_AUTH_BLOCKED, "3 wrong PINs: power cycle needed")
+        if self.state.retries == 0:
+            raise CtapError(CtapStatus.PIN_BLOCKED, "PIN blocked: reset the key")
+        raise CtapError(CtapStatus.PIN_INVALID, "wrong PIN")
+
+    def _decrypt_new_pin(self, proto: PinProtocolOne, shared: bytes, new_pin_enc: bytes) -> bytes:
+        try:
+            padded = proto.decrypt(shared, new_pin_enc)
+        except CtapError:
+            raise CtapError(CtapStatus.PIN_AUTH_INVALID, "newPinEnc does not decrypt") from None
+        if len(padded) != PADDED_PIN_LENGTH:
+            raise CtapError(CtapStatus.INVALID_PARAMETER, "padded PIN is not 64 bytes")
+        new_pin = padded.rstrip(b"\x00")
+        if len(new_pin) > MAX_PIN_BYTES:
+            raise CtapError(CtapStatus.PIN_POLICY_VIOLATION, "PIN longer than 63 bytes")
+        try:
+            code_points = len(new_pin.decode("utf-8"))
+        except UnicodeDecodeError:
+            raise CtapError(CtapStatus.PIN_POLICY_VIOLATION, "PIN is not UTF-8") from None
+        if code_points < self.state.min_pin_length:
+            raise CtapError(CtapStatus.PIN_POLICY_VIOLATION, "PIN shorter than the minimum")
+        return new_pin
+
+    def _store_pin(self, new_pin: bytes) -> None:
+        self.state.pin_hash = pin_hash(new_pin)
+        self.state.pin_length = len(new_pin.decode("utf-8"))
+        self.state.retries = PIN_RETRIES_MAX
+        self.state.force_pin_change = False
+        self._persist()
+
+    def _reset_tokens(self) -> None:
+        """resetPinUvAuthToken for every protocol: new random tokens, nothing in use (§6.5.5.2)."""
+        self._tokens = {v: self._rng(TOKEN_LENGTH) for v in self.protocols}
+        self._token.stop_using()
+
+
+def _require(params: dict[int, Any], *keys: ClientPinParam) -> None:
+    for key in keys:
+        if key not in params:
+            raise CtapError(CtapStatus.MISSING_PARAMETER, f"{key.name} missing")
+
+
+def _check_types(params: dict[int, Any]) -> None:
+    for key, (kind, expected) in _PARAM_TYPES.items():
+        if key not in params:
+            continue
+        value = params[key]
+        ok = isinstance(value, expected) and not isinstance(value, bool)
+        if ok and expected is int and value < 0:
+            ok = False
+        if not ok:
+            raise CtapError(CtapStatus.CBOR_UNEXPECTED_TYPE, f"parameter {key} is not a {kind}")
