@@ -1,0 +1,686 @@
+"""Target URIs -> the device a suite talks to, plus the target's control interface.
+
+A suite only ever holds a python-fido2 `CtapDevice` (or, for TOTP, a `TotpSource` defined
+here). What differs between an emulated and a real device lives in this module: an emulated
+key is touched and power-cycled through its control interface, a real one by asking the
+person at the bench (with a visible countdown). Only this module imports `emulators`.
+
+| URI | reaches |
+| --- | --- |
+| `emu:` / `emu:profile=NAME,state=FILE,fault=NAME` | a fresh emulated key, in-process CTAPHID |
+| `udp:HOST:PORT` | `tokenbench key emulate --udp` (simulator convention) |
+| `hid:auto`, `hid:/dev/hidrawN` | real keys through python-fido2's HID backend |
+| `pcsc:auto`, `pcsc:READER` | keys in PC/SC readers through python-fido2's `CtapPcscDevice` |
+| `totp:emu[,count=N,drift-ppm=X,age-days=D,fault=F]` | emulated TOTP tokens minted on the fly |
+| `totp:manual,serial=S,pskc=FILE` | a real token whose code a person types |
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+import threading
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, Protocol, TextIO
+
+from fido2.ctap import CtapDevice
+
+from bench.errors import UserError
+
+# Suites and the kinds of target they apply to.
+SUITES: dict[str, str] = {
+    "ctaphid": "CTAPHID framing: INIT, channels, ping, fragmentation, errors, cancel, lock",
+    "ctap2": "CTAP 2.1 commands: getInfo, makeCredential, getAssertion, clientPIN, ...",
+    "u2f": "CTAP1/U2F: version, register, authenticate, CTAP1/CTAP2 interplay",
+    "nfc": "ISO 7816 over PC/SC: SELECT, chaining, NFCCTAP_GETRESPONSE",
+    "totp": "hardware TOTP tokens: codes against their PSKC seed, drift, display",
+    "verifier": "the device against the verifier core end to end (WebAuthn, TOTP, IAM rules)",
+}
+REPLUG_SECONDS = 10.0
+PRESENCE_SECONDS = 30.0
+EMULATED_REPLUG_PAUSE = 0.0
+
+
+class TargetKind(StrEnum):
+    HID = "hid"  # a CTAP key over CTAPHID (emulated in-process, UDP, or a real hidraw device)
+    NFC = "nfc"  # a CTAP key over ISO 7816 / PC/SC
+    TOTP = "totp"  # hardware TOTP tokens
+
+
+SUITES_BY_KIND: dict[TargetKind, tuple[str, ...]] = {
+    TargetKind.HID: ("ctaphid", "ctap2", "u2f", "verifier"),
+    TargetKind.NFC: ("nfc", "ctap2", "u2f", "verifier"),
+    TargetKind.TOTP: ("totp", "verifier"),
+}
+
+
+# --------------------------------------------------------------------------- the person
+
+
+class Prompter(Protocol):
+    """What the bench needs from the person at a real device."""
+
+    def countdown(self, message: str, seconds: float, done: Callable[[], bool]) -> bool: ...
+    def confirm(self, question: str) -> bool: ...
+    def ask(self, question: str) -> str: ...
+    def notify(self, message: str) -> None: ...
+
+
+class TerminalPrompter:
+    """Prompts on stderr with a countdown; answers come from stdin (which must be a TTY)."""
+
+    def __init__(self, out: TextIO | None = None, inp: TextIO | None = None) -> None:
+        self.out = out or sys.stderr
+        self.inp = inp or sys.stdin
+
+    def notify(self, message: str) -> None:
+        self.out.write(f"\n>>> {message}\n")
+        self.out.flush()
+
+    def countdown(self, message: str, seconds: float, done: Callable[[], bool]) -> bool:
+        deadline = time.monotonic() + seconds
+        while not done():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                self.out.write("\n")
+                return False
+            self.out.write(f"\r>>> {message} ({left:4.1f} s left) ")
+            self.out.flush()
+            time.sleep(min(0.1, left))
+        self.out.write("\n")
+        self.out.flush()
+        return True
+
+    def confirm(self, question: str) -> bool:
+        return self.ask(f"{question} [y/N]").lower() in ("y", "yes")
+
+    def ask(self, question: str) -> str:
+        if not self.inp.isatty():
+            raise UserError(f"needs a person at the terminal to answer: {question}")
+        self.out.write(f"\n>>> {question} ")
+        self.out.flush()
+        return self.inp.readline().strip()
+
+
+class PresenceCountdown:
+    """A 'touch the key now' countdown shown while a CTAP call blocks waiting for UP."""
+
+    def __init__(self, prompter: Prompter, seconds: float = PRESENCE_SECONDS) -> None:
+        self.prompter = prompter
+        self.seconds = seconds
+        self._done = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self, message: str) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(
+                target=self.prompter.countdown,
+                args=(message, self.seconds, self._done.is_set),
+                daemon=True,
+            )
+            self._thread.start()
+
+    def stop(self) -> None:
+        self._done.set()
+        if self._thread is not None:
+            self._thread.join(timeout=1.0)
+
+
+# --------------------------------------------------------------------------- URIs
+
+
+def split_options(text: str) -> dict[str, str]:
+    """'a=1,b=2' -> {'a': '1', 'b': '2'}; a bare word is a flag with value ''."""
+    options: dict[str, str] = {}
+    for part in (p.strip() for p in text.split(",")):
+        if not part:
+            continue
+        name, _, value = part.partition("=")
+        if not name:
+            raise UserError(f"bad target option {part!r}")
+        options[name.strip()] = value.strip()
+    return options
+
+
+def parse_target(uri: str) -> Target:
+    """Build the target a URI names; a malformed URI is one UserError line."""
+    scheme, sep, rest = uri.partition(":")
+    if not sep:
+        raise UserError(f"bad target {uri!r}: expected SCHEME:..., e.g. emu: or hid:auto")
+    if scheme == "emu":
+        return EmulatedKeyTarget(uri, split_options(rest))
+    if scheme == "udp":
+        host, _, port = rest.rpartition(":")
+        if not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise UserError(f"bad target {uri!r}: expected udp:HOST:PORT")
+        return UdpKeyTarget(uri, host, int(port))
+    if scheme == "hid":
+        if not rest:
+            raise UserError(f"bad target {uri!r}: expected hid:auto or hid:/dev/hidrawN")
+        return HidKeyTarget(uri, None if rest == "auto" else rest)
+    if scheme == "pcsc":
+        if not rest:
+            raise UserError(f"bad target {uri!r}: expected pcsc:auto or pcsc:READER")
+        return PcscKeyTarget(uri, "" if rest == "auto" else rest)
+    if scheme == "totp":
+        mode, _, opts = rest.partition(",")
+        options = split_options(opts)
+        if mode == "emu":
+            return EmulatedTotpTarget(uri, options)
+        if mode == "manual":
+            return ManualTotpTarget(uri, options)
+        raise UserError(f"bad target {uri!r}: expected totp:emu or totp:manual,serial=S")
+    raise UserError(f"unknown target scheme {scheme!r} in {uri!r} (emu, udp, hid, pcsc, totp)")
+
+
+# --------------------------------------------------------------------------- CTAP targets
+
+
+@dataclass
+class Target(ABC):
+    uri: str
+    kind: TargetKind = field(init=False)
+    emulated: bool = field(init=False, default=True)
+
+    @property
+    def suites(self) -> tuple[str, ...]:
+        return SUITES_BY_KIND[self.kind]
+
+    def identity(self) -> str:
+        """What the person confirms before a destructive test (serial or path)."""
+        return self.uri
+
+    def close(self) -> None:  # noqa: B027 - most targets hold nothing to release
+        """Release the device."""
+
+
+class KeyTarget(Target):
+    """A CTAP security key: opens a `CtapDevice`, handles presence and power cycles."""
+
+    prompter: Prompter
+
+    def __init__(self, uri: str) -> None:
+        super().__init__(uri)
+        self.prompter = TerminalPrompter()
+        self._device: CtapDevice | None = None
+
+    @abstractmethod
+    def _open(self) -> CtapDevice: ...
+
+    def device(self) -> CtapDevice:
+        """The open device; re-opened after a power cycle."""
+        if self._device is None:
+            self._device = self._open()
+        return self._device
+
+    def _drop_device(self) -> None:
+        if self._device is not None:
+            with contextlib.suppress(Exception):  # a replugged device may already be gone
+                self._device.close()
+            self._device = None
+
+    def power_cycle(self) -> CtapDevice:
+        """Unplug and re-plug (or power-cycle) the key; returns the re-opened device."""
+        self._drop_device()
+        self._ask_replug()
+        return self.device()
+
+    def _ask_replug(self) -> None:
+        self.prompter.notify(f"unplug {self.identity()} now")
+        gone = self.prompter.countdown(
+            "unplug the key and plug it back in", REPLUG_SECONDS, self._replugged
+        )
+        if not gone:
+            raise UserError("the key was not re-plugged in time")
+
+    def _replugged(self) -> bool:
+        return False
+
+    def presence_needed(self) -> Callable[[], None] | None:
+        """Called when the key asks for user presence; returns a function to call when done."""
+        countdown = PresenceCountdown(self.prompter)
+        countdown.start(f"touch {self.identity()} now")
+        return countdown.stop
+
+    def close(self) -> None:
+        self._drop_device()
+
+
+class EmulatedKeyTarget(KeyTarget):
+    """`emu:`: a fresh emulated key in-process, reached through python-fido2's CtapHidDevice.
+
+    The URI is checked at once; the key is built on first use, so a runner can validate
+    URIs without building keys.
+    """
+
+    def __init__(self, uri: str, options: dict[str, str]) -> None:
+        super().__init__(uri)
+        self.kind = TargetKind.HID
+        self.options = options
+        from emulators.key import parse_emu_uri
+
+        try:
+            self._kwargs = parse_emu_uri(uri)
+        except (ValueError, KeyError, TypeError) as exc:
+            raise UserError(f"bad target {uri!r}: {exc}") from None
+        self._key: Any = None
+
+    @property
+    def key(self) -> Any:
+        """The emulated key (its control interface: touch, replug)."""
+        if self._key is None:
+            from emulators.key import EmulatedKey
+
+            try:
+                self._key = EmulatedKey.create(**self._kwargs)
+            except (ValueError, KeyError) as exc:
+                raise UserError(f"bad target {self.uri!r}: {exc}") from None
+        return self._key
+
+    def _open(self) -> CtapDevice:
+        return self.key.hid_device()
+
+    def power_cycle(self) -> CtapDevice:
+        self._drop_device()
+        self.key.replug()
+        return self.device()
+
+    def presence_needed(self) -> Callable[[], None] | None:
+        touch = getattr(self.key, "touch", None)
+        if touch is not None:
+            touch()
+        return None
+
+    def close(self) -> None:
+        super().close()
+        if self._key is not None:
+            self._key.close()
+            self._key = None
+
+
+class UdpKeyTarget(KeyTarget):
+    """`udp:HOST:PORT`: an emulator started with `tokenbench key emulate --udp`."""
+
+    def __init__(self, uri: str, host: str, port: int) -> None:
+        super().__init__(uri)
+        self.kind = TargetKind.HID
+        self.host, self.port = host, port
+        self._control: Any = None
+
+    def _open(self) -> CtapDevice:
+        from emulators.transport import udp
+
+        try:
+            return udp.open_device(self.host, self.port)
+        except OSError as exc:
+            raise UserError(f"cannot reach {self.uri}: {exc}") from None
+
+    def _control_client(self) -> Any:
+        from emulators.transport import udp
+
+        if self._control is None:
+            self._control = udp.ControlClient(self.host, self.port)
+        return self._control
+
+    def power_cycle(self) -> CtapDevice:
+        self._drop_device()
+        self._control_client().replug()
+        return self.device()
+
+    def presence_needed(self) -> Callable[[], None] | None:
+        self._control_client().touch()
+        return None
+
+
+class HidKeyTarget(KeyTarget):
+    """`hid:auto` / `hid:/dev/hidrawN`: a real key (or a uhid/USB-IP emulated one)."""
+
+    def __init__(self, uri: str, path: str | None) -> None:
+        super().__init__(uri)
+        self.kind = TargetKind.HID
+        self.emulated = False
+        self.path = path
+        self._serial: str | None = None
+
+    def _open(self) -> CtapDevice:
+        from fido2.hid import CtapHidDevice, get_descriptor, open_connection
+
+        if self.path is None:
+            devices = list(CtapHidDevice.list_devices())
+            if not devices:
+                raise UserError("no FIDO HID key attached (hid:auto found none)")
+            device = devices[0]
+            self.path = str(device.descriptor.path)
+        else:
+            try:
+                descriptor = get_descriptor(self.path)
+                device = CtapHidDevice(descriptor, open_connection(descriptor))
+            except OSError as exc:
+                raise UserError(f"cannot open {self.path}: {exc}") from None
+        self._serial = device.serial_number
+        return device
+
+    def identity(self) -> str:
+        return f"the key at {self.path or 'hid:auto'} (serial {self._serial or 'unknown'})"
+
+    def _replugged(self) -> bool:
+        from fido2.hid import CtapHidDevice
+
+        try:
+            return any(
+                d.serial_number == self._serial or str(d.descriptor.path) == self.path
+                for d in CtapHidDevice.list_devices()
+            )
+        except OSError:
+            return False
+
+    def _ask_replug(self) -> None:
+        self.prompter.notify(f"unplug {self.identity()}")
+        self.prompter.countdown("unplug the key", REPLUG_SECONDS, lambda: not self._replugged())
+        if not self.prompter.countdown("plug the key back in", REPLUG_SECONDS, self._replugged):
+            raise UserError("the key was not re-plugged in time")
+
+
+class PcscKeyTarget(KeyTarget):
+    """`pcsc:auto` / `pcsc:READER`: a key in a PC/SC reader (real, or the vpcd virtual card)."""
+
+    def __init__(self, uri: str, reader: str) -> None:
+        super().__init__(uri)
+        self.kind = TargetKind.NFC
+        self.emulated = False
+        self.reader = reader
+
+    def _open(self) -> CtapDevice:
+        try:
+            from fido2.pcsc import CtapPcscDevice
+        except ImportError:
+            raise UserError("PC/SC needs pyscard (pip install tokenbench[hardware])") from None
+        try:
+            devices = list(CtapPcscDevice.list_devices(self.reader))
+        except Exception as exc:  # pyscard raises its own types when pcscd is absent
+            raise UserError(f"PC/SC unavailable: {exc}") from None
+        if not devices:
+            raise UserError(f"no FIDO card in a PC/SC reader matching {self.reader or 'any'!r}")
+        return devices[0]
+
+    def identity(self) -> str:
+        return f"the card in reader {self.reader or 'auto'}"
+
+    def _ask_replug(self) -> None:
+        if not self.prompter.countdown(
+            "remove the key from the reader and present it again", REPLUG_SECONDS, lambda: False
+        ):
+            return
+
+
+# --------------------------------------------------------------------------- TOTP targets
+
+
+@dataclass(frozen=True)
+class PskcAccess:
+    """Where a token's seed is and how to open it (psk or password; never printed)."""
+
+    path: Path
+    psk: bytes | None = field(default=None, repr=False)
+    password: str | None = field(default=None, repr=False)
+
+
+class TotpSource(Protocol):
+    """One hardware TOTP token as the bench sees it: a serial, a display, a button."""
+
+    serial: str
+    manual: bool
+
+    def read_code(self) -> str | None:
+        """Press the button and read the display (None: nothing shown)."""
+        ...
+
+    def display(self) -> str | None:
+        """What the display shows now, without pressing."""
+        ...
+
+    def now(self) -> float:
+        """The bench's reference time (true time) when the last reading was taken."""
+        ...
+
+    def wait(self, seconds: float) -> None:
+        """Let time pass (simulated for an emulated token)."""
+        ...
+
+
+class TotpTarget(Target):
+    def __init__(self, uri: str) -> None:
+        super().__init__(uri)
+        self.kind = TargetKind.TOTP
+
+    @abstractmethod
+    def tokens(self) -> list[TotpSource]: ...
+
+    @abstractmethod
+    def pskc(self) -> PskcAccess: ...
+
+
+TOTP_FAULTS = ("wrong-seed", "extra-drift", "dead-battery", "stuck-display")
+EXTRA_DRIFT_PPM = 400.0
+
+
+class _EmulatedToken:
+    """Adapts an emulated `HardwareTotpToken` to `TotpSource` on a fake base clock."""
+
+    manual = False
+
+    def __init__(self, token: Any, clock: Any, fault: str) -> None:
+        self._token = token
+        self._clock = clock
+        self._fault = fault
+        self.serial: str = token.serial
+
+    def read_code(self) -> str | None:
+        return self._token.press()
+
+    def display(self) -> str | None:
+        shown = self._token.display()
+        if self._fault == "stuck-display" and shown is None:
+            return self._token.press()
+        return shown
+
+    def now(self) -> float:
+        return self._clock.now()
+
+    def wait(self, seconds: float) -> None:
+        self._clock.advance(seconds)
+
+
+class EmulatedTotpTarget(TotpTarget):
+    """`totp:emu`: tokens minted on the fly into a temp dir, with their PSKC file.
+
+    Options: count=N (default 2), drift-ppm=X (default 10), age-days=D (how long the tokens
+    have been running; default 365), fault=wrong-seed|extra-drift|dead-battery|stuck-display
+    (a broken token, to prove the TOTP suite can fail).
+    """
+
+    def __init__(self, uri: str, options: dict[str, str]) -> None:
+        super().__init__(uri)
+        unknown = set(options) - {"count", "drift-ppm", "age-days", "fault"}
+        if unknown:
+            raise UserError(f"bad target {uri!r}: unknown option(s) {', '.join(sorted(unknown))}")
+        try:
+            self.count = int(options.get("count", "2"))
+            self.drift_ppm = float(options.get("drift-ppm", "10"))
+            self.age_days = float(options.get("age-days", "365"))
+        except ValueError:
+            raise UserError(f"bad target {uri!r}: count, drift-ppm, age-days: numbers") from None
+        self.fault = options.get("fault", "")
+        if self.fault and self.fault not in TOTP_FAULTS:
+            raise UserError(f"bad target {uri!r}: unknown TOTP fault (known: {TOTP_FAULTS})")
+        if not 1 <= self.count <= 20:
+            raise UserError(f"bad target {uri!r}: count must be 1..20")
+        self._tokens: list[TotpSource] | None = None
+        self._pskc: PskcAccess | None = None
+        self._tmp: Any = None
+
+    def _mint(self) -> None:
+        import random
+        import tempfile
+
+        from emulators.totp.factory import TokenFactory
+
+        from emulators.clock import FakeClock, SystemClock
+
+        self._tmp = tempfile.TemporaryDirectory(prefix="tokenbench-totp-")
+        workdir = Path(self._tmp.name)
+        start = SystemClock().now()
+        manufactured = start - self.age_days * 86400
+        clock = FakeClock(manufactured)
+        rng = random.Random(int(start))
+        drift = self.drift_ppm + (EXTRA_DRIFT_PPM if self.fault == "extra-drift" else 0.0)
+        factory = TokenFactory(clock, prefix="EMUT", rng=rng, state_dir=workdir / "factory")
+        tokens = factory.mint(self.count, drift_ppm=drift)
+        psk = rng.randbytes(16)
+        pskc_path = workdir / "seeds.pskc"
+        if self.fault == "wrong-seed":
+            # The PSKC file describes other tokens with the same serials: seeds do not match.
+            other = TokenFactory(clock, prefix="EMUT", rng=random.Random(rng.random()))
+            decoys = other.mint(self.count, drift_ppm=drift)
+            for decoy, token in zip(decoys, tokens, strict=True):
+                decoy.serial = token.serial
+            factory.write_pskc(decoys, pskc_path, psk=psk)
+        else:
+            factory.write_pskc(tokens, pskc_path, psk=psk)
+        clock.set(start)
+        if self.fault == "dead-battery":
+            for token in tokens:
+                _drain_battery(token)
+        self._tokens = [_EmulatedToken(t, clock, self.fault) for t in tokens]
+        self._pskc = PskcAccess(pskc_path, psk=psk)
+
+    def tokens(self) -> list[TotpSource]:
+        if self._tokens is None:
+            self._mint()
+        assert self._tokens is not None
+        return self._tokens
+
+    def pskc(self) -> PskcAccess:
+        if self._pskc is None:
+            self._mint()
+        assert self._pskc is not None
+        return self._pskc
+
+    def close(self) -> None:
+        if self._tmp is not None:
+            self._tmp.cleanup()
+            self._tmp = None
+
+
+def _drain_battery(token: Any) -> None:
+    """Make an emulated token's battery dead (the fault that blanks its display)."""
+    for name in ("battery_life", "battery_seconds", "battery"):
+        if hasattr(token, name):
+            setattr(token, name, 0)
+            return
+
+
+class _ManualToken:
+    """A real token: the person presses the button and types what the display shows."""
+
+    manual = True
+
+    def __init__(self, serial: str, prompter: Prompter, clock: Any) -> None:
+        self.serial = serial
+        self._prompter = prompter
+        self._clock = clock
+        self._read_at = clock.now()
+
+    def read_code(self) -> str | None:
+        answer = self._prompter.ask(
+            f"press the button on token {self.serial} and type the code (empty if blank):"
+        )
+        self._read_at = self._clock.now()
+        return answer.replace(" ", "") or None
+
+    def display(self) -> str | None:
+        answer = self._prompter.ask(f"type what token {self.serial} shows now (empty if blank):")
+        self._read_at = self._clock.now()
+        return answer.replace(" ", "") or None
+
+    def now(self) -> float:
+        return self._read_at
+
+    def wait(self, seconds: float) -> None:
+        self._prompter.countdown("waiting before the next reading", seconds, lambda: False)
+
+
+class ManualTotpTarget(TotpTarget):
+    """`totp:manual,serial=S,pskc=FILE`: the person reads a real token's display.
+
+    The PSKC file's key comes from the environment, never the command line:
+    TOKENBENCH_PSKC_PSK (hex) or TOKENBENCH_PSKC_PASSWORD.
+    """
+
+    def __init__(self, uri: str, options: dict[str, str]) -> None:
+        super().__init__(uri)
+        self.emulated = False
+        import os
+
+        from emulators.clock import SystemClock
+
+        serial = options.get("serial", "")
+        pskc_file = options.get("pskc", "")
+        if not serial or not pskc_file:
+            raise UserError(f"bad target {uri!r}: needs serial=S and pskc=FILE")
+        path = Path(pskc_file)
+        if not path.is_file():
+            raise UserError(f"PSKC file not found: {path}")
+        psk_hex = os.environ.get("TOKENBENCH_PSKC_PSK")
+        try:
+            psk = bytes.fromhex(psk_hex) if psk_hex else None
+        except ValueError:
+            raise UserError("TOKENBENCH_PSKC_PSK is not hex") from None
+        self._pskc = PskcAccess(path, psk=psk, password=os.environ.get("TOKENBENCH_PSKC_PASSWORD"))
+        self.prompter: Prompter = TerminalPrompter()
+        self._token = _ManualToken(serial, self.prompter, SystemClock())
+
+    def tokens(self) -> list[TotpSource]:
+        return [self._token]
+
+    def pskc(self) -> PskcAccess:
+        return self._pskc
+
+
+# --------------------------------------------------------------------------- discovery
+
+
+def list_attached() -> Iterator[tuple[str, str]]:
+    """(uri, description) for every attached HID key and PC/SC reader; notes when none."""
+    try:
+        from fido2.hid import CtapHidDevice
+
+        hid = list(CtapHidDevice.list_devices())
+    except Exception as exc:  # no hidraw support in this environment
+        yield "hid:", f"HID enumeration unavailable: {exc}"
+        hid = []
+    for device in hid:
+        d = device.descriptor
+        yield (
+            f"hid:{d.path}",
+            f"{d.product_name or 'FIDO key'} vid={d.vid:04x} pid={d.pid:04x} "
+            f"serial={d.serial_number or '-'}",
+        )
+    if not hid:
+        yield "hid:", "no FIDO HID keys attached"
+    try:
+        from smartcard.System import readers
+
+        found = [str(r) for r in readers()]
+    except Exception as exc:  # pyscard missing, or pcscd not running
+        yield "pcsc:", f"PC/SC unavailable: {type(exc).__name__}: {exc}".strip()
+        return
+    for reader in found:
+        yield f"pcsc:{reader}", "PC/SC reader"
+    if not found:
+        yield "pcsc:", "no PC/SC readers"
