@@ -105,3 +105,14 @@ def rig() -> PinRig:
 @pytest.fixture
 def ctap(rig: PinRig) -> Ctap2:
     return Ctap2(PinOnlyDevice(rig))
+
+
+@pytest.fixture
+def make_ctap():
+    """Build a (rig, Ctap2) pair for a key with other supported protocols."""
+
+    def build(protocols: tuple[int, ...]) -> tuple[PinRig, Ctap2]:
+        rig = PinRig(protocols=protocols)
+        return rig, Ctap2(PinOnlyDevice(rig))
+
+    return build

@@ -1,0 +1,142 @@
+"""Malformed authenticatorClientPIN requests get the spec's status, never another exception."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+
+import pytest
+from fido2.ctap2.pin import PinProtocolV2
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from emulators.ctap.client_pin import PIN_RETRIES_MAX, ClientPin, PinState, pin_hash
+from emulators.ctap.constants import CtapStatus
+from emulators.ctap.errors import CtapError
+
+
+def fresh(pin_set: bool = False) -> ClientPin:
+    state = PinState()
+    cp = ClientPin(os.urandom, lambda: None, state)
+    if pin_set:
+        state.pin_hash, state.pin_length = pin_hash(b"1234"), 4
+    return cp
+
+
+def status(cp: ClientPin, params) -> CtapStatus:
+    with pytest.raises(CtapError) as info:
+        cp.handle(params, lambda: None)
+    return info.value.status
+
+
+def platform_key(cp: ClientPin) -> tuple[dict, bytes]:
+    return PinProtocolV2().encapsulate(cp.protocol(2).key_agreement_cose())
+
+
+@pytest.mark.parametrize(
+    ("params", "expected"),
+    [
+        ({}, CtapStatus.MISSING_PARAMETER),
+        ({1: 2}, CtapStatus.MISSING_PARAMETER),
+        ({2: 2}, CtapStatus.MISSING_PARAMETER),  # getKeyAgreement without a protocol
+        ({1: 3, 2: 2}, CtapStatus.INVALID_PARAMETER),
+        ({1: 2, 2: 0x08}, CtapStatus.INVALID_SUBCOMMAND),
+        ({1: 2, 2: 0x42}, CtapStatus.INVALID_SUBCOMMAND),
+        ({1: "2", 2: 2}, CtapStatus.CBOR_UNEXPECTED_TYPE),
+        ({1: True, 2: 2}, CtapStatus.CBOR_UNEXPECTED_TYPE),
+        ({1: 2, 2: -1}, CtapStatus.CBOR_UNEXPECTED_TYPE),
+        ({1: 2, 2: 3, 3: [1]}, CtapStatus.CBOR_UNEXPECTED_TYPE),
+        ({1: 2, 2: 3, 3: {}, 4: "x", 5: b""}, CtapStatus.CBOR_UNEXPECTED_TYPE),
+        ({1: 2, 2: 9, 10: b"rp"}, CtapStatus.CBOR_UNEXPECTED_TYPE),
+        ({1: 2, 2: 3, 3: {}, 4: b""}, CtapStatus.MISSING_PARAMETER),  # no newPinEnc
+        ({1: 2, 2: 3, 3: {}, 4: b"", 5: b""}, CtapStatus.INVALID_PARAMETER),  # bad key
+        ({1: 2, 2: 9, 3: {}, 6: b""}, CtapStatus.MISSING_PARAMETER),  # no permissions
+    ],
+)
+def test_request_validation(params, expected) -> None:
+    assert status(fresh(), params) == expected
+
+
+def test_get_pin_retries_and_key_agreement_answer() -> None:
+    cp = fresh()
+    assert cp.handle({1: 2, 2: 1}, lambda: None) == {3: PIN_RETRIES_MAX, 4: False}
+    key = cp.handle({1: 1, 2: 2}, lambda: None)[1]
+    assert key[1] == 2 and key[3] == -25 and key[-1] == 1
+    assert len(key[-2]) == len(key[-3]) == 32
+
+
+def test_set_pin_with_bad_mac_is_pin_auth_invalid() -> None:
+    cp = fresh()
+    key, secret = platform_key(cp)
+    enc = PinProtocolV2().encrypt(secret, b"1234".ljust(64, b"\0"))
+    params = {1: 2, 2: 3, 3: key, 4: b"\0" * 32, 5: enc}
+    assert status(cp, params) == CtapStatus.PIN_AUTH_INVALID
+    assert not cp.is_pin_set
+
+
+def test_set_pin_with_undecryptable_pin_is_pin_auth_invalid() -> None:
+    cp = fresh()
+    key, secret = platform_key(cp)
+    enc = b"\1" * 8  # shorter than the IV, but correctly MACed
+    params = {1: 2, 2: 3, 3: key, 4: PinProtocolV2().authenticate(secret, enc), 5: enc}
+    assert status(cp, params) == CtapStatus.PIN_AUTH_INVALID
+
+
+def test_legacy_get_pin_token_refuses_permissions() -> None:
+    cp = fresh(pin_set=True)
+    key, secret = platform_key(cp)
+    params = {1: 2, 2: 5, 3: key, 6: PinProtocolV2().encrypt(secret, b"\0" * 16), 9: 1}
+    assert status(cp, params) == CtapStatus.INVALID_PARAMETER
+    assert cp.state.retries == PIN_RETRIES_MAX
+
+
+def test_undecryptable_pin_hash_spends_a_retry() -> None:
+    cp = fresh(pin_set=True)
+    key, _ = platform_key(cp)
+    assert status(cp, {1: 2, 2: 9, 3: key, 6: b"\0" * 5, 9: 2}) == CtapStatus.PIN_INVALID
+    assert cp.state.retries == PIN_RETRIES_MAX - 1
+
+
+cbor_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**64), max_value=2**64 - 1)
+    | st.binary(max_size=80)
+    | st.text(max_size=10),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.integers(-4, 10), inner, max_size=5)
+    ),
+    max_leaves=12,
+)
+subcommands = st.sampled_from([1, 2, 3, 4, 5, 6, 7, 9]) | st.integers(0, 300)
+request_maps = st.fixed_dictionaries(
+    {},
+    optional={
+        1: st.sampled_from([1, 2]) | cbor_values,
+        2: subcommands | cbor_values,
+        3: cbor_values,
+        4: st.binary(max_size=40) | cbor_values,
+        5: st.binary(max_size=96) | cbor_values,
+        6: st.binary(max_size=40) | cbor_values,
+        9: st.integers(0, 0x7F) | cbor_values,
+        10: st.text(max_size=10) | cbor_values,
+    },
+)
+
+
+@settings(max_examples=150)
+@given(request=request_maps, pin_set=st.booleans())
+def test_random_requests_only_raise_ctap_errors(request, pin_set) -> None:
+    cp = fresh(pin_set)
+    try:
+        response = cp.handle(request, lambda: None)
+    except CtapError:
+        return
+    assert isinstance(response, dict)
+
+
+@settings(max_examples=50)
+@given(request=cbor_values)
+def test_non_map_requests_only_raise_ctap_errors(request) -> None:
+    with contextlib.suppress(CtapError):
+        fresh().handle(request, lambda: None)
