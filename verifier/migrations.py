@@ -1,0 +1,169 @@
+"""The verifier's tables and the ordered migrations that build them.
+
+A `schema_version` table holds one row with the version reached. Each migration is a function
+of a connection, run in order inside one transaction, so a database written by an older
+tokenbench upgrades in place the first time a newer one opens it. The tables below describe the
+latest version; version 1's device table lacked the lockout columns, and tags and ceremonies
+came in version 2.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Connection,
+    Float,
+    ForeignKey,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    UniqueConstraint,
+    select,
+)
+
+metadata = MetaData()
+
+schema_version = Table("schema_version", metadata, Column("version", Integer, nullable=False))
+
+accounts = Table(
+    "accounts",
+    metadata,
+    Column("account_id", String(12), primary_key=True),
+    Column("created_at", Float, nullable=False),
+)
+
+identities = Table(
+    "identities",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("account_id", String(12), ForeignKey("accounts.account_id"), nullable=False),
+    Column("user_name", String(64), nullable=False),
+    Column("name_key", String(64), nullable=False),
+    Column("user_id", String(32), nullable=False, unique=True),
+    Column("user_handle", LargeBinary(64), nullable=False),
+    Column("is_root", Boolean, nullable=False, default=False),
+    Column("path", String(512), nullable=False, default="/"),
+    Column("created_at", Float, nullable=False),
+    UniqueConstraint("account_id", "name_key", name="uq_identity_name"),
+)
+
+
+def _v1_device_columns() -> list[Column]:
+    return [
+        Column("serial", String(600), primary_key=True),
+        Column("kind", String(16), nullable=False),
+        Column("account_id", String(12), ForeignKey("accounts.account_id"), nullable=True),
+        Column("name", String(226), nullable=True),
+        Column("name_key", String(226), nullable=True),
+        Column("path", String(512), nullable=False, default="/"),
+        Column("identity_id", Integer, ForeignKey("identities.id"), nullable=True),
+        Column("enable_date", Float, nullable=True),
+        Column("created_at", Float, nullable=False),
+        Column("manufacturer", String(128), nullable=True),
+        Column("seed_sealed", LargeBinary, nullable=True),
+        Column("algorithm", String(8), nullable=True),
+        Column("digits", Integer, nullable=True),
+        Column("period", Integer, nullable=True),
+        Column("drift_steps", Integer, nullable=False, default=0),
+        Column("last_step", BigInteger, nullable=True),
+        Column("credential_id", LargeBinary(1023), nullable=True),
+        Column("public_key", LargeBinary, nullable=True),
+        Column("sign_count", BigInteger, nullable=True),
+        Column("aaguid", LargeBinary(16), nullable=True),
+        Column("attestation_format", String(32), nullable=True),
+        Column("attestation_trusted", Boolean, nullable=True),
+        Column("backup_eligible", Boolean, nullable=True),
+        Column("backup_state", Boolean, nullable=True),
+        Column("possibly_cloned", Boolean, nullable=False, default=False),
+        UniqueConstraint("account_id", "name_key", name="uq_device_name"),
+        UniqueConstraint("identity_id", "credential_id", name="uq_device_credential"),
+    ]
+
+
+def _v2_device_columns() -> list[Column]:
+    return [
+        Column("failed_attempts", Integer, nullable=False, default=0, server_default="0"),
+        Column("locked_until", Float, nullable=True),
+    ]
+
+
+mfa_devices = Table("mfa_devices", metadata, *_v1_device_columns(), *_v2_device_columns())
+
+device_tags = Table(
+    "mfa_device_tags",
+    metadata,
+    Column("serial", String(600), ForeignKey("mfa_devices.serial"), primary_key=True),
+    Column("key_lower", String(128), primary_key=True),
+    Column("key", String(128), nullable=False),
+    Column("value", String(256), nullable=False),
+)
+
+ceremonies = Table(
+    "ceremonies",
+    metadata,
+    Column("ceremony_id", String(64), primary_key=True),
+    Column("kind", String(16), nullable=False),
+    Column("identity_id", Integer, ForeignKey("identities.id"), nullable=False),
+    Column("challenge", LargeBinary(64), nullable=False),
+    Column("device_name", String(226), nullable=True),
+    Column("expires_at", Float, nullable=False),
+)
+
+
+def _v1(conn: Connection) -> None:
+    legacy = MetaData()
+    for table in (schema_version, accounts, identities):
+        table.to_metadata(legacy)
+    Table("mfa_devices", legacy, *_v1_device_columns())
+    legacy.create_all(conn)
+
+
+def _v2(conn: Connection) -> None:
+    preparer = conn.dialect.identifier_preparer
+    schema = _schema_of(conn)
+    table_name = preparer.quote(mfa_devices.name)
+    if schema:
+        table_name = f"{preparer.quote_schema(schema)}.{table_name}"
+    for column in _v2_device_columns():
+        column_sql = f"{preparer.format_column(column)} {column.type.compile(conn.dialect)}"
+        default = f" NOT NULL DEFAULT {column.server_default.arg}" if column.server_default else ""
+        conn.exec_driver_sql(f"ALTER TABLE {table_name} ADD COLUMN {column_sql}{default}")
+    metadata.create_all(conn, tables=[device_tags, ceremonies])
+
+
+MIGRATIONS: tuple[Callable[[Connection], None], ...] = (_v1, _v2)
+LATEST_VERSION = len(MIGRATIONS)
+
+
+def current_version(conn: Connection) -> int:
+    if not conn.dialect.has_table(conn, "schema_version", schema=_schema_of(conn)):
+        return 0
+    return int(conn.execute(select(schema_version.c.version)).scalar() or 0)
+
+
+def _schema_of(conn: Connection) -> str | None:
+    translate = conn.get_execution_options().get("schema_translate_map") or {}
+    return translate.get(None)
+
+
+def migrate(conn: Connection, target: int = LATEST_VERSION) -> int:
+    """Run the migrations after the stored version up to `target`; returns the new version."""
+    version = current_version(conn)
+    if version > LATEST_VERSION:
+        raise RuntimeError(
+            f"the database is at schema version {version}, newer than this tokenbench "
+            f"({LATEST_VERSION})"
+        )
+    for number in range(version + 1, target + 1):
+        MIGRATIONS[number - 1](conn)
+        if number == 1:
+            conn.execute(schema_version.insert().values(version=1))
+        else:
+            conn.execute(schema_version.update().values(version=number))
+    return max(version, target)
