@@ -1,0 +1,267 @@
+"""CTAPHID over UDP, the simulator convention, plus a control channel for emulated keys.
+
+Convention (shared with existing FIDO simulators and test tools): the authenticator binds
+UDP 127.0.0.1:8111 and sends every reply to 127.0.0.1:7112; a datagram is one raw 64-byte
+CTAPHID report with no report-ID byte.
+
+Control channel (ours): a second UDP socket, by default on the HID port + 1 (8112). Each
+datagram is one ASCII command; the answer is one JSON object sent back to the sender:
+    touch | decline | replug | power-cycle | wink | status | ping
+    -> {"ok": true, ...} or {"ok": false, "error": "..."}
+The bench's `udp:HOST:PORT` target uses `UdpControlClient` to touch or re-plug the key.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ipaddress
+import json
+import selectors
+import socket
+import threading
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from fido2.hid import CtapHidDevice
+from fido2.hid.base import CtapHidConnection, HidDescriptor
+
+from emulators.transport.ctaphid import REPORT_SIZE
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8111
+DEFAULT_REPLY_PORT = 7112
+CONTROL_PORT_OFFSET = 1
+DEFAULT_TIMEOUT = 5.0
+MAX_DATAGRAM = 2048
+Address = tuple[str, int]
+
+
+def parse_address(text: str, default_host: str = DEFAULT_HOST, default_port: int = 0) -> Address:
+    """`HOST:PORT`, `HOST`, `:PORT` or `PORT` -> (host, port); ValueError with one line."""
+    host, sep, port_text = text.rpartition(":")
+    if not sep:
+        host, port_text = (text, "") if not text.isdigit() else ("", text)
+    host = host.strip("[]") or default_host
+    if not port_text:
+        if not default_port:
+            raise ValueError(f"address {text!r} needs a port")
+        return host, default_port
+    try:
+        port = int(port_text)
+    except ValueError:
+        raise ValueError(f"port in {text!r} is not a number") from None
+    if not 0 <= port <= 65535:
+        raise ValueError(f"port {port} is out of range")
+    return host, port
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def default_control_address(bind: Address) -> Address:
+    """The control socket sits next to the HID socket (a free port if the HID one is free)."""
+    return bind[0], bind[1] + CONTROL_PORT_OFFSET if bind[1] else 0
+
+
+class ControlledKey(Protocol):
+    """What the UDP server needs from an emulated key (`emulators.key.EmulatedKey`)."""
+
+    def receive(self, report: bytes) -> None: ...
+    def add_sink(self, sink: Callable[[bytes], None]) -> None: ...
+    def remove_sink(self, sink: Callable[[bytes], None]) -> None: ...
+    def touch(self) -> None: ...
+    def decline(self) -> None: ...
+    def power_cycle(self) -> None: ...
+    def wink(self) -> None: ...
+    def status(self) -> dict[str, Any]: ...
+
+
+class UdpKeyServer:
+    """Serves one emulated key over UDP (HID reports) with a control socket next to it."""
+
+    def __init__(
+        self,
+        key: ControlledKey,
+        bind: Address = (DEFAULT_HOST, DEFAULT_PORT),
+        reply_to: Address | None = None,
+        control: Address | None = None,
+    ) -> None:
+        self.key = key
+        self.reply_to = reply_to or (bind[0], DEFAULT_REPLY_PORT)
+        self._hid = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self._control = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        try:
+            self._hid.bind(bind)
+            self._control.bind(control or default_control_address(bind))
+        except OSError:
+            self._hid.close()
+            self._control.close()
+            raise
+        self.address: Address = self._hid.getsockname()
+        self.control_address: Address = self._control.getsockname()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        key.add_sink(self._send)
+
+    def _send(self, report: bytes) -> None:
+        self._hid.sendto(report, self.reply_to)
+
+    def serve(self, stop: threading.Event | None = None) -> None:
+        """Serve until `stop` (or `close()`); the emulator command runs this on its main thread."""
+        stop = stop or self._stop
+        with selectors.DefaultSelector() as selector:
+            selector.register(self._hid, selectors.EVENT_READ, self._on_report)
+            selector.register(self._control, selectors.EVENT_READ, self._on_control)
+            while not stop.is_set() and not self._stop.is_set():
+                for event, _ in selector.select(timeout=0.2):
+                    try:
+                        data, sender = event.fileobj.recvfrom(MAX_DATAGRAM)  # type: ignore[union-attr]
+                    except OSError:
+                        continue
+                    event.data(data, sender)
+
+    def start(self) -> UdpKeyServer:
+        """Serve on a background thread (tests)."""
+        self._thread = threading.Thread(target=self.serve, name="udp-key", daemon=True)
+        self._thread.start()
+        return self
+
+    def _on_report(self, data: bytes, sender: Address) -> None:
+        self.key.receive(data)
+
+    def _on_control(self, data: bytes, sender: Address) -> None:
+        answer = self.control(data.decode("ascii", "replace").strip())
+        with contextlib.suppress(OSError):
+            self._control.sendto(json.dumps(answer).encode(), sender)
+
+    def control(self, command: str) -> dict[str, Any]:
+        """Run one control command (see the module docstring)."""
+        actions: dict[str, Callable[[], Any]] = {
+            "touch": self.key.touch,
+            "decline": self.key.decline,
+            "replug": self.key.power_cycle,
+            "power-cycle": self.key.power_cycle,
+            "wink": self.key.wink,
+            "status": lambda: None,
+            "ping": lambda: None,
+        }
+        action = actions.get(command)
+        if action is None:
+            return {"ok": False, "error": f"unknown command {command[:40]!r}"}
+        try:
+            action()
+        except ValueError as exc:
+            return {"ok": False, "error": str(exc)}
+        return {"ok": True, "command": command, "status": self.key.status()}
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout=2.0)
+        self.key.remove_sink(self._send)
+        self._hid.close()
+        self._control.close()
+
+
+# ---------------------------------------------------------------------------- client side
+
+
+class UdpHidConnection(CtapHidConnection):
+    """python-fido2 connection to a UDP simulator: sends to the device, listens on `local`."""
+
+    def __init__(
+        self,
+        device: Address = (DEFAULT_HOST, DEFAULT_PORT),
+        local: Address | None = None,
+        timeout: float | None = DEFAULT_TIMEOUT,
+    ) -> None:
+        self.device = device
+        self._sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        try:
+            self._sock.bind(local or (DEFAULT_HOST, DEFAULT_REPLY_PORT))
+        except OSError:
+            self._sock.close()
+            raise
+        self._sock.settimeout(timeout)
+        self.timeout = timeout
+
+    @property
+    def local_address(self) -> Address:
+        return self._sock.getsockname()
+
+    def write_packet(self, data: bytes) -> None:
+        self._sock.sendto(bytes(data), self.device)
+
+    def read_packet(self) -> bytes:
+        while True:
+            try:
+                data, sender = self._sock.recvfrom(MAX_DATAGRAM)
+            except TimeoutError:
+                raise TimeoutError(
+                    f"no report from {self.device[0]}:{self.device[1]} within {self.timeout} s"
+                ) from None
+            if sender[1] == self.device[1] and len(data) == REPORT_SIZE:
+                return data
+
+    def close(self) -> None:
+        self._sock.close()
+
+
+def open_udp_device(
+    device: Address = (DEFAULT_HOST, DEFAULT_PORT),
+    local: Address | None = None,
+    timeout: float | None = DEFAULT_TIMEOUT,
+) -> CtapHidDevice:
+    """A python-fido2 `CtapHidDevice` on `tokenbench key emulate --udp` (or another simulator)."""
+    connection = UdpHidConnection(device, local, timeout)
+    descriptor = HidDescriptor(
+        path=f"udp:{device[0]}:{device[1]}",
+        vid=0,
+        pid=0,
+        report_size_in=REPORT_SIZE,
+        report_size_out=REPORT_SIZE,
+        product_name="UDP simulator",
+        serial_number=None,
+    )
+    try:
+        return CtapHidDevice(descriptor, connection)
+    except BaseException:
+        connection.close()
+        raise
+
+
+class UdpControlClient:
+    """Asks a UDP-served emulated key to be touched, re-plugged, ... (see module docstring)."""
+
+    def __init__(self, address: Address, timeout: float = 2.0) -> None:
+        self.address = address
+        self.timeout = timeout
+
+    def call(self, command: str) -> dict[str, Any]:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            sock.settimeout(self.timeout)
+            sock.bind((DEFAULT_HOST if is_loopback(self.address[0]) else "0.0.0.0", 0))
+            sock.sendto(command.encode("ascii"), self.address)
+            data, _ = sock.recvfrom(MAX_DATAGRAM)
+        answer = json.loads(data)
+        if not answer.get("ok"):
+            raise RuntimeError(f"emulated key refused {command!r}: {answer.get('error')}")
+        return answer
+
+    def touch(self) -> None:
+        self.call("touch")
+
+    def decline(self) -> None:
+        self.call("decline")
+
+    def replug(self) -> None:
+        self.call("replug")
+
+    def status(self) -> dict[str, Any]:
+        return self.call("status")["status"]
