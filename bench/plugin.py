@@ -320,6 +320,28 @@ def ctap_device(bench: BenchSession, key_target: Any) -> TimedDevice:
 
 
 @pytest.fixture
+def raw_hid(key_target: Any) -> Iterator[Callable[[], Any]]:
+    """Opens raw CTAPHID handles on the key (closed after the test)."""
+    from bench.suites._hid_raw import RawHid
+
+    opened: list[Any] = []
+
+    def open_raw() -> Any:
+        try:
+            connection, reader = key_target.raw_connection()
+        except UserError as exc:
+            pytest.skip(f"unclaimed: {exc}")
+        raw = RawHid(connection, reader)
+        opened.append(raw)
+        return raw
+
+    yield open_raw
+    for raw in opened:
+        with contextlib.suppress(Exception):
+            raw.close()
+
+
+@pytest.fixture
 def power_cycle(key_target: Any) -> Callable[[], None]:
     """Unplug/re-plug the key (emulated: control interface; real: the person, with countdown)."""
     return key_target.power_cycle

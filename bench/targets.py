@@ -241,6 +241,10 @@ class KeyTarget(Target):
     def _replugged(self) -> bool:
         return False
 
+    def raw_connection(self) -> tuple[Any, Callable[[float], bytes | None]]:
+        """A second handle for raw CTAPHID reports, and a read-with-timeout for it."""
+        raise UserError(f"{self.uri} has no raw HID access")
+
     def presence_needed(self) -> Callable[[], None] | None:
         """Called when the key asks for user presence; returns a function to call when done."""
         countdown = PresenceCountdown(self.prompter)
@@ -285,6 +289,11 @@ class EmulatedKeyTarget(KeyTarget):
     def _open(self) -> CtapDevice:
         return self.key.hid_device()
 
+    def raw_connection(self) -> tuple[Any, Callable[[float], bytes | None]]:
+        self.device()
+        connection = self.key.hid.connect(RAW_POLL_SECONDS)
+        return connection, polling_reader(connection)
+
     def power_cycle(self) -> CtapDevice:
         self._drop_device()
         self.key.replug()
@@ -316,15 +325,23 @@ class UdpKeyTarget(KeyTarget):
         from emulators.transport import udp
 
         try:
-            return udp.open_device(self.host, self.port)
+            return udp.open_udp_device((self.host, self.port))
         except OSError as exc:
             raise UserError(f"cannot reach {self.uri}: {exc}") from None
+
+    def raw_connection(self) -> tuple[Any, Callable[[float], bytes | None]]:
+        from emulators.transport import udp
+
+        self._drop_device()  # the simulator answers one reply port: take it over
+        connection = udp.UdpHidConnection((self.host, self.port), timeout=RAW_POLL_SECONDS)
+        return connection, polling_reader(connection)
 
     def _control_client(self) -> Any:
         from emulators.transport import udp
 
         if self._control is None:
-            self._control = udp.ControlClient(self.host, self.port)
+            address = udp.default_control_address((self.host, self.port))
+            self._control = udp.UdpControlClient(address)
         return self._control
 
     def power_cycle(self) -> CtapDevice:
@@ -333,8 +350,38 @@ class UdpKeyTarget(KeyTarget):
         return self.device()
 
     def presence_needed(self) -> Callable[[], None] | None:
-        self._control_client().touch()
+        with contextlib.suppress(RuntimeError, OSError):  # a key with automatic presence
+            self._control_client().touch()
         return None
+
+
+RAW_POLL_SECONDS = 0.02
+
+
+def polling_reader(connection: Any) -> Callable[[float], bytes | None]:
+    """read(timeout) over a connection whose read_packet() raises TimeoutError when idle."""
+
+    def read(timeout: float) -> bytes | None:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                return bytes(connection.read_packet())
+            except TimeoutError:
+                if time.monotonic() >= deadline:
+                    return None
+
+    return read
+
+
+def select_reader(connection: Any) -> Callable[[float], bytes | None]:
+    """read(timeout) over a hidraw file handle, using select() so nothing blocks forever."""
+    import select
+
+    def read(timeout: float) -> bytes | None:
+        ready, _, _ = select.select([connection.handle], [], [], timeout)
+        return bytes(connection.read_packet()) if ready else None
+
+    return read
 
 
 class HidKeyTarget(KeyTarget):
@@ -367,6 +414,14 @@ class HidKeyTarget(KeyTarget):
 
     def identity(self) -> str:
         return f"the key at {self.path or 'hid:auto'} (serial {self._serial or 'unknown'})"
+
+    def raw_connection(self) -> tuple[Any, Callable[[float], bytes | None]]:
+        from fido2.hid import get_descriptor, open_connection
+
+        self.device()
+        assert self.path is not None
+        connection = open_connection(get_descriptor(self.path))
+        return connection, select_reader(connection)
 
     def _replugged(self) -> bool:
         from fido2.hid import CtapHidDevice
@@ -528,9 +583,8 @@ class EmulatedTotpTarget(TotpTarget):
         import random
         import tempfile
 
-        from emulators.totp.factory import TokenFactory
-
         from emulators.clock import FakeClock, SystemClock
+        from emulators.totp.factory import TokenFactory
 
         self._tmp = tempfile.TemporaryDirectory(prefix="tokenbench-totp-")
         workdir = Path(self._tmp.name)
