@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from emulators.ctap.client_pin import PinState
+from emulators.ctap.credentials import counter_key
 from emulators.ctap.errors import StateError
 
 STATE_FORMAT = "tokenbench-ctap-state"
@@ -274,6 +275,9 @@ class StateManager:
                 self.state.counters[key] = min(0xFFFFFFFF, value + self.state.counter_block - 1)
                 self.save()
             return value
+
+    def forget_counter_for(self, cred_id: bytes) -> None:
+        self.forget_counter(counter_key(cred_id))
 
     def forget_counter(self, key: str) -> None:
         with self._lock:
