@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import struct
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -74,6 +75,11 @@ DEFAULT_TIMEOUT_MS = 120_000
 DEVICE_BOUND, SYNCED = "device-bound", "synced"
 
 _FLAG = AuthenticatorData.FLAG
+# Plain ints for the hot path: IntFlag arithmetic costs microseconds per operation.
+_UP, _UV, _BE, _BS = int(_FLAG.UP), int(_FLAG.UV), int(_FLAG.BE), int(_FLAG.BS)
+_AT, _ED = int(_FLAG.AT), int(_FLAG.ED)
+_RP_ID_HASH_LEN = 32
+_HEADER = struct.Struct(">32sBI")  # rpIdHash, flags, signCount (WebAuthn section 6.1)
 
 
 @dataclass(frozen=True)
@@ -231,18 +237,20 @@ def _client_data(
         raise WebAuthnError("origin-mismatch", "cross-origin ceremonies are not allowed")
 
 
-def _flags(policy: RelyingPartyPolicy, auth_data: AuthenticatorData) -> None:
-    """RP ID hash, UP, UV policy and backup-flag consistency (7.1 steps 13-17)."""
+def _rp_id(policy: RelyingPartyPolicy, auth_data: AuthenticatorData) -> None:
     if not hmac.compare_digest(auth_data.rp_id_hash, _rp_id_hash(policy.rp_id)):
         raise WebAuthnError("rp-id-mismatch", "authenticator data is for another RP ID")
-    flags = auth_data.flags
-    if not flags & _FLAG.UP:
+
+
+def _flags(policy: RelyingPartyPolicy, flags: int) -> None:
+    """UP, UV policy and backup-flag consistency (7.1 steps 14-17, 7.2 steps 16-18)."""
+    if not flags & _UP:
         raise WebAuthnError("user-presence-missing", "user presence flag not set")
-    if policy.user_verification == UV_REQUIRED and not flags & _FLAG.UV:
+    if policy.user_verification == UV_REQUIRED and not flags & _UV:
         raise WebAuthnError(
             "user-verification-missing", "user verification required but not performed"
         )
-    if flags & _FLAG.BS and not flags & _FLAG.BE:
+    if flags & _BS and not flags & _BE:
         raise WebAuthnError("malformed", "backup state set without backup eligibility")
 
 
@@ -262,7 +270,9 @@ def verify_registration(
     except Exception:
         raise WebAuthnError("malformed", "attestation object is not valid") from None
     auth_data = attestation.auth_data
-    _flags(policy, auth_data)
+    flags = int(auth_data.flags)
+    _rp_id(policy, auth_data)
+    _flags(policy, flags)
     credential = auth_data.credential_data
     if credential is None:
         raise WebAuthnError("malformed", "no attested credential data in a registration")
@@ -288,9 +298,9 @@ def verify_registration(
         attestation_format=outcome.fmt,
         attestation_trusted=outcome.trusted,
         trust_path_subject=outcome.trust_path_subject,
-        user_verified=bool(auth_data.flags & _FLAG.UV),
-        backup_eligible=bool(auth_data.flags & _FLAG.BE),
-        backup_state=bool(auth_data.flags & _FLAG.BS),
+        user_verified=bool(flags & _UV),
+        backup_eligible=bool(flags & _BE),
+        backup_state=bool(flags & _BS),
         attestation_reason=outcome.reason,
     )
 
@@ -326,27 +336,39 @@ def verify_assertion(
         raise WebAuthnError("malformed", "user handle does not match the credential's owner")
     _client_data(policy, client_data_json, TYPE_GET, challenge)
     raw_auth_data = bytes(authenticator_data)
-    try:
-        auth_data = AuthenticatorData(raw_auth_data)
-    except Exception:
-        raise WebAuthnError("malformed", "authenticator data is not valid") from None
-    if not hmac.compare_digest(auth_data.rp_id_hash, _rp_id_hash(policy.rp_id)):
+    rp_id_hash, flags, counter = _assertion_header(raw_auth_data)
+    if not hmac.compare_digest(rp_id_hash, _rp_id_hash(policy.rp_id)):
         raise WebAuthnError("rp-id-mismatch", "authenticator data is for another RP ID")
     _check_signature(stored.public_key, signature, raw_auth_data, client_data_json)
-    _flags(policy, auth_data)
-    flags = auth_data.flags
-    backup_eligible = bool(flags & _FLAG.BE)
+    _flags(policy, flags)
+    backup_eligible = bool(flags & _BE)
     if backup_eligible != bool(stored.backup_eligible):
         raise WebAuthnError(
             "backup-eligibility-changed", "backup eligibility differs from registration"
         )
-    counter, regressed = _next_counter(policy, stored.sign_count, auth_data.counter)
+    counter, regressed = _next_counter(policy, stored.sign_count, counter)
     return AssertionResult(
         new_sign_count=counter,
-        user_verified=bool(flags & _FLAG.UV),
-        backup_state=bool(flags & _FLAG.BS),
+        user_verified=bool(flags & _UV),
+        backup_state=bool(flags & _BS),
         counter_regressed=regressed,
     )
+
+
+def _assertion_header(raw: bytes) -> tuple[bytes, int, int]:
+    """(rpIdHash, flags, signCount) of assertion authenticator data.
+
+    Nearly every assertion is the bare 37-byte header (no extensions); that case is read with
+    one struct unpack, because this is the hot path of every sign-in. Anything longer goes
+    through python-fido2's `AuthenticatorData`, which validates the extension CBOR.
+    """
+    if len(raw) == _HEADER.size and not raw[_RP_ID_HASH_LEN] & (_AT | _ED):
+        return _HEADER.unpack(raw)
+    try:
+        parsed = AuthenticatorData(raw)
+    except Exception:  # truncated or garbage authenticator data
+        raise WebAuthnError("malformed", "authenticator data is not valid") from None
+    return parsed.rp_id_hash, int(parsed.flags), parsed.counter
 
 
 def _check_signature(
