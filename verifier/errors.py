@@ -71,3 +71,8 @@ def invalid_input(message: str) -> IamError:
 
 def access_denied(message: str) -> IamError:
     return IamError(ACCESS_DENIED, message)
+
+
+def no_such_device(serial: str, user_name: str | None = None) -> IamError:
+    owner = f" for user {user_name}" if user_name is not None else ""
+    return IamError(NO_SUCH_ENTITY, f"MFA Device with serial number {serial}{owner} not found.")

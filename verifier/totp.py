@@ -141,6 +141,9 @@ class VerifyPolicy:
             raise ValueError("lockout limit must be >= 1 and cool-down >= 0")
 
 
+DEFAULT_POLICY = VerifyPolicy()
+
+
 class Outcome(enum.Enum):
     ACCEPTED = "accepted"
     INVALID = "invalid"
@@ -185,7 +188,7 @@ def _nearest_first(center: int, window: int) -> Iterator[int]:
 
 
 def verify(
-    key: TotpKey, state: TotpState, code: str, now: float, policy: VerifyPolicy = VerifyPolicy()
+    key: TotpKey, state: TotpState, code: str, now: float, policy: VerifyPolicy = DEFAULT_POLICY
 ) -> Verdict:
     """One code, ±window steps around the learned drift, refusing steps already used."""
     if is_locked(state, now):
@@ -211,7 +214,7 @@ def verify_consecutive(
     code1: str,
     code2: str,
     now: float,
-    policy: VerifyPolicy = VerifyPolicy(),
+    policy: VerifyPolicy = DEFAULT_POLICY,
 ) -> Verdict:
     """Two consecutive codes in the wide resync window (enable and resync).
 
@@ -241,7 +244,7 @@ def after_success(state: TotpState, verdict: Verdict) -> TotpState:
     return TotpState(verdict.drift_steps or 0, verdict.step, 0, None)
 
 
-def after_failure(state: TotpState, now: float, policy: VerifyPolicy = VerifyPolicy()) -> TotpState:
+def after_failure(state: TotpState, now: float, policy: VerifyPolicy = DEFAULT_POLICY) -> TotpState:
     """Count a failure; reaching the limit locks the device for the cool-down."""
     failures = effective_failures(state, now) + 1
     locked_until = state.locked_until if is_locked(state, now) else None
@@ -253,7 +256,7 @@ def after_failure(state: TotpState, now: float, policy: VerifyPolicy = VerifyPol
 class InMemoryVerifier:
     """A single device checked in memory: the benchmark's subject and a reference for tests."""
 
-    def __init__(self, key: TotpKey, policy: VerifyPolicy = VerifyPolicy()) -> None:
+    def __init__(self, key: TotpKey, policy: VerifyPolicy = DEFAULT_POLICY) -> None:
         self.key = key
         self.policy = policy
         self.state = TotpState()

@@ -1,0 +1,173 @@
+"""Parameter shapes of the IAM API (names, paths, serials, codes, tags) and the ARNs we mint.
+
+Each check raises `IamError(ValidationError | InvalidInput)` with the parameter's name, the way
+IAM reports a constraint violation, so a caller sees which argument was wrong.
+"""
+
+from __future__ import annotations
+
+import datetime
+import re
+import unicodedata
+from collections.abc import Mapping, Sequence
+
+from verifier.errors import INVALID_INPUT, VALIDATION_ERROR, IamError
+
+ACCOUNT_ID_RE = re.compile(r"[0-9]{12}")
+DEVICE_NAME_RE = re.compile(r"[\w+=,.@-]{1,226}", re.ASCII)
+USER_NAME_RE = re.compile(r"[\w+=,.@-]{1,64}", re.ASCII)
+PATH_RE = re.compile(r"/|/[\x21-\x7E]+/")
+MAX_PATH = 512
+SERIAL_RE = re.compile(r"[\w+=/:,.@-]{9,256}", re.ASCII)
+AUTH_CODE_RE = re.compile(r"[0-9]{6}|[0-9]{8}")
+MAX_TAG_KEY = 128
+MAX_TAG_VALUE = 256
+MAX_TAGS = 50
+TAG_PUNCTUATION = frozenset(" _.:/=+-@")
+RESERVED_TAG_PREFIX = "aws:"
+ASSIGNMENT_STATUSES = ("Assigned", "Unassigned", "Any")
+ROOT_USER_NAME = "root"
+
+
+def _fail(parameter: str, rule: str) -> IamError:
+    return IamError(
+        VALIDATION_ERROR,
+        f"1 validation error detected: Value at '{_camel(parameter)}' failed to satisfy "
+        f"constraint: {rule}",
+    )
+
+
+def _camel(parameter: str) -> str:
+    return parameter[:1].lower() + parameter[1:]
+
+
+def _check(value: object, pattern: re.Pattern[str], parameter: str, rule: str) -> str:
+    if not isinstance(value, str) or not pattern.fullmatch(value):
+        raise _fail(parameter, rule)
+    return value
+
+
+def account_id(value: object) -> str:
+    return _check(value, ACCOUNT_ID_RE, "AccountId", "Member must be 12 digits")
+
+
+def device_name(value: object) -> str:
+    return _check(
+        value,
+        DEVICE_NAME_RE,
+        "VirtualMFADeviceName",
+        "Member must satisfy regular expression pattern: [\\w+=,.@-]+ and length 1-226",
+    )
+
+
+def user_name(value: object, parameter: str = "UserName") -> str:
+    return _check(
+        value,
+        USER_NAME_RE,
+        parameter,
+        "Member must satisfy regular expression pattern: [\\w+=,.@-]+ and length 1-64",
+    )
+
+
+def path(value: object) -> str:
+    if not isinstance(value, str) or len(value) > MAX_PATH or not PATH_RE.fullmatch(value):
+        raise _fail(
+            "Path",
+            "Member must satisfy regular expression pattern: (\\u002F)|(\\u002F[\\u0021-\\u007E]+"
+            "\\u002F) and length 1-512",
+        )
+    return value
+
+
+def serial_number(value: object) -> str:
+    return _check(
+        value,
+        SERIAL_RE,
+        "SerialNumber",
+        "Member must satisfy regular expression pattern: [\\w+=/:,.@-]+ and length 9-256",
+    )
+
+
+def authentication_code(value: object, parameter: str) -> str:
+    return _check(value, AUTH_CODE_RE, parameter, "Member must be 6 (or 8) digits")
+
+
+def assignment_status(value: object) -> str:
+    if value not in ASSIGNMENT_STATUSES:
+        raise _fail(
+            "AssignmentStatus",
+            "Member must satisfy enum value set: [Assigned, Unassigned, Any]",
+        )
+    return str(value)
+
+
+def _tag_text_ok(text: str) -> bool:
+    return all(
+        ch.isalnum() or ch in TAG_PUNCTUATION or unicodedata.category(ch).startswith("Z")
+        for ch in text
+    )
+
+
+def tags(value: object) -> list[tuple[str, str]]:
+    """[{"Key": k, "Value": v}, ...] -> [(k, v)]; keys unique regardless of case."""
+    if not isinstance(value, Sequence) or isinstance(value, str | bytes):
+        raise _fail("Tags", "Member must be a list of {Key, Value}")
+    if len(value) > MAX_TAGS:
+        raise IamError("LimitExceeded", f"a resource can have at most {MAX_TAGS} tags")
+    result: list[tuple[str, str]] = []
+    seen: set[str] = set()
+    for tag in value:
+        if not isinstance(tag, Mapping) or set(tag) - {"Key", "Value"} or "Key" not in tag:
+            raise _fail("Tags", "Member must be a list of {Key, Value}")
+        key, text = tag["Key"], tag.get("Value", "")
+        result.append((tag_key(key), tag_value(text)))
+        if key.lower() in seen:
+            raise IamError(INVALID_INPUT, f"duplicate tag key {key!r} (keys ignore case)")
+        seen.add(key.lower())
+    return result
+
+
+def tag_key(key: object) -> str:
+    if not isinstance(key, str) or not 1 <= len(key) <= MAX_TAG_KEY or not _tag_text_ok(key):
+        raise _fail(
+            "Tags.member.Key",
+            "Member must be 1-128 letters, digits, spaces or _.:/=+-@",
+        )
+    if key.lower().startswith(RESERVED_TAG_PREFIX):
+        raise IamError(INVALID_INPUT, "tag keys starting with 'aws:' are reserved")
+    return key
+
+
+def tag_value(text: object) -> str:
+    if not isinstance(text, str) or len(text) > MAX_TAG_VALUE or not _tag_text_ok(text):
+        raise _fail(
+            "Tags.member.Value",
+            "Member must be 0-256 letters, digits, spaces or _.:/=+-@",
+        )
+    return text
+
+
+def virtual_serial(account: str, device_path: str, name: str) -> str:
+    """`arn:aws:iam::ACCOUNT:mfa/<path without its leading slash><name>`."""
+    return f"arn:aws:iam::{account}:mfa/{device_path[1:]}{name}"
+
+
+def fido_serial(account: str, owner: str | None, label: str) -> str:
+    """IAM's FIDO serial shape: `arn:aws:iam::ACCOUNT:u2f/user/NAME/LABEL` (root: `u2f/root/`)."""
+    where = "root" if owner is None else f"user/{owner}"
+    return f"arn:aws:iam::{account}:u2f/{where}/{label}"
+
+
+def sms_serial(account: str, owner: str) -> str:
+    return f"arn:aws:iam::{account}:sms-mfa/{owner}"
+
+
+def user_arn(account: str, user_path: str, name: str, is_root: bool) -> str:
+    if is_root:
+        return f"arn:aws:iam::{account}:root"
+    return f"arn:aws:iam::{account}:user{user_path}{name}"
+
+
+def iso_date(when: float) -> str:
+    """IAM dates as the AWS CLI prints them: `2026-11-29T12:00:00+00:00`."""
+    return datetime.datetime.fromtimestamp(when, datetime.UTC).isoformat(timespec="seconds")
