@@ -160,7 +160,7 @@ class TrustStore:
         root_der = mds_root.public_bytes(serialization.Encoding.DER)
         try:
             payload = parse_blob(blob, root_der)
-        except Exception as exc:
+        except Exception as exc:  # any parse or signature failure: not this blob
             raise TrustError(
                 f"MDS blob refused: {type(exc).__name__}: {str(exc)[:80] or 'invalid'}"
             ) from None

@@ -224,7 +224,7 @@ def _client_data(
     """Client data checks (7.1 steps 7-10, 7.2 steps 11-14)."""
     try:
         client = CollectedClientData(bytes(raw))
-    except Exception:
+    except Exception:  # JSON, UTF-8, base64, missing keys: all mean "malformed"
         raise WebAuthnError("malformed", "client data JSON is not valid") from None
     if client.type != expected_type:
         raise WebAuthnError("type-mismatch", f"client data type is not {expected_type}")
@@ -267,7 +267,7 @@ def verify_registration(
     _client_data(policy, client_data_json, TYPE_CREATE, challenge)
     try:
         attestation = AttestationObject(bytes(attestation_object))
-    except Exception:
+    except Exception:  # CBOR, COSE, length errors: all mean "malformed"
         raise WebAuthnError("malformed", "attestation object is not valid") from None
     auth_data = attestation.auth_data
     flags = int(auth_data.flags)

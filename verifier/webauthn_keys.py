@@ -48,7 +48,7 @@ def parse_cose(public_key: bytes) -> CoseKey:
     """Decode a COSE_Key from CBOR; raise CoseKeyError on anything unexpected."""
     try:
         decoded = cbor.decode(public_key)
-    except Exception:
+    except Exception:  # python-fido2's CBOR decoder raises several types
         raise CoseKeyError("public key is not valid CBOR") from None
     if not isinstance(decoded, dict):
         raise CoseKeyError("public key is not a COSE map")
