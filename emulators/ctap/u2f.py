@@ -1,7 +1,178 @@
-"""Placeholder."""
+"""CTAP1 / FIDO U2F raw messages (FIDO U2F Raw Message Formats v1.2; CTAP 2.1 §10, §11.2.4).
 
-from typing import Any
+Key handles are the same credential IDs CTAP2 uses (see credentials.py), with the U2F
+application parameter as the RP ID hash. So a U2F registration works through CTAP2
+getAssertion (rpId whose SHA-256 is the application parameter), and a non-resident ES256
+credential made with CTAP2 works through U2F AUTHENTICATE, as CTAP 2.1 §10 allows.
+Credentials whose credProtect level demands user verification are refused over U2F, which
+has no way to verify the user.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from emulators.ctap.constants import (
+    AuthDataFlag,
+    CoseAlg,
+    CredProtect,
+    IsoSw,
+    U2fControl,
+    U2fIns,
+    Version,
+)
+from emulators.ctap.errors import CtapError
+from emulators.ctap.faults import Fault
+from emulators.ctap.transaction import Transaction
+
+if TYPE_CHECKING:
+    from emulators.ctap.authenticator import Authenticator
+
+CLA = 0x00
+PARAM_LEN = 32
+REGISTER_RESERVED = 0x05
+REGISTER_SIGN_PREFIX = 0x00
 
 
-def process(auth: Any, apdu: bytes, transaction: Any) -> bytes:
-    return b"\x6d\x00"
+class ApduError(Exception):
+    def __init__(self, sw: IsoSw) -> None:
+        super().__init__(f"SW {int(sw):04X}")
+        self.sw = sw
+
+
+@dataclass(frozen=True)
+class Apdu:
+    cla: int
+    ins: int
+    p1: int
+    p2: int
+    data: bytes
+
+
+def parse_apdu(apdu: bytes) -> Apdu:
+    """ISO 7816-4 command APDU, short or extended length (Le is accepted and ignored)."""
+    if len(apdu) < 4:
+        raise ApduError(IsoSw.WRONG_LENGTH)
+    cla, ins, p1, p2 = apdu[:4]
+    body = apdu[4:]
+    if not body or len(body) == 1:  # case 1, or case 2 short (Le only)
+        data = b""
+    elif body[0] == 0:  # extended length
+        if len(body) == 3:  # case 2 extended (Le only)
+            data = b""
+        else:
+            if len(body) < 3:
+                raise ApduError(IsoSw.WRONG_LENGTH)
+            lc = int.from_bytes(body[1:3], "big")
+            data = body[3 : 3 + lc]
+            rest = body[3 + lc :]
+            if len(data) != lc or len(rest) not in (0, 2):
+                raise ApduError(IsoSw.WRONG_LENGTH)
+    else:  # short length
+        lc = body[0]
+        data = body[1 : 1 + lc]
+        rest = body[1 + lc :]
+        if len(data) != lc or len(rest) not in (0, 1):
+            raise ApduError(IsoSw.WRONG_LENGTH)
+    return Apdu(cla, ins, p1, p2, bytes(data))
+
+
+def sw(status: IsoSw) -> bytes:
+    return int(status).to_bytes(2, "big")
+
+
+def process(auth: Authenticator, raw: bytes, transaction: Transaction | None) -> bytes:
+    try:
+        if not auth.profile.u2f:
+            raise ApduError(IsoSw.INS_NOT_SUPPORTED)
+        apdu = parse_apdu(raw)
+        if apdu.cla != CLA:
+            raise ApduError(IsoSw.CLA_NOT_SUPPORTED)
+        if apdu.ins == U2fIns.VERSION:
+            if apdu.data:
+                raise ApduError(IsoSw.WRONG_LENGTH)
+            return Version.U2F_V2.encode("ascii") + sw(IsoSw.NO_ERROR)
+        if apdu.ins == U2fIns.REGISTER:
+            return register(auth, apdu, transaction) + sw(IsoSw.NO_ERROR)
+        if apdu.ins == U2fIns.AUTHENTICATE:
+            return authenticate(auth, apdu, transaction) + sw(IsoSw.NO_ERROR)
+        raise ApduError(IsoSw.INS_NOT_SUPPORTED)
+    except ApduError as e:
+        return sw(e.sw)
+    except CtapError:  # presence timed out, was declined or cancelled
+        return sw(IsoSw.CONDITIONS_NOT_SATISFIED)
+    except Exception:
+        import logging
+
+        logging.getLogger(__name__).exception("internal error in U2F command")
+        return sw(IsoSw.WRONG_DATA)
+
+
+def _present(auth: Authenticator, transaction: Transaction | None, reason: str) -> bool:
+    """U2F has no keepalive-and-wait: no touch right now means 'conditions not satisfied'."""
+    try:
+        return auth.presence(transaction, reason)
+    except CtapError:
+        raise ApduError(IsoSw.CONDITIONS_NOT_SATISFIED) from None
+
+
+def register(auth: Authenticator, apdu: Apdu, transaction: Transaction | None) -> bytes:
+    if len(apdu.data) != 2 * PARAM_LEN:
+        raise ApduError(IsoSw.WRONG_LENGTH)
+    challenge, application = apdu.data[:PARAM_LEN], apdu.data[PARAM_LEN:]
+    if not _present(auth, transaction, "U2F register") and Fault.NO_PRESENCE not in auth.env.faults:
+        raise ApduError(IsoSw.CONDITIONS_NOT_SATISFIED)
+    secret = auth.wrapper.new_secret(int(CoseAlg.ES256))
+    key_handle = auth.wrapper.wrap(application, secret)
+    public = auth.wrapper.key(key_handle, secret).raw_p256_public()
+    batch = auth.env.attestation.batch(auth.profile.aaguid, auth.profile.model)
+    signed = (
+        bytes([REGISTER_SIGN_PREFIX])
+        + auth.output_rp_hash(application)
+        + challenge
+        + key_handle
+        + public
+    )
+    signature = auth.output_signature(batch.sign(signed))
+    return (
+        bytes([REGISTER_RESERVED])
+        + public
+        + bytes([len(key_handle)])
+        + key_handle
+        + batch.chain_der()[0]
+        + signature
+    )
+
+
+def authenticate(auth: Authenticator, apdu: Apdu, transaction: Transaction | None) -> bytes:
+    data = apdu.data
+    if len(data) < 2 * PARAM_LEN + 1 or len(data) != 2 * PARAM_LEN + 1 + data[2 * PARAM_LEN]:
+        raise ApduError(IsoSw.WRONG_LENGTH)
+    challenge, application = data[:PARAM_LEN], data[PARAM_LEN : 2 * PARAM_LEN]
+    key_handle = data[2 * PARAM_LEN + 1 :]
+    secret = auth.wrapper.unwrap(application, key_handle)
+    if (
+        secret is None
+        or secret.alg != CoseAlg.ES256
+        or secret.cred_protect == CredProtect.UV_REQUIRED
+        or (secret.resident and all(c.id != key_handle for c in auth.state.residents))
+    ):
+        raise ApduError(IsoSw.WRONG_DATA)
+    if apdu.p1 == U2fControl.CHECK_ONLY:
+        raise ApduError(IsoSw.CONDITIONS_NOT_SATISFIED)
+    if apdu.p1 == U2fControl.ENFORCE_USER_PRESENCE:
+        present = _present(auth, transaction, "U2F authenticate")
+        if not present and Fault.NO_PRESENCE not in auth.env.faults:
+            raise ApduError(IsoSw.CONDITIONS_NOT_SATISFIED)
+    elif apdu.p1 == U2fControl.DONT_ENFORCE_USER_PRESENCE:
+        present = False
+    else:
+        raise ApduError(IsoSw.WRONG_DATA)
+    flags = AuthDataFlag.UP if present else 0
+    counter = auth.next_counter(key_handle)
+    tail = struct.pack(">BI", flags, counter & 0xFFFFFFFF)
+    key = auth.wrapper.key(key_handle, secret)
+    signature = key.sign(auth.output_rp_hash(application) + tail + challenge)
+    return tail + auth.output_signature(signature)
