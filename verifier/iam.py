@@ -87,6 +87,9 @@ class Caller:
         return self.user_name is None
 
 
+ADMIN = Caller()
+
+
 @dataclass(frozen=True)
 class Session:
     """The result of a sign-in: the identity, the factor used, and when it expires."""
@@ -323,7 +326,7 @@ class IamService(TagOperations):
         SerialNumber: str,
         AuthenticationCode1: str,
         AuthenticationCode2: str,
-        caller: Caller = Caller(),
+        caller: Caller = ADMIN,
     ) -> dict[str, Any]:
         """Assign a TOTP device after two consecutive codes (in the wide resync window)."""
         names.serial_number(SerialNumber)
@@ -370,7 +373,7 @@ class IamService(TagOperations):
         return {}
 
     def deactivate_mfa_device(
-        self, *, UserName: str | None = None, SerialNumber: str, caller: Caller = Caller()
+        self, *, UserName: str | None = None, SerialNumber: str, caller: Caller = ADMIN
     ) -> dict[str, Any]:
         """Detach a device. A virtual one returns to Unassigned and keeps its name until it is
         deleted; a hardware token can be enabled again (in any account); a FIDO or SMS device
@@ -390,7 +393,7 @@ class IamService(TagOperations):
         return {}
 
     def list_mfa_devices(
-        self, *, UserName: str | None = None, caller: Caller = Caller()
+        self, *, UserName: str | None = None, caller: Caller = ADMIN
     ) -> dict[str, Any]:
         identity = self.target(caller, UserName, changes_mfa=False)
         entries = [
@@ -404,7 +407,7 @@ class IamService(TagOperations):
         return {"MFADevices": entries, "IsTruncated": False}
 
     def get_mfa_device(
-        self, *, SerialNumber: str, UserName: str | None = None, caller: Caller = Caller()
+        self, *, SerialNumber: str, UserName: str | None = None, caller: Caller = ADMIN
     ) -> dict[str, Any]:
         """FIDO devices only, as in IAM."""
         names.serial_number(SerialNumber)
@@ -429,7 +432,7 @@ class IamService(TagOperations):
         SerialNumber: str,
         AuthenticationCode1: str,
         AuthenticationCode2: str,
-        caller: Caller = Caller(),
+        caller: Caller = ADMIN,
     ) -> dict[str, Any]:
         """Two consecutive codes in the wide window around the learned drift; learns the new
         drift. Refused while the device is locked."""
