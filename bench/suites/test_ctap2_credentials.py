@@ -1,0 +1,191 @@
+"""ctap2 suite: authenticatorMakeCredential and authenticatorGetAssertion (CTAP 2.1 §6.1, §6.2).
+
+Parameter validation and error codes, attestation, algorithms, excludeList/allowList,
+discoverable credentials and getNextAssertion, UP flags and signature counters.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from bench.suites._ctap import (
+    EDDSA,
+    ERR,
+    ES256,
+    FLAG_AT,
+    FLAG_UP,
+    RP_ID,
+    check_assertion,
+    client_data_hash,
+    credential_id,
+    credential_key,
+    ctap2_of,
+    descriptor,
+    expect_ctap_error,
+    key_params,
+    make_credential,
+    rp,
+    rp_id_hash,
+    user,
+    verify_attestation,
+)
+
+MAKE_CREDENTIAL = 0x01
+GET_ASSERTION = 0x02
+GET_NEXT_ASSERTION = 0x08
+UNKNOWN_ALG = -65000
+
+
+def test_make_credential_attestation_verifies(ctap_device):
+    ctap2 = ctap2_of(ctap_device)
+    response, cdh = make_credential(ctap2)
+    auth = response.auth_data
+    assert auth.rp_id_hash == rp_id_hash(), "rpIdHash is not SHA-256 of the RP ID"
+    assert auth.flags & FLAG_UP, "makeCredential without the UP flag"
+    assert auth.flags & FLAG_AT, "makeCredential without attested credential data flag"
+    assert bytes(auth.credential_data.aaguid) == bytes(ctap2.info.aaguid), "AAGUID != getInfo"
+    verify_attestation(response, cdh)
+
+
+@pytest.mark.parametrize("alg", [ES256, EDDSA], ids=["ES256", "EdDSA"])
+def test_algorithms_claimed_in_get_info_work(ctap_device, alg):
+    ctap2 = ctap2_of(ctap_device)
+    claimed = {a["alg"] for a in ctap2.info.algorithms} or {ES256}
+    if alg not in claimed:
+        pytest.skip(f"unclaimed: algorithm {alg}")
+    response, cdh = make_credential(ctap2, algs=(alg,))
+    key = credential_key(response)
+    assert alg == key.ALGORITHM, f"asked for {alg}, got a {key.ALGORITHM} key"
+    assertion = ctap2.get_assertion(RP_ID, cdh, [descriptor(credential_id(response))])
+    check_assertion(assertion, cdh, key)
+
+
+def test_first_supported_algorithm_is_chosen(ctap_device):
+    ctap2 = ctap2_of(ctap_device)
+    response, _ = make_credential(ctap2, algs=(UNKNOWN_ALG, ES256))
+    assert credential_key(response).ALGORITHM == ES256
+
+
+def test_unsupported_algorithm(ctap_device):
+    ctap2 = ctap2_of(ctap_device)
+    with expect_ctap_error(ERR.UNSUPPORTED_ALGORITHM, what="only an unknown algorithm"):
+        make_credential(ctap2, algs=(UNKNOWN_ALG,))
+
+
+@pytest.mark.parametrize("missing", [1, 2, 3, 4], ids=["cdh", "rp", "user", "params"])
+def test_make_credential_missing_parameter(ctap_device, missing):
+    ctap2 = ctap2_of(ctap_device)
+    request = {1: client_data_hash(), 2: rp(), 3: user(), 4: key_params()}
+    del request[missing]
+    with expect_ctap_error(ERR.MISSING_PARAMETER, what=f"makeCredential without 0x0{missing}"):
+        ctap2.send_cbor(MAKE_CREDENTIAL, request)
+
+
+@pytest.mark.parametrize(
+    ("key", "bad"),
+    [(1, "not bytes"), (2, ["not", "a map"]), (3, b"not a map"), (4, {"not": "a list"})],
+    ids=["cdh", "rp", "user", "params"],
+)
+def test_make_credential_wrong_type(ctap_device, key, bad):
+    ctap2 = ctap2_of(ctap_device)
+    request = {1: client_data_hash(), 2: rp(), 3: user(), 4: key_params()}
+    request[key] = bad
+    with expect_ctap_error(ERR.CBOR_UNEXPECTED_TYPE, what=f"makeCredential 0x0{key} mistyped"):
+        ctap2.send_cbor(MAKE_CREDENTIAL, request)
+
+
+def test_make_credential_up_false_is_invalid_option(ctap_device):
+    ctap2 = ctap2_of(ctap_device)
+    request = {1: client_data_hash(), 2: rp(), 3: user(), 4: key_params(), 7: {"up": False}}
+    with expect_ctap_error(ERR.INVALID_OPTION, what='makeCredential with "up": false'):
+        ctap2.send_cbor(MAKE_CREDENTIAL, request)
+
+
+def test_exclude_list_refuses_a_known_credential(ctap_device):
+    ctap2 = ctap2_of(ctap_device)
+    first, _ = make_credential(ctap2)
+    with expect_ctap_error(ERR.CREDENTIAL_EXCLUDED, what="excludeList holding our credential"):
+        make_credential(ctap2, exclude=[credential_id(first)])
+    second, _ = make_credential(ctap2, exclude=[b"\x01" * 32])
+    assert credential_id(second) != credential_id(first)
+
+
+def test_get_assertion_signature_and_counter(ctap_device):
+    ctap2 = ctap2_of(ctap_device)
+    response, _ = make_credential(ctap2)
+    key, cred = credential_key(response), credential_id(response)
+    counters = [response.auth_data.counter]
+    for label in ("first", "second"):
+        cdh = client_data_hash(label)
+        assertion = ctap2.get_assertion(RP_ID, cdh, [descriptor(cred)])
+        check_assertion(assertion, cdh, key)
+        counters.append(assertion.auth_data.counter)
+    assert counters[1] > counters[0] or counters == [0, 0, 0], f"counters {counters}"
+    assert counters[2] > counters[1] or counters == [0, 0, 0], f"counter went {counters}"
+
+
+def test_get_assertion_wrong_rp_has_no_credentials(ctap_device):
+    ctap2 = ctap2_of(ctap_device)
+    response, _ = make_credential(ctap2)
+    with expect_ctap_error(ERR.NO_CREDENTIALS, what="credential used for another RP ID"):
+        ctap2.get_assertion(
+            "elsewhere.example", client_data_hash(), [descriptor(credential_id(response))]
+        )
+
+
+def test_get_assertion_unknown_credential(ctap_device):
+    ctap2 = ctap2_of(ctap_device)
+    with expect_ctap_error(ERR.NO_CREDENTIALS, what="allowList of unknown credentials"):
+        ctap2.get_assertion(RP_ID, client_data_hash(), [descriptor(b"\x42" * 48)])
+
+
+@pytest.mark.parametrize("missing", [1, 2], ids=["rpId", "cdh"])
+def test_get_assertion_missing_parameter(ctap_device, missing):
+    ctap2 = ctap2_of(ctap_device)
+    request = {1: RP_ID, 2: client_data_hash()}
+    del request[missing]
+    with expect_ctap_error(ERR.MISSING_PARAMETER, what=f"getAssertion without 0x0{missing}"):
+        ctap2.send_cbor(GET_ASSERTION, request)
+
+
+def test_silent_assertion_has_no_up_flag(ctap_device):
+    ctap2 = ctap2_of(ctap_device)
+    response, _ = make_credential(ctap2)
+    cdh = client_data_hash("silent")
+    assertion = ctap2.get_assertion(
+        RP_ID, cdh, [descriptor(credential_id(response))], options={"up": False}
+    )
+    assert not assertion.auth_data.flags & FLAG_UP, '"up": false still set the UP flag'
+    assertion.verify(cdh, credential_key(response))
+
+
+def test_discoverable_credentials_and_get_next_assertion(ctap_device):
+    ctap2 = ctap2_of(ctap_device)
+    if not ctap2.info.options.get("rk"):
+        pytest.skip("unclaimed: resident keys (option rk)")
+    rp_id = f"rk-{client_data_hash().hex()[:8]}.example"
+    made = {}
+    for name in ("carol", "dave"):
+        response, _ = make_credential(ctap2, rk=True, rp_id=rp_id, name=name)
+        made[credential_id(response)] = credential_key(response)
+    cdh = client_data_hash("rk")
+    first = ctap2.get_assertion(rp_id, cdh)
+    assert first.number_of_credentials == 2, f"numberOfCredentials {first.number_of_credentials}"
+    second = ctap2.get_next_assertion()
+    seen = set()
+    for assertion in (first, second):
+        cred = bytes(assertion.credential["id"])
+        assert cred in made, "getAssertion returned a credential it never made"
+        assert assertion.user and assertion.user.get("id"), "discoverable assertion has no user"
+        check_assertion(assertion, cdh, made[cred], rp_id)
+        seen.add(cred)
+    assert seen == set(made), "getNextAssertion repeated a credential"
+    with expect_ctap_error(ERR.NOT_ALLOWED, what="getNextAssertion past the last credential"):
+        ctap2.get_next_assertion()
+
+
+def test_get_next_assertion_without_state(ctap_device):
+    ctap2 = ctap2_of(ctap_device)
+    ctap2.get_info()  # any other command clears the getNextAssertion state
+    with expect_ctap_error(ERR.NOT_ALLOWED, what="getNextAssertion with nothing pending"):
+        ctap2.send_cbor(GET_NEXT_ASSERTION)
