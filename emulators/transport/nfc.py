@@ -122,6 +122,10 @@ class _Chain:
 
 
 def _core_supports_u2f(core: object) -> bool:
+    """CTAP1 is offered when the core's profile (or its getInfo versions) says U2F_V2."""
+    profile_u2f = getattr(getattr(core, "profile", None), "u2f", None)
+    if isinstance(profile_u2f, bool):
+        return profile_u2f
     info: Any = getattr(core, "info", None)
     if isinstance(info, dict):
         return "U2F_V2" in info.get(GETINFO_VERSIONS_KEY, ())

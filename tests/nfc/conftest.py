@@ -68,3 +68,206 @@ def fake_core() -> FakeCore:
 @pytest.fixture
 def fake_core_type() -> type[FakeCore]:
     return FakeCore
+
+
+# --------------------------------------------------------------------------- private pcscd
+#
+# How the PC/SC integration tests get a real pcscd without touching the machine's own:
+#
+# * pcscd 1.9.9 always puts its socket and pid file in /run/pcscd, and its vpcd reader slots
+#   listen on fixed TCP ports (35963/35964). So pcscd runs under `unshare --net --mount`
+#   (scripts/pcsc/pcscd-in-namespace.sh): a private loopback for the vpcd ports, a tmpfs over
+#   /run with our temp dir bind-mounted on /run/pcscd, and `-c` pointing at a private
+#   reader.conf.d holding only the vpcd reader.
+# * The client library (libpcsclite, used by pyscard and so by python-fido2) honours
+#   PCSCLITE_CSOCK_NAME, so the test process reaches that daemon through the temp dir's socket
+#   path without entering any namespace. libpcsclite reads the variable once per process;
+#   nothing else in a test run talks PC/SC in-process, and subprocesses get it explicitly.
+# * The virtual card must reach the vpcd port inside the daemon's network namespace. A
+#   network namespace is per thread on Linux, so a short-lived thread setns()es into
+#   /proc/<pcscd pid>/ns/net, creates the TCP connection and exits; the socket stays in that
+#   namespace while the rest of the process keeps the host's network. Subprocesses (the
+#   `tokenbench key emulate-vpcd` test) are started with `nsenter --net=...`.
+# * Teardown sends SIGTERM to pcscd and then kills the whole `unshare` process group, so
+#   nothing is left running even when a test fails.
+
+import contextlib  # noqa: E402
+import ctypes  # noqa: E402
+import os  # noqa: E402
+import shutil  # noqa: E402
+import signal  # noqa: E402
+import socket  # noqa: E402
+import subprocess  # noqa: E402
+import time  # noqa: E402
+from collections.abc import Callable, Iterator  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Any  # noqa: E402
+
+from emulators.transport.nfc import NfcCard  # noqa: E402
+from emulators.transport.vpcd import VpcdClient  # noqa: E402
+
+PROJECT = Path(__file__).resolve().parents[2]
+PCSCD_SCRIPT = PROJECT / "scripts" / "pcsc" / "pcscd-in-namespace.sh"
+VPCD_DRIVER = Path("/usr/lib/pcsc/drivers/serial/libifdvpcd.so")
+VPCD_CHANNEL = 0x8C7B
+SLOT_PORTS = {"Virtual PCD 00 00": VPCD_CHANNEL, "Virtual PCD 00 01": VPCD_CHANNEL + 1}
+CLONE_NEWNET = 0x40000000
+UNSHARE = ("unshare", "--net", "--mount", "--fork", "--kill-child")
+STARTUP_TIMEOUT = 10.0
+READER_CONF = f"""FRIENDLYNAME "Virtual PCD"
+DEVICENAME   /dev/null:0x{VPCD_CHANNEL:04X}
+LIBPATH      {VPCD_DRIVER}
+CHANNELID    0x{VPCD_CHANNEL:04X}
+"""
+
+
+def _wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"timed out waiting for {what}")
+        time.sleep(0.05)
+
+
+class PrivatePcscd:
+    """A pcscd in its own network and mount namespaces, with only the vpcd reader."""
+
+    def __init__(self, base: Path) -> None:
+        self.run_dir = base / "run"
+        self.conf_dir = base / "reader.conf.d"
+        self.log_path = base / "pcscd.log"
+        self.run_dir.mkdir()
+        self.conf_dir.mkdir()
+        (self.conf_dir / "vpcd").write_text(READER_CONF)
+        self._log = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()
+        self.process = subprocess.Popen(
+            [*UNSHARE, "sh", str(PCSCD_SCRIPT), str(self.run_dir), str(self.conf_dir)],
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        self.pid = 0
+        try:
+            _wait_for(self._started, STARTUP_TIMEOUT, "pcscd to start")
+        except BaseException:
+            self.stop()
+            raise
+
+    @property
+    def socket_path(self) -> Path:
+        return self.run_dir / "pcscd.comm"
+
+    @property
+    def netns_path(self) -> str:
+        return f"/proc/{self.pid}/ns/net"
+
+    def _started(self) -> bool:
+        if self.process.poll() is not None:
+            raise RuntimeError(f"pcscd exited: {self.log_path.read_text(errors='replace')}")
+        pid_file = self.run_dir / "pcscd.pid"
+        if not (self.socket_path.exists() and pid_file.exists()):
+            return False
+        text = pid_file.read_text().strip("\x00\n ")
+        if not text.isdigit():
+            return False
+        self.pid = int(text)
+        return True
+
+    def in_netns(self, work: Callable[[], Any]) -> Any:
+        """Run `work` on a thread that has joined pcscd's network namespace."""
+        outcome: dict[str, Any] = {}
+
+        def thread() -> None:
+            try:
+                libc = ctypes.CDLL(None, use_errno=True)
+                with open(self.netns_path) as ns:
+                    if libc.setns(ns.fileno(), CLONE_NEWNET) != 0:
+                        raise OSError(ctypes.get_errno(), "setns into pcscd's network namespace")
+                outcome["value"] = work()
+            except BaseException as exc:
+                outcome["error"] = exc
+
+        worker = threading.Thread(target=thread, name="netns-connect")
+        worker.start()
+        worker.join()
+        if "error" in outcome:
+            raise outcome["error"]
+        return outcome["value"]
+
+    def connect(self, host: str, port: int) -> socket.socket:
+        """A VpcdClient socket factory: TCP connection made inside pcscd's namespace."""
+        return self.in_netns(lambda: socket.create_connection((host, port), timeout=0.2))
+
+    def stop(self) -> None:
+        if self.pid:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.pid, signal.SIGTERM)
+        try:
+            self.process.wait(5)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(5)
+        self._log.close()
+
+
+@pytest.fixture(scope="session")
+def private_pcscd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrivatePcscd]:
+    if os.geteuid() != 0 or not shutil.which("pcscd") or not shutil.which("unshare"):
+        pytest.skip("needs root, pcscd and unshare (make test installs them)")
+    if not VPCD_DRIVER.exists():
+        pytest.fail(f"vsmartcard-vpcd driver missing: {VPCD_DRIVER}")
+    daemon = PrivatePcscd(tmp_path_factory.mktemp("pcscd"))
+    previous = os.environ.get("PCSCLITE_CSOCK_NAME")
+    os.environ["PCSCLITE_CSOCK_NAME"] = str(daemon.socket_path)
+    try:
+        yield daemon
+    finally:
+        daemon.stop()
+        if previous is None:
+            os.environ.pop("PCSCLITE_CSOCK_NAME", None)
+        else:
+            os.environ["PCSCLITE_CSOCK_NAME"] = previous
+
+
+def card_present(reader_name: str) -> bool:
+    """pcscd reports a card in the reader (and it answers a connect)."""
+    from smartcard.System import readers
+
+    for reader in readers():
+        if reader.name != reader_name:
+            continue
+        connection = reader.createConnection()
+        try:
+            connection.connect()
+        except Exception:
+            return False
+        connection.disconnect()
+        return True
+    return False
+
+
+@contextlib.contextmanager
+def plugged_card(
+    daemon: PrivatePcscd, card: NfcCard, reader_name: str = "Virtual PCD 00 00"
+) -> Iterator[VpcdClient]:
+    """`card` connected to one vpcd slot of the private pcscd until the block ends."""
+    client = VpcdClient(card, "127.0.0.1", SLOT_PORTS[reader_name], connect=daemon.connect)
+    stop = threading.Event()
+    thread = threading.Thread(target=client.run, args=(stop,), name="vpcd-card", daemon=True)
+    thread.start()
+    try:
+        _wait_for(lambda: card_present(reader_name), STARTUP_TIMEOUT, "the card in pcscd")
+        yield client
+    finally:
+        stop.set()
+        thread.join(5)
+        _wait_for(lambda: not card_present(reader_name), STARTUP_TIMEOUT, "card removal")
+
+
+@pytest.fixture
+def plug(private_pcscd: PrivatePcscd) -> Callable[..., contextlib.AbstractContextManager]:
+    """plug(card[, reader_name]): a context manager holding `card` in a vpcd slot."""
+    return lambda card, reader_name="Virtual PCD 00 00": plugged_card(
+        private_pcscd, card, reader_name
+    )
