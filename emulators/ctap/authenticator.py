@@ -37,6 +37,10 @@ from emulators.ctap.transaction import Transaction
 log = logging.getLogger(__name__)
 
 ROLLBACK_START = 0x7FFFFFFF
+CREDENTIAL_MANAGEMENT_COMMANDS = (
+    CtapCommand.CREDENTIAL_MANAGEMENT,
+    CtapCommand.CREDENTIAL_MANAGEMENT_PRE,
+)
 Handler = Callable[["Authenticator", dict[Any, Any], Transaction | None], dict[Any, Any] | None]
 
 
@@ -53,11 +57,13 @@ class Authenticator:
             persist=self.persist,
             state=self.store.state.pin,
             protocols=profile.pin_uv_auth_protocols or (1,),
+            clock=env.clock,
         )
         self.wrapper = CredentialWrapper(self.store.state.master_secret, env.rng)
         self.boot_time = env.clock.now()
         self.next_assertions: get_assertion.PendingAssertions | None = None
         self.large_blob_write: large_blobs.PendingWrite | None = None
+        self.cred_mgmt_enumeration: credential_management.Enumeration | None = None
         self.winks = 0
         self._rollback: dict[str, int] = {}
         self._clone_counters: dict[str, int] = {}
@@ -113,12 +119,16 @@ class Authenticator:
                     self.next_assertions = None
                 if command != CtapCommand.LARGE_BLOBS:
                     self.large_blob_write = None
+                if command not in CREDENTIAL_MANAGEMENT_COMMANDS:
+                    self.cred_mgmt_enumeration = None
                 handler = self._handlers.get(command)
                 if handler is None:
                     raise CtapError(CtapStatus.INVALID_COMMAND, f"command 0x{command:02x}")
                 params = decode_params(bytes(request[1:]))
                 response = handler(self, params, transaction)
-                body = cbor.encode(response) if response is not None else b""
+                body = b""
+                if response is not None:
+                    body = cbor.encode({int(k): v for k, v in response.items()})
                 return bytes([CtapStatus.SUCCESS]) + self._malform(body)
             except CtapError as e:
                 return bytes([e.status])
@@ -140,6 +150,7 @@ class Authenticator:
             self.boot_time = self.env.clock.now()
             self.next_assertions = None
             self.large_blob_write = None
+            self.cred_mgmt_enumeration = None
             self.client_pin.power_cycle()
 
     def wink(self) -> None:

@@ -73,7 +73,19 @@ def token_presence(auth: Authenticator, verified: bool) -> bool:
 
 
 def after_use(auth: Authenticator, verified: bool) -> None:
-    """A token's UP/UV flags are good for one operation only (§6.5.5.7)."""
-    if verified:
-        auth.client_pin.clear_user_present()
+    """A token's UP flag and mc/ga permissions are good for one operation only (§6.1.2, §6.2.2).
+
+    The spec also clears the userVerified flag here, but keeps the `lbw` permission so the
+    platform can write a large blob with the same token right after getAssertion; dropping
+    every permission except `lbw` already stops reuse for mc/ga, and ClientPin.verify_token
+    insists on userVerified for every permission, so the flag is left as is when the
+    permissions can be cleared.
+    """
+    if not verified:
+        return
+    auth.client_pin.clear_user_present()
+    clear = getattr(auth.client_pin, "clear_permissions_except_lbw", None)
+    if clear is not None:
+        clear()
+    else:
         auth.client_pin.clear_user_verified()
