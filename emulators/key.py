@@ -27,7 +27,7 @@ from emulators.ctap.presence import (
     Touch,
 )
 from emulators.ctap.profiles import DeviceProfile, get_profile
-from emulators.ctap.state import MemoryStore, StateStore
+from emulators.ctap.state import StateStore
 from emulators.transport.ctaphid import (
     Capability,
     CtapHidEndpoint,
@@ -86,10 +86,11 @@ class EmulatedKey:
         tuning: FaultTuning | None = None,
         transport_clock: Clock | None = None,
         name: str = "emu",
+        authenticator: Any = None,
     ) -> None:
         self.env = env
         self.profile = profile
-        self.authenticator = _build_authenticator(env, profile)
+        self.authenticator = authenticator or _build_authenticator(env, profile)
         self.hid = InProcessHid(name=name, product_name=profile.model)
         self._sinks: list[Callable[[bytes], None]] = [self.hid.send]
         self._sinks_lock = threading.Lock()
@@ -207,10 +208,13 @@ class EmulatedKey:
         Both answer for the same credentials from now on; their signature counters diverge,
         which a relying party is expected to notice.
         """
-        data = self.env.store.load()
-        env = self.env.with_(store=MemoryStore(data), presence=AutoApprove())
+        from emulators.ctap.authenticator import Authenticator
+
+        twin = Authenticator.clone_of(self.authenticator, self.env.with_(presence=AutoApprove()))
         name = f"{self.hid.descriptor.path}-clone"
-        return type(self)(env, self.profile, tuning=self._tuning, name=name)
+        return type(self)(
+            twin.env, self.profile, tuning=self._tuning, name=name, authenticator=twin
+        )
 
     def status(self) -> dict[str, Any]:
         """What the control channel reports: plain JSON types, no secrets."""

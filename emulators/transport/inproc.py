@@ -43,14 +43,22 @@ class InProcessConnection(CtapHidConnection):
         self._hid.write(bytes(data))
 
     def read_packet(self) -> bytes:
+        report = self.read_report(self._read_timeout)
+        if report is None:
+            raise TimeoutError(f"no report from the emulated key within {self._read_timeout} s")
+        return report
+
+    def read_report(self, timeout: float | None) -> bytes | None:
+        """The next input report, or None after `timeout` seconds (None = wait forever).
+
+        For clients with their own timeout per read (libfido2's `read(handle, buf, len, ms)`).
+        """
         if self._closed:
             raise DeviceDisconnected("emulated key handle is closed")
         try:
-            report = self._inbox.get(timeout=self._read_timeout)
+            report = self._inbox.get(timeout=timeout)
         except queue.Empty:
-            raise TimeoutError(
-                f"no report from the emulated key within {self._read_timeout} s"
-            ) from None
+            return None
         if report is None:
             self._closed = True
             raise DeviceDisconnected("emulated key was unplugged")
