@@ -152,9 +152,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     session = bench_session(metafunc.config)
     if session is None:
         raise pytest.UsageError("the bench suites need --target URI (e.g. --target emu:)")
-    metafunc.parametrize(
-        "bench_target", session.targets, ids=[t.uri for t in session.targets], scope="session"
-    )
+    metafunc.parametrize("bench_target", session.targets, ids=[t.uri for t in session.targets])
 
 
 def _target_of(item: pytest.Item) -> Any:

@@ -245,6 +245,10 @@ class KeyTarget(Target):
         """A second handle for raw CTAPHID reports, and a read-with-timeout for it."""
         raise UserError(f"{self.uri} has no raw HID access")
 
+    def let_time_pass(self, seconds: float) -> None:
+        """Wait (a real key) or move the emulated key's clock (an emulated one)."""
+        self.prompter.countdown("waiting", seconds, lambda: False)
+
     def presence_needed(self) -> Callable[[], None] | None:
         """Called when the key asks for user presence; returns a function to call when done."""
         countdown = PresenceCountdown(self.prompter)
@@ -253,6 +257,20 @@ class KeyTarget(Target):
 
     def close(self) -> None:
         self._drop_device()
+
+
+class OffsetClock:
+    """The emulated key's clock: true time plus whatever the bench let pass in between."""
+
+    def __init__(self, base: Any) -> None:
+        self.base = base
+        self.offset = 0.0
+
+    def now(self) -> float:
+        return self.base.now() + self.offset
+
+    def advance(self, seconds: float) -> None:
+        self.offset += seconds
 
 
 class EmulatedKeyTarget(KeyTarget):
@@ -278,10 +296,12 @@ class EmulatedKeyTarget(KeyTarget):
     def key(self) -> Any:
         """The emulated key (its control interface: touch, replug)."""
         if self._key is None:
+            from emulators.clock import SystemClock
             from emulators.key import EmulatedKey
 
+            self.clock = OffsetClock(SystemClock())
             try:
-                self._key = EmulatedKey.create(**self._kwargs)
+                self._key = EmulatedKey.create(**{"clock": self.clock, **self._kwargs})
             except (ValueError, KeyError) as exc:
                 raise UserError(f"bad target {self.uri!r}: {exc}") from None
         return self._key
@@ -290,7 +310,7 @@ class EmulatedKeyTarget(KeyTarget):
         return self.key.hid_device()
 
     def raw_connection(self) -> tuple[Any, Callable[[float], bytes | None]]:
-        self.device()
+        self._drop_device()  # every handle sees every report: keep the suite's handle clean
         connection = self.key.hid.connect(RAW_POLL_SECONDS)
         return connection, polling_reader(connection)
 
@@ -298,6 +318,10 @@ class EmulatedKeyTarget(KeyTarget):
         self._drop_device()
         self.key.replug()
         return self.device()
+
+    def let_time_pass(self, seconds: float) -> None:
+        self.key  # noqa: B018 - the clock exists once the key does
+        self.clock.advance(seconds)
 
     def presence_needed(self) -> Callable[[], None] | None:
         touch = getattr(self.key, "touch", None)
@@ -419,6 +443,7 @@ class HidKeyTarget(KeyTarget):
         from fido2.hid import get_descriptor, open_connection
 
         self.device()
+        self._drop_device()  # every handle sees every report: keep the suite's handle clean
         assert self.path is not None
         connection = open_connection(get_descriptor(self.path))
         return connection, select_reader(connection)
