@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import IntEnum, IntFlag
 from typing import Any
@@ -48,9 +48,27 @@ class Permission(IntFlag):
 LEGACY_TOKEN_PERMISSIONS = Permission.MC | Permission.GA
 """getPinToken (subCommand 5) yields a token with exactly these (§6.5.5.7.1)."""
 DEFAULT_SUPPORTED_PERMISSIONS = (
-    Permission.MC | Permission.GA | Permission.CM | Permission.LBW | (Permission.ACFG)
+    Permission.MC | Permission.GA | Permission.CM | Permission.LBW | Permission.ACFG
 )
 """No `be`: the emulated key has no biometric sensor, so asking for it is UNAUTHORIZED."""
+
+
+def supported_permissions_for(options: Mapping[str, Any]) -> Permission:
+    """The permissions a key with these getInfo options can grant (§6.5.5.7.2).
+
+    A permission for a feature the key lacks (bioEnroll, largeBlobs, authnrCfg, credMgmt) is
+    answered with UNAUTHORIZED_PERMISSION rather than granted and never usable.
+    """
+    granted = Permission.MC | Permission.GA
+    if options.get("credMgmt") or options.get("credentialMgmtPreview"):
+        granted |= Permission.CM
+    if "bioEnroll" in options:  # present, even false, means the key has the feature
+        granted |= Permission.BE
+    if options.get("largeBlobs"):
+        granted |= Permission.LBW
+    if options.get("authnrCfg"):
+        granted |= Permission.ACFG
+    return granted
 
 
 INITIAL_USAGE_TIME_LIMIT = 30.0
@@ -205,7 +223,9 @@ class ClientPin:
     `rng` supplies key-agreement keys, IVs and tokens; `persist` is called after every change
     to `state` (retry counters are persisted *before* a PIN is compared, so pulling the plug
     mid-guess does not save a retry). `clock` drives the token usage timers of §6.5.2.1; without
-    one, tokens live until the next power cycle.
+    one, tokens live until the next power cycle. `supported_permissions` (see
+    `supported_permissions_for`) limits what subCommand 9 grants; `pin_uv_auth_token=False`
+    gives a CTAP 2.0 key, which knows only subCommands 1-5.
     """
 
     def __init__(
@@ -217,12 +237,14 @@ class ClientPin:
         *,
         clock: Clock | None = None,
         supported_permissions: Permission = DEFAULT_SUPPORTED_PERMISSIONS,
+        pin_uv_auth_token: bool = True,
     ) -> None:
         self._rng = rng
         self._persist = persist
         self.state = state
         self.protocols = tuple(protocols)
         self.supported_permissions = supported_permissions
+        self.pin_uv_auth_token = pin_uv_auth_token
         self._protocols = {v: make_protocol(v, rng) for v in self.protocols}
         self._token = PinUvAuthTokenState(clock)
         self._tokens: dict[int, bytes] = {}
@@ -356,8 +378,11 @@ class ClientPin:
             SubCommand.SET_PIN: self._set_pin,
             SubCommand.CHANGE_PIN: self._change_pin,
             SubCommand.GET_PIN_TOKEN: self._get_pin_token,
-            SubCommand.GET_PIN_UV_AUTH_TOKEN_USING_PIN_WITH_PERMISSIONS: self._get_token_with_perms,
         }
+        if self.pin_uv_auth_token:
+            handlers[SubCommand.GET_PIN_UV_AUTH_TOKEN_USING_PIN_WITH_PERMISSIONS] = (
+                self._get_token_with_perms
+            )
         handler = handlers.get(sub)
         if handler is None:
             # Includes getPinUvAuthTokenUsingUvWithPermissions and getUVRetries: no built-in UV.
@@ -410,7 +435,8 @@ class ClientPin:
     def _get_pin_token(self, params: dict[int, Any]) -> dict[int, Any]:
         _require(params, ClientPinParam.KEY_AGREEMENT, ClientPinParam.PIN_HASH_ENC)
         proto = self._selected_protocol(params)
-        if ClientPinParam.PERMISSIONS in params or ClientPinParam.RP_ID in params:
+        with_permissions = ClientPinParam.PERMISSIONS in params or ClientPinParam.RP_ID in params
+        if self.pin_uv_auth_token and with_permissions:
             raise CtapError(CtapStatus.INVALID_PARAMETER, "getPinToken takes no permissions")
         return self._issue_token(proto, params, LEGACY_TOKEN_PERMISSIONS, None)
 
@@ -475,10 +501,10 @@ class ClientPin:
             return
         proto.regenerate()
         self._consecutive_failures += 1
-        if self.power_cycle_required:
-            raise CtapError(CtapStatus.PIN_AUTH_BLOCKED, "3 wrong PINs: power cycle needed")
         if self.state.retries == 0:
             raise CtapError(CtapStatus.PIN_BLOCKED, "PIN blocked: reset the key")
+        if self.power_cycle_required:
+            raise CtapError(CtapStatus.PIN_AUTH_BLOCKED, "3 wrong PINs: power cycle needed")
         raise CtapError(CtapStatus.PIN_INVALID, "wrong PIN")
 
     def _decrypt_new_pin(self, proto: PinProtocolOne, shared: bytes, new_pin_enc: bytes) -> bytes:

@@ -6,11 +6,18 @@ import contextlib
 import os
 
 import pytest
-from fido2.ctap2.pin import PinProtocolV2
+from fido2.ctap2.pin import PinProtocolV1, PinProtocolV2
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from emulators.ctap.client_pin import PIN_RETRIES_MAX, ClientPin, PinState, pin_hash
+from emulators.ctap.client_pin import (
+    PIN_RETRIES_MAX,
+    ClientPin,
+    Permission,
+    PinState,
+    pin_hash,
+    supported_permissions_for,
+)
 from emulators.ctap.constants import CtapStatus
 from emulators.ctap.errors import CtapError
 
@@ -140,3 +147,27 @@ def test_random_requests_only_raise_ctap_errors(request, pin_set) -> None:
 def test_non_map_requests_only_raise_ctap_errors(request) -> None:
     with contextlib.suppress(CtapError):
         fresh().handle(request, lambda: None)
+
+
+def test_ctap20_key_knows_only_the_legacy_subcommands() -> None:
+    state = PinState(pin_hash=pin_hash(b"1234"), pin_length=4)
+    cp = ClientPin(os.urandom, lambda: None, state, (1,), pin_uv_auth_token=False)
+    key, secret = PinProtocolV1().encapsulate(cp.protocol(1).key_agreement_cose())
+    request = {1: 1, 2: 9, 3: key, 6: PinProtocolV1().encrypt(secret, pin_hash(b"1234")), 9: 3}
+    assert status(cp, request) == CtapStatus.INVALID_SUBCOMMAND
+    # a CTAP 2.0 key ignores the 2.1 parameters on getPinToken
+    token_enc = cp.handle({**request, 2: 5}, lambda: None)[2]
+    assert len(PinProtocolV1().decrypt(secret, token_enc)) == 32
+
+
+def test_permissions_follow_the_features_in_get_info() -> None:
+    granted = supported_permissions_for({"credMgmt": True, "largeBlobs": False, "authnrCfg": True})
+    assert granted == Permission.MC | Permission.GA | Permission.CM | Permission.ACFG
+    assert Permission.BE in supported_permissions_for({"bioEnroll": False})
+    state = PinState(pin_hash=pin_hash(b"1234"), pin_length=4)
+    cp = ClientPin(os.urandom, lambda: None, state, supported_permissions=granted)
+    key, secret = platform_key(cp)
+    request = {1: 2, 2: 9, 3: key, 6: PinProtocolV2().encrypt(secret, pin_hash(b"1234"))}
+    assert status(cp, {**request, 9: Permission.LBW}) == CtapStatus.UNAUTHORIZED_PERMISSION
+    assert cp.state.retries == PIN_RETRIES_MAX  # refused before the PIN is even looked at
+    assert 2 in cp.handle({**request, 9: Permission.ACFG}, lambda: None)
