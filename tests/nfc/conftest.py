@@ -240,9 +240,11 @@ def card_present(reader_name: str) -> bool:
         connection = reader.createConnection()
         try:
             connection.connect()
+            connection.disconnect()
         except Exception:
             return False
-        connection.disconnect()
+        finally:
+            connection.release()
         return True
     return False
 
