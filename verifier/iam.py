@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import base64
 import io
+import os
 import secrets
 import urllib.parse
 from collections.abc import Callable, Sequence
@@ -43,7 +44,7 @@ from verifier.errors import (
     no_such_device,
 )
 from verifier.iam_tags import TagOperations
-from verifier.seeds import ImportedSeed, SeedCipher, SeedError
+from verifier.seeds import ImportedSeed, SeedCipher, SeedError, read_seed_file
 from verifier.store import Device, DuplicateError, Identity, Store
 from verifier.totp import (
     DEFAULT_POLICY,
@@ -570,6 +571,12 @@ class IamService(TagOperations):
                 ENTITY_ALREADY_EXISTS, "a serial in the file is already known; nothing imported"
             ) from None
         return {"SerialNumbers": [d.serial for d in devices]}
+
+    def import_seed_file(
+        self, path: str | os.PathLike[str], *, password: str | None = None, psk: bytes | None = None
+    ) -> dict[str, Any]:
+        """Read a PSKC or CSV seed file and import every token in it, or none."""
+        return self.import_seeds(read_seed_file(path, password=password, psk=psk))
 
     def add_legacy_sms_device(self, *, UserName: str) -> dict[str, Any]:
         """An SMS device as a migrated legacy account has it: listed and counted, never

@@ -203,6 +203,8 @@ def _pskc_key(index, key, container, allow_hotp, password, psk) -> ImportedSeed:
     from pskc.exceptions import PSKCError
 
     where = f"key package {index}"
+    if isinstance(key.serial, str) and SERIAL_RE.fullmatch(key.serial):
+        where = f"{where} (serial {key.serial})"
     try:
         secret = key.secret
         interval = key.time_interval
@@ -225,7 +227,7 @@ def _pskc_key(index, key, container, allow_hotp, password, psk) -> ImportedSeed:
         check_serial(serial)
     except ValueError as exc:
         raise SeedImportError(f"{where}: {exc}") from None
-    where = f"{where} (serial {serial})"
+    where = f"key package {index} (serial {serial})"
     if not secret:
         raise SeedImportError(f"{where}: no secret")
     if len(secret) < MIN_SEED_BYTES:
@@ -262,7 +264,11 @@ def read_csv(text: str) -> list[ImportedSeed]:
     The seed is hex (what token vendors ship in CSV); base32 is accepted when written with a
     `base32:` prefix, so the two can never be confused. `type` must be TOTP.
     """
-    rows = [row for row in csv.reader(io.StringIO(text)) if row and any(c.strip() for c in row)]
+    try:
+        reader = csv.reader(io.StringIO(text, newline=""))
+        rows = [row for row in reader if row and any(map(str.strip, row))]
+    except csv.Error as exc:
+        raise SeedImportError(f"not a valid CSV file: {_one_line(exc)}") from None
     if rows and [c.strip().lower() for c in rows[0][: len(CSV_FIELDS)]] == list(CSV_FIELDS):
         rows = rows[1:]
     return _check_unique([_csv_row(number, row) for number, row in enumerate(rows, start=1)])
