@@ -297,15 +297,20 @@ class ClientPin:
         The param must verify under the token of protocol `version`, the token must be in use,
         carry `permission` and its userVerified flag; a permissions RP ID on the token must equal
         `rp_id`, or be absent when `forbid_rp_id` (credential-management calls that span all
-        RPs). A token without an RP ID is bound to `rp_id` on its first use.
+        RPs). A token without an RP ID is bound to `rp_id` on its first use. A CTAP 2.0 key's
+        pinToken (`pin_uv_auth_token=False`) knows neither RP binding nor one-shot flags: it is
+        good for any RP until the next power cycle.
         """
         proto = self.protocol(version)
         token = self._token
         token.observe()
         if not token.in_use or not proto.verify(self._tokens[version], message, param):
             raise CtapError(CtapStatus.PIN_AUTH_INVALID, "pinUvAuthParam does not verify")
-        if not token.permissions & permission:
+        if token.permissions & permission != permission:
             raise CtapError(CtapStatus.PIN_AUTH_INVALID, f"token lacks {permission!r}")
+        if not self.pin_uv_auth_token:
+            token.mark_used()
+            return
         other_rp = rp_id is not None and rp_id != token.rp_id
         if token.rp_id is not None and (forbid_rp_id or other_rp):
             raise CtapError(CtapStatus.PIN_AUTH_INVALID, "token is bound to another RP")

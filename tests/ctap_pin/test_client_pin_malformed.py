@@ -171,3 +171,20 @@ def test_permissions_follow_the_features_in_get_info() -> None:
     assert status(cp, {**request, 9: Permission.LBW}) == CtapStatus.UNAUTHORIZED_PERMISSION
     assert cp.state.retries == PIN_RETRIES_MAX  # refused before the PIN is even looked at
     assert 2 in cp.handle({**request, 9: Permission.ACFG}, lambda: None)
+
+
+def test_ctap20_token_serves_any_rp_until_power_cycle() -> None:
+    state = PinState(pin_hash=pin_hash(b"1234"), pin_length=4)
+    cp = ClientPin(os.urandom, lambda: None, state, (1,), pin_uv_auth_token=False)
+    key, secret = PinProtocolV1().encapsulate(cp.protocol(1).key_agreement_cose())
+    request = {1: 1, 2: 5, 3: key, 6: PinProtocolV1().encrypt(secret, pin_hash(b"1234"))}
+    token = PinProtocolV1().decrypt(secret, cp.handle(request, lambda: None)[2])
+    tag = PinProtocolV1().authenticate(token, b"c" * 32)
+    for rp in ("a.example", "b.example"):
+        cp.verify_token(1, tag, b"c" * 32, Permission.MC, rp)
+        cp.clear_user_verified()
+    with pytest.raises(CtapError):
+        cp.verify_token(1, tag, b"c" * 32, Permission.MC | Permission.CM, "a.example")
+    cp.power_cycle()
+    with pytest.raises(CtapError):
+        cp.verify_token(1, tag, b"c" * 32, Permission.MC, "a.example")
