@@ -283,3 +283,50 @@ def test_counter_regression_allowed_is_flagged(tmp_path: Path) -> None:
         assert record.sign_count >= before
     flagged = [r for r in results if r.counter_regressed]
     assert flagged, "the rolled-back counter was never flagged"
+
+
+def test_u2f_only_key_registers_with_fido_u2f_attestation() -> None:
+    """A CTAP1-only model: python-fido2 falls back to U2F and wraps it as fido-u2f."""
+    key = EmulatedKey.create(profile="u2f-only", seed=21)
+    client, pol = client_for(key), policy()
+    cred = register(client, pol, b"user-u2f", "u2f")
+    assert (cred.attestation_format, cred.attestation_trusted) == ("fido-u2f", True)
+    assert cred.aaguid == bytes(16)
+    assert sign_in(client, pol, stored(cred, b"user-u2f")).new_sign_count > cred.sign_count
+
+
+def test_trusted_through_mds_blob_of_the_emulated_model() -> None:
+    """The emulated model's own metadata statement, in an MDS3 blob we sign, anchors trust."""
+    from webauthn_factory import NOW
+    from webauthn_mds_factory import MdsSigner
+
+    from emulators.ctap.attestation import metadata_statement
+
+    key = EmulatedKey.create(seed=22)
+    info = Ctap2(key.hid_device()).send_cbor(Ctap2.CMD.GET_INFO)
+    aaguid = bytes(info[3])
+    root = VendorAuthority.default().root_certificate
+    statement = metadata_statement(aaguid, "tokenbench emulated key", info, root)
+    mds = MdsSigner.create()
+    blob = mds.blob(
+        [
+            {
+                "aaguid": statement["aaguid"],
+                "metadataStatement": statement,
+                "statusReports": [{"status": "NOT_FIDO_CERTIFIED", "effectiveDate": "2026-01-01"}],
+                "timeOfLastStatusChange": "2026-01-01",
+            }
+        ]
+    )
+    store = TrustStore.from_mds_blob(blob, mds.root, NOW)
+    assert store.lookup(aaguid).metadata_statement.description == "tokenbench emulated key"
+    pol = RelyingPartyPolicy(
+        RP_ID,
+        frozenset({ORIGIN}),
+        user_verification="discouraged",
+        trust=store,
+        require_trusted_attestation=True,
+    )
+    cred = register(client_for(key), pol, b"user-mds", "mds")
+    assert cred.attestation_trusted is True
+    assert cred.aaguid == aaguid
