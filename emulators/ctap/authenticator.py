@@ -79,7 +79,7 @@ class Authenticator:
         Both keys know the same credentials and the same master secret; from now on their
         counters move independently, so a relying party sees counters that do not increase.
         """
-        snapshot = original.store.state.to_json()
+        snapshot = original.store.snapshot()
         base = env if env is not None else original.env
         return cls(base.with_(store=MemoryStore(snapshot)), original.profile)
 

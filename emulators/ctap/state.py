@@ -259,6 +259,15 @@ class StateManager:
         with self._lock:
             self.store.save(self.state.to_json())
 
+    def snapshot(self) -> bytes:
+        """The state as it is right now, with live counters instead of reserved marks."""
+        with self._lock:
+            counters = dict(self.state.counters)
+            counters.update(self._live)
+            doc = KeyState.from_json(self.state.to_json())
+            doc.counters = counters
+            return doc.to_json()
+
     def counter(self, key: str) -> int:
         """The current counter value for `key` without advancing it."""
         with self._lock:
