@@ -188,3 +188,31 @@ def test_ctap20_token_serves_any_rp_until_power_cycle() -> None:
     cp.power_cycle()
     with pytest.raises(CtapError):
         cp.verify_token(1, tag, b"c" * 32, Permission.MC, "a.example")
+
+
+@settings(max_examples=80)
+@given(
+    sub=st.sampled_from([3, 4, 5, 9]),
+    version=st.sampled_from([1, 2]),
+    param=st.binary(max_size=40),
+    new_pin_enc=st.binary(max_size=96),
+    pin_hash_enc=st.binary(max_size=48),
+    permissions=st.integers(0, 0x7F),
+    pin_set=st.booleans(),
+)
+def test_random_payloads_under_a_valid_key_agreement(
+    sub, version, param, new_pin_enc, pin_hash_enc, permissions, pin_set
+) -> None:
+    """Past the key agreement: random ciphertexts and MACs still end in a CtapError, and the
+    PIN state stays consistent (retries within 0..8, hash unchanged unless a PIN was set)."""
+    cp = fresh(pin_set)
+    before = cp.state.pin_hash
+    client = PinProtocolV1() if version == 1 else PinProtocolV2()
+    key, _ = client.encapsulate(cp.protocol(version).key_agreement_cose())
+    request = {1: version, 2: sub, 3: key, 4: param, 5: new_pin_enc, 6: pin_hash_enc}
+    if sub == 9:
+        request[9] = permissions
+    with contextlib.suppress(CtapError):
+        cp.handle(request, lambda: None)
+    assert 0 <= cp.state.retries <= PIN_RETRIES_MAX
+    assert cp.state.pin_hash == before  # random bytes never verify, so nothing was set
