@@ -1,0 +1,199 @@
+"""ctap2 suite: credentialManagement (§6.8), largeBlobs (§6.10), authenticatorConfig (§6.11),
+authenticatorSelection (§6.9) and authenticatorReset (§6.6).
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from fido2.ctap2 import Config, CredentialManagement, LargeBlobs
+from fido2.ctap2.pin import ClientPin
+
+from bench.suites._ctap import (
+    ERR,
+    RP_ID,
+    client_data_hash,
+    credential_id,
+    credential_key,
+    descriptor,
+    expect_ctap_error,
+    make_credential,
+    require_pin_protocol,
+    rp_id_hash,
+    skip_unclaimed,
+)
+
+pytestmark = [pytest.mark.destructive]
+RESET_WINDOW = 10.0  # §6.6: reset only within 10 s of power-up
+PERM = ClientPin.PERMISSION
+RESULT = CredentialManagement.RESULT
+LARGE_BLOB = os.urandom(300)
+
+
+def _pin_session(ctap2, pin, permissions, rp_id=None):
+    version = max(ctap2.info.pin_uv_protocols or [2])
+    client = ClientPin(ctap2, require_pin_protocol(ctap2, version))
+    if not ctap2.get_info().options.get("clientPin"):
+        client.set_pin(pin)
+    return client.protocol, client.get_pin_token(pin, permissions, rp_id)
+
+
+def _uv_param(protocol, token, cdh):
+    return {"pin_uv_param": protocol.authenticate(token, cdh), "pin_uv_protocol": protocol.VERSION}
+
+
+def _resident(ctap2, pin, rp_id, name, permissions=PERM.MAKE_CREDENTIAL, **kwargs):
+    """A discoverable credential, with a fresh PIN token bound to its RP ID (§6.5.5.7)."""
+    protocol, token = _pin_session(ctap2, pin, permissions, rp_id)
+    cdh = client_data_hash(name)
+    response, _ = make_credential(
+        ctap2, rk=True, rp_id=rp_id, name=name, cdh=cdh, **_uv_param(protocol, token, cdh), **kwargs
+    )
+    return response
+
+
+def _credman(ctap2, pin):
+    if not CredentialManagement.is_supported(ctap2.info):
+        skip_unclaimed("credMgmt")
+    protocol, token = _pin_session(ctap2, pin, PERM.CREDENTIAL_MGMT)
+    return CredentialManagement(ctap2, protocol, token)
+
+
+@pytest.mark.needs_pin
+def test_credential_management_lists_and_deletes(fresh_ctap2, bench_pin):
+    made = {}
+    for rp_id, name in (("a.example", "ann"), ("a.example", "bob"), ("b.example", "cy")):
+        response = _resident(fresh_ctap2, bench_pin, rp_id, name)
+        made[credential_id(response)] = (rp_id, name, credential_key(response))
+    credman = _credman(fresh_ctap2, bench_pin)
+    metadata = credman.get_metadata()
+    assert metadata[RESULT.EXISTING_CRED_COUNT] == 3, f"metadata {dict(metadata)}"
+    rps = {r[RESULT.RP]["id"]: r[RESULT.RP_ID_HASH] for r in credman.enumerate_rps()}
+    assert rps == {"a.example": rp_id_hash("a.example"), "b.example": rp_id_hash("b.example")}
+    listed = credman.enumerate_creds(rp_id_hash("a.example"))
+    assert len(listed) == 2, f"{len(listed)} credentials listed for a.example"
+    for entry in listed:
+        cred = bytes(entry[RESULT.CREDENTIAL_ID]["id"])
+        assert cred in made, "enumerateCredentials listed an unknown credential"
+        assert entry[RESULT.USER]["name"] == made[cred][1]
+        assert dict(entry[RESULT.PUBLIC_KEY]) == dict(made[cred][2]), "public key differs"
+    victim = next(c for c, v in made.items() if v[0] == "b.example")
+    credman = _credman(fresh_ctap2, bench_pin)  # a token not used for another RP
+    credman.delete_cred(descriptor(victim))
+    with expect_ctap_error(ERR.NO_CREDENTIALS, what="getAssertion with a deleted credential"):
+        fresh_ctap2.get_assertion("b.example", client_data_hash(), [descriptor(victim)])
+    metadata = _credman(fresh_ctap2, bench_pin).get_metadata()
+    assert metadata[RESULT.EXISTING_CRED_COUNT] == 2
+
+
+@pytest.mark.needs_pin
+def test_credential_management_updates_user(fresh_ctap2, bench_pin):
+    if not CredentialManagement.is_update_supported(fresh_ctap2.info):
+        skip_unclaimed("credMgmt updateUserInformation")
+    response = _resident(fresh_ctap2, bench_pin, RP_ID, "eve")
+    credman = _credman(fresh_ctap2, bench_pin)
+    cred = credential_id(response)
+    listed = credman.enumerate_creds(rp_id_hash(RP_ID))
+    user = dict(listed[0][RESULT.USER])
+    credman.update_user_info(descriptor(cred), {**user, "name": "eve2", "displayName": "Eve 2"})
+    updated = credman.enumerate_creds(rp_id_hash(RP_ID))[0][RESULT.USER]
+    assert updated["name"] == "eve2" and updated["id"] == user["id"]
+
+
+@pytest.mark.needs_pin
+def test_credential_management_needs_cm_permission(fresh_ctap2, bench_pin):
+    if not CredentialManagement.is_supported(fresh_ctap2.info):
+        skip_unclaimed("credMgmt")
+    protocol, token = _pin_session(fresh_ctap2, bench_pin, PERM.MAKE_CREDENTIAL)
+    credman = CredentialManagement(fresh_ctap2, protocol, token)
+    with expect_ctap_error(
+        ERR.PIN_AUTH_INVALID, ERR.UNAUTHORIZED_PERMISSION, what="credMgmt with an mc-only token"
+    ):
+        credman.get_metadata()
+
+
+@pytest.mark.needs_pin
+def test_large_blobs_round_trip(fresh_ctap2, bench_pin):
+    if not LargeBlobs.is_supported(fresh_ctap2.info):
+        skip_unclaimed("largeBlobs")
+    assert LargeBlobs(fresh_ctap2).read_blob_array() == [], "a reset key has large blobs"
+    response = _resident(fresh_ctap2, bench_pin, RP_ID, "blob", extensions={"largeBlobKey": True})
+    protocol, token = _pin_session(fresh_ctap2, bench_pin, PERM.LARGE_BLOB_WRITE)
+    key = response.large_blob_key
+    assert key is not None and len(key) == 32, "largeBlobKey missing from makeCredential"
+    writer = LargeBlobs(fresh_ctap2, protocol, token)
+    writer.put_blob(key, LARGE_BLOB)
+    assert LargeBlobs(fresh_ctap2).get_blob(key) == LARGE_BLOB, "large blob came back altered"
+    assert LargeBlobs(fresh_ctap2).get_blob(os.urandom(32)) is None
+
+
+def test_large_blob_write_needs_a_token(fresh_ctap2):
+    if not LargeBlobs.is_supported(fresh_ctap2.info):
+        skip_unclaimed("largeBlobs")
+    # Without a PIN set the write still needs no token? §6.10.2: only when a PIN/UV is set.
+    blobs = LargeBlobs(fresh_ctap2)
+    blobs.write_blob_array([])
+    assert blobs.read_blob_array() == []
+
+
+@pytest.mark.needs_pin
+def test_config_min_pin_length_and_force_change(fresh_ctap2, bench_pin):
+    if not Config.is_supported(fresh_ctap2.info):
+        skip_unclaimed("authnrCfg")
+    if not fresh_ctap2.info.options.get("setMinPINLength"):
+        skip_unclaimed("setMinPINLength")
+    protocol, token = _pin_session(fresh_ctap2, bench_pin, PERM.AUTHENTICATOR_CFG)
+    new_min = len(bench_pin)
+    Config(fresh_ctap2, protocol, token).set_min_pin_length(
+        min_pin_length=new_min, rp_ids=[RP_ID], force_change_pin=True
+    )
+    info = fresh_ctap2.get_info()
+    assert info.min_pin_length == new_min, f"minPINLength {info.min_pin_length} != {new_min}"
+    assert info.force_pin_change, "forcePINChange not reported after setMinPINLength"
+    client = ClientPin(fresh_ctap2, protocol)
+    with expect_ctap_error(ERR.PIN_POLICY_VIOLATION, what="PIN token while a change is forced"):
+        client.get_pin_token(bench_pin, PERM.MAKE_CREDENTIAL)
+    client.change_pin(bench_pin, bench_pin[::-1] + "9")
+    assert not fresh_ctap2.get_info().force_pin_change
+
+
+@pytest.mark.needs_pin
+def test_config_min_pin_length_cannot_decrease(fresh_ctap2, bench_pin):
+    if not Config.is_supported(fresh_ctap2.info):
+        skip_unclaimed("authnrCfg")
+    protocol, token = _pin_session(fresh_ctap2, bench_pin, PERM.AUTHENTICATOR_CFG)
+    current = fresh_ctap2.get_info().min_pin_length
+    with expect_ctap_error(ERR.PIN_POLICY_VIOLATION, what="lowering minPINLength"):
+        Config(fresh_ctap2, protocol, token).set_min_pin_length(min_pin_length=current - 1)
+
+
+@pytest.mark.needs_presence
+def test_selection(fresh_ctap2):
+    if "FIDO_2_1" not in fresh_ctap2.info.versions:
+        skip_unclaimed("authenticatorSelection (FIDO_2_1)")
+    fresh_ctap2.selection()
+
+
+@pytest.mark.power_cycle
+@pytest.mark.needs_presence
+def test_reset_removes_credentials(ctap_device, power_cycle):
+    from fido2.ctap2 import Ctap2
+
+    ctap2 = Ctap2(ctap_device)
+    response, _ = make_credential(ctap2)
+    cred = credential_id(response)
+    power_cycle()
+    ctap2.reset()
+    with expect_ctap_error(ERR.NO_CREDENTIALS, what="a credential made before reset"):
+        ctap2.get_assertion(RP_ID, client_data_hash(), [descriptor(cred)])
+
+
+@pytest.mark.power_cycle
+def test_reset_only_within_10_s_of_power_up(ctap_device, power_cycle, let_time_pass):
+    from fido2.ctap2 import Ctap2
+
+    power_cycle()
+    let_time_pass(RESET_WINDOW + 1)
+    with expect_ctap_error(ERR.NOT_ALLOWED, what="reset 11 s after power-up"):
+        Ctap2(ctap_device).reset()
