@@ -278,7 +278,11 @@ class ClientPin:
         return self._token.rp_id
 
     def protocol(self, version: int) -> PinProtocolOne:
-        if isinstance(version, bool) or version not in self._protocols:
+        if (
+            not isinstance(version, int)
+            or isinstance(version, bool)
+            or version not in self._protocols
+        ):
             raise CtapError(CtapStatus.INVALID_PARAMETER, "unsupported pinUvAuthProtocol")
         return self._protocols[version]
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import hashlib
 import json
 import os
@@ -211,3 +212,35 @@ def test_metadata_statement_parses_with_fido2_mds3(vendor) -> None:
         for methods in parsed.user_verification_details
         for m in methods
     )
+
+
+def rfc5280_verifier(root: x509.Certificate):
+    """cryptography's path validation (names, key IDs, validity, CA constraints); the leaf
+    policy is relaxed because attestation certificates carry no SAN/EKU."""
+    from cryptography.x509.verification import ExtensionPolicy, PolicyBuilder, Store
+
+    return (
+        PolicyBuilder()
+        .store(Store([root]))
+        .time(datetime.datetime(2040, 1, 1, tzinfo=datetime.UTC))
+        .extension_policies(
+            ca_policy=ExtensionPolicy.webpki_defaults_ca(), ee_policy=ExtensionPolicy.permit_all()
+        )
+        .build_client_verifier()
+    )
+
+
+@pytest.mark.parametrize("enterprise", [False, True], ids=["batch", "enterprise"])
+def test_full_path_validation_to_the_root(vendor, enterprise) -> None:
+    from cryptography.x509.verification import VerificationError
+
+    leaf = (
+        vendor.enterprise_batch(MODEL_AAGUID, "Model X", serial="SN1")
+        if enterprise
+        else vendor.batch(MODEL_AAGUID, "Model X")
+    ).certificate
+    chain = rfc5280_verifier(vendor.root_certificate).verify(leaf, []).chain
+    assert chain == [leaf, vendor.root_certificate]
+    stranger = VendorAuthority(seed_label=b"some other vendor").root_certificate
+    with pytest.raises(VerificationError):
+        rfc5280_verifier(stranger).verify(leaf, [])
