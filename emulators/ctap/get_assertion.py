@@ -120,7 +120,9 @@ def get_assertion(
         up = user_verification.token_presence(auth, uv) or auth.presence(
             transaction, "getAssertion"
         )
-    user_verification.after_use(auth, uv)
+        # Only an assertion with user presence uses up the token (a silent up=false probe,
+        # as platforms send to filter an allowList, leaves it usable for the real request).
+        user_verification.after_use(auth, uv)
 
     flags = (AuthDataFlag.UP if up else 0) | (AuthDataFlag.UV if uv else 0)
     first, rest = found[0], found[1:]

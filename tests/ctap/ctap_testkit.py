@@ -15,6 +15,7 @@ from typing import Any
 
 from fido2.client import DefaultClientDataCollector, Fido2Client, UserInteraction
 from fido2.ctap import STATUS, CtapDevice
+from fido2.ctap2 import Ctap2
 from fido2.hid import CAPABILITY, CTAPHID
 
 from emulators.ctap.authenticator import Authenticator
@@ -160,3 +161,24 @@ def root_verifier(key: Authenticator) -> Any:
             return root_der
 
     return Verifier()
+
+
+PIN = "4321abcd"
+
+
+def pin_client(key: Authenticator, protocol: int = 2) -> Any:
+    """python-fido2's ClientPin over the adapter, for PIN protocol 1 or 2."""
+    from fido2.ctap2.pin import ClientPin, PinProtocolV1, PinProtocolV2
+
+    proto = PinProtocolV2() if protocol == 2 else PinProtocolV1()
+    return ClientPin(Ctap2(DirectDevice(key)), proto)
+
+
+def with_pin(key: Authenticator, pin: str = PIN) -> Authenticator:
+    pin_client(key, max(key.profile.pin_uv_auth_protocols)).set_pin(pin)
+    return key
+
+
+def token(key: Authenticator, permissions: Any, protocol: int = 2, rp_id: str | None = None):
+    cp = pin_client(key, protocol)
+    return cp, cp.get_pin_token(PIN, permissions, rp_id)
