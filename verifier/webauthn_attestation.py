@@ -19,6 +19,7 @@ from fido2.attestation import (
     AttestationResult,
     AttestationType,
     FidoU2FAttestation,
+    InvalidData,
     InvalidSignature,
     NoneAttestation,
     PackedAttestation,
@@ -28,16 +29,18 @@ from fido2.attestation.base import InvalidAttestation
 from fido2.webauthn import AttestationObject
 
 from verifier.trust import TrustStore
+from verifier.webauthn_android import AndroidKeyAttestation, credential_key_matches
 from verifier.webauthn_errors import WebAuthnError
 
-# Attestation statement formats (WebAuthn Level 3, section 8) and python-fido2's verifier
-# for each. "android-key" has no python-fido2 verifier and is therefore not accepted.
+# Attestation statement formats (WebAuthn Level 3, section 8) and the verifier for each:
+# python-fido2's, except android-key, which python-fido2 lacks (verifier.webauthn_android).
 FORMAT_VERIFIERS: dict[str, Attestation] = {
     NoneAttestation.FORMAT: NoneAttestation(),
     PackedAttestation.FORMAT: PackedAttestation(),
     FidoU2FAttestation.FORMAT: FidoU2FAttestation(),
     TpmAttestation.FORMAT: TpmAttestation(),
     AppleAttestation.FORMAT: AppleAttestation(),
+    AndroidKeyAttestation.FORMAT: AndroidKeyAttestation(),
 }
 
 # Attestation types whose trust path can be chained to a root (the others carry no path).
@@ -75,7 +78,10 @@ def verify_statement(attestation: AttestationObject, client_data_hash: bytes) ->
     if not isinstance(attestation.att_stmt, dict):
         raise WebAuthnError("malformed", "attestation statement is not a map")
     try:
-        return verifier.verify(attestation.att_stmt, attestation.auth_data, client_data_hash)
+        result = verifier.verify(attestation.att_stmt, attestation.auth_data, client_data_hash)
+        if fmt == AppleAttestation.FORMAT:
+            _check_apple_key(result, attestation)
+        return result
     except InvalidSignature:
         raise WebAuthnError(
             "signature-invalid", f"{fmt} attestation signature does not verify"
@@ -84,6 +90,14 @@ def verify_statement(attestation: AttestationObject, client_data_hash: bytes) ->
         raise WebAuthnError(
             "malformed", f"{fmt} attestation statement invalid: {_short(exc)}"
         ) from None
+
+
+def _check_apple_key(result: AttestationResult, attestation: AttestationObject) -> None:
+    """WebAuthn 8.8 step 5, which python-fido2's AppleAttestation leaves out: the credential
+    key must be the key certified by credCert, or the nonce binds nothing to the credential."""
+    cert = x509.load_der_x509_certificate(result.trust_path[0])
+    if not credential_key_matches(cert, attestation.auth_data):
+        raise InvalidData("credential key is not the apple credCert key")
 
 
 def evaluate_trust(

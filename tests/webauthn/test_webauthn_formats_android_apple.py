@@ -1,0 +1,127 @@
+"""android-key (our verifier; python-fido2 has none) and apple (python-fido2's, plus the
+credential-key check it leaves out), each cross-checked with py_webauthn."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from pyasn1.error import PyAsn1Error
+from webauthn import verify_registration_response
+from webauthn.helpers.exceptions import WebAuthnException
+from webauthn.helpers.structs import AttestationFormat
+from webauthn_factory import ORIGIN, RP_ID, Pki, pem
+from webauthn_formats_factory import (
+    android_key_registration,
+    apple_registration,
+    authorization_list,
+    other_key,
+)
+
+from verifier.trust import TrustStore
+from verifier.webauthn import RelyingPartyPolicy, WebAuthnError, verify_registration
+from verifier.webauthn_android import KeyDescription
+
+CHALLENGE = b"\x42" * 32
+PKI = Pki.create(vendor="Test Android/Apple Root")
+POLICY = RelyingPartyPolicy(
+    RP_ID,
+    frozenset({ORIGIN}),
+    trust=TrustStore.from_certificates([PKI.root]),
+    require_trusted_attestation=True,
+)
+
+
+def ours(reg) -> str:
+    try:
+        cred = verify_registration(POLICY, CHALLENGE, reg.client_data_json, reg.attestation_object)
+    except WebAuthnError as exc:
+        return exc.code
+    assert cred.attestation_trusted
+    return "ok"
+
+
+def theirs(reg, fmt: AttestationFormat) -> bool:
+    try:
+        verify_registration_response(
+            credential=reg.py_webauthn_credential(),
+            expected_challenge=CHALLENGE,
+            expected_rp_id=RP_ID,
+            expected_origin=ORIGIN,
+            pem_root_certs_bytes_by_fmt={fmt: [pem(PKI.root)]},
+        )
+    except (WebAuthnException, PyAsn1Error):  # py_webauthn lets pyasn1 errors escape
+        return False
+    return True
+
+
+ANDROID_CASES = {
+    "valid": ({}, "ok"),
+    "software-enforced-fields": (
+        {"tee": authorization_list(purpose=None, origin=None), "software": authorization_list()},
+        "malformed",  # only teeEnforced counts
+    ),
+    "wrong-challenge": ({"challenge_in_cert": b"\x00" * 32}, "malformed"),
+    "all-applications": ({"tee": authorization_list(all_applications=True)}, "malformed"),
+    "imported-key": ({"tee": authorization_list(origin=2)}, "malformed"),
+    "no-sign-purpose": ({"tee": authorization_list(purpose=(0, 1))}, "malformed"),
+    "extra-purpose": ({"tee": authorization_list(purpose=(2, 3))}, "malformed"),
+    "foreign-cert-key": ({"cert_key": other_key()}, "signature-invalid"),
+    "bad-signature": ({"tamper_signature": True}, "signature-invalid"),
+}
+
+
+@pytest.mark.parametrize("name", ANDROID_CASES)
+def test_android_key(name: str) -> None:
+    kwargs, expected = ANDROID_CASES[name]
+    reg = android_key_registration(CHALLENGE, PKI, **kwargs)
+    assert ours(reg) == expected
+    assert theirs(reg, AttestationFormat.ANDROID_KEY) is (expected == "ok")
+
+
+def test_android_key_untrusted_root() -> None:
+    reg = android_key_registration(CHALLENGE, Pki.create(vendor="Somebody Else"))
+    assert ours(reg) == "untrusted-attestation"
+
+
+def test_key_description_parser_rejects_garbage() -> None:
+    for junk in (b"", b"\x30", b"\x30\x05\x02\x01", b"\x04\x00", b"\x30\x84\xff\xff\xff\xff"):
+        with pytest.raises((ValueError, IndexError)):
+            KeyDescription.parse(junk)
+
+
+APPLE_CASES = {
+    "valid": ({}, "ok"),
+    "wrong-nonce": ({"wrong_nonce": True}, "malformed"),
+    "foreign-cert-key": ({"cert_key": other_key()}, "malformed"),
+}
+
+
+@pytest.mark.parametrize("name", APPLE_CASES)
+def test_apple(name: str) -> None:
+    kwargs, expected = APPLE_CASES[name]
+    reg = apple_registration(CHALLENGE, PKI, **kwargs)
+    assert ours(reg) == expected
+    assert theirs(reg, AttestationFormat.APPLE) is (expected == "ok")
+
+
+@given(st.binary(max_size=200))
+def test_key_description_parser_random(data: bytes) -> None:
+    try:
+        KeyDescription.parse(data)
+    except (ValueError, IndexError):
+        pass
+
+
+VALID_ANDROID = android_key_registration(CHALLENGE, PKI)
+VALID_APPLE = apple_registration(CHALLENGE, PKI)
+
+
+@given(st.sampled_from([VALID_ANDROID, VALID_APPLE]), st.integers(0, 10_000), st.integers(1, 255))
+def test_mutated_android_and_apple_only_raise_webauthn_error(reg, position: int, xor: int) -> None:
+    data = bytearray(reg.attestation_object)
+    data[position % len(data)] ^= xor
+    try:
+        verify_registration(POLICY, CHALLENGE, reg.client_data_json, bytes(data))
+    except WebAuthnError:
+        pass
