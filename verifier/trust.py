@@ -200,6 +200,12 @@ class TrustStore:
 
     def evaluate(self, result: AttestationResult, auth_data: AuthenticatorData) -> TrustDecision:
         """Does this verified attestation's trust path chain to a root we trust?"""
+        try:
+            return self._evaluate(result, auth_data)
+        except Exception:  # a garbage certificate further up the path: trust nothing
+            return TrustDecision(False, "attestation certificate path unreadable")
+
+    def _evaluate(self, result: AttestationResult, auth_data: AuthenticatorData) -> TrustDecision:
         path = list(result.trust_path)
         if not path:
             return TrustDecision(False, "no attestation trust path (self or none attestation)")
