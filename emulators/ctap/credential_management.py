@@ -124,6 +124,10 @@ def _authorize(
     if protocol not in auth.profile.pin_uv_auth_protocols:
         raise CtapError(CtapStatus.INVALID_PARAMETER, f"pinUvAuthProtocol {protocol}")
     message = bytes([sub]) + (cbor.encode(sub_params) if sub_params is not None else b"")
+    # Credential management checks a token's RP ID but, unlike mc/ga, never binds one (§6.8):
+    # only pass the RP ID on when the token already carries one.
+    if getattr(auth.client_pin, "permissions_rp_id", None) is None:
+        rp_id = None
     auth.client_pin.verify_token(
         protocol, param, message, Permission.CM, rp_id, forbid_rp_id=forbid_rp_id
     )
