@@ -545,7 +545,7 @@ class TotpTarget(Target):
     def pskc(self) -> PskcAccess: ...
 
 
-TOTP_FAULTS = ("wrong-seed", "extra-drift", "dead-battery", "stuck-display")
+TOTP_FAULTS = ("wrong-seed", "missing-seed", "extra-drift", "dead-battery", "stuck-display")
 EXTRA_DRIFT_PPM = 400.0
 
 
@@ -581,7 +581,7 @@ class EmulatedTotpTarget(TotpTarget):
 
     Options: count=N (default 2), drift-ppm=X (default 10), age-days=D (how long the tokens
     have been running; default 365), fault=wrong-seed|extra-drift|dead-battery|stuck-display
-    (a broken token, to prove the TOTP suite can fail).
+    |missing-seed (a broken token or seed file, to prove the TOTP suite can fail).
     """
 
     def __init__(self, uri: str, options: dict[str, str]) -> None:
@@ -629,6 +629,8 @@ class EmulatedTotpTarget(TotpTarget):
             for decoy, token in zip(decoys, tokens, strict=True):
                 decoy.serial = token.serial
             factory.write_pskc(decoys, pskc_path, psk=psk)
+        elif self.fault == "missing-seed":
+            factory.write_pskc(tokens[:-1] or tokens[:0], pskc_path, psk=psk)
         else:
             factory.write_pskc(tokens, pskc_path, psk=psk)
         clock.set(start)
