@@ -13,7 +13,6 @@ the spec names, or ignored where the spec says so (a stray continuation packet).
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import queue
 import struct
@@ -247,7 +246,7 @@ class CtapHidEndpoint:
         try:
             with self._lock:
                 self._expire(self._clock.now())
-                self._receive(bytes(report))
+                self._receive(report if type(report) is bytes else bytes(report))
         except Exception:  # a bug here must not take the transport down with it
             logger.exception("CTAPHID endpoint failed on a report")
 
@@ -524,14 +523,22 @@ class CtapHidEndpoint:
         self._emit_message(cid, cmd, payload)
 
     def _emit_message(self, cid: int, cmd: int, payload: bytes) -> None:
-        for report in frame_message(cid, cmd, payload):
-            self._emit(report)
+        reports = frame_message(cid, cmd, payload)
+        try:
+            if self._drop or self._duplicate:
+                for report in reports:
+                    self._emit_with_faults(report)
+            else:
+                self._sent += len(reports)
+                for report in reports:
+                    self._send(report)
+        except OSError:
+            pass  # the host went away; a device does not care
 
-    def _emit(self, report: bytes) -> None:
+    def _emit_with_faults(self, report: bytes) -> None:
         self._sent += 1
         if self._drop and self._sent % self._tuning.drop_every == 0:
             return
-        with contextlib.suppress(OSError):  # the host went away; the device does not care
+        self._send(report)
+        if self._duplicate and self._sent % self._tuning.duplicate_every == 0:
             self._send(report)
-            if self._duplicate and self._sent % self._tuning.duplicate_every == 0:
-                self._send(report)
