@@ -195,7 +195,7 @@ class Authenticator:
             return signature[:-1] + bytes([signature[-1] ^ 0x01])
         return signature
 
-    def next_counter(self, cred_id: bytes) -> int:
+    def next_counter(self, cred_id: bytes, user_present: bool = True) -> int:
         """Advance the credential's signature counter; faults may make it misbehave."""
         key = counter_key(cred_id)
         faults = self.env.faults
@@ -203,7 +203,9 @@ class Authenticator:
             value = self._rollback.get(key, ROLLBACK_START) - 1
             self._rollback[key] = value
             return value
-        if Fault.CLONE in faults:
+        if Fault.CLONE in faults and user_present:
+            # Every other user-present signature comes from a twin that started from the
+            # state at power-up; silent (up=false) probes always use the primary.
             self._clone_turn = not self._clone_turn
             if self._clone_turn:
                 value = self._clone_counters.get(key, self._clone_snapshot.get(key, 0)) + 1

@@ -177,7 +177,7 @@ def _assertion(
     auth_data = build_auth_data(
         auth.output_rp_hash(rp_hash),
         flags,
-        auth.next_counter(found.id),
+        auth.next_counter(found.id, bool(flags & AuthDataFlag.UP)),
         extensions=ext_out,
     )
     key = auth.wrapper.key(found.id, found.secret)
