@@ -174,3 +174,27 @@ def test_mutated_assertion_never_accepted(ops, part: str) -> None:
             fields["signature"],
             None,
         )
+
+
+GOOD_CERT = __import__("webauthn_factory").der(
+    __import__("webauthn_factory").Pki.self_signed_batch().batch
+)
+STATEMENT_FIELDS = {
+    "alg": st.sampled_from([-7, -8, -257, -65535, 0]) | CBOR_VALUES,
+    "sig": st.binary(max_size=80) | CBOR_VALUES,
+    "x5c": st.lists(st.just(GOOD_CERT) | st.binary(max_size=60) | CBOR_VALUES, max_size=3),
+    "ver": st.just("2.0") | CBOR_VALUES,
+    "certInfo": st.binary(max_size=120),
+    "pubArea": st.binary(max_size=120),
+    "ecdaaKeyId": st.binary(max_size=8),
+}
+
+
+@given(
+    st.sampled_from(["packed", "fido-u2f", "tpm", "apple", "android-key", "none"]),
+    st.fixed_dictionaries({}, optional=STATEMENT_FIELDS),
+)
+def test_hostile_statements_for_every_format(fmt: str, statement: dict) -> None:
+    good = cbor.decode(GOOD_REGISTRATIONS[0].attestation_object)
+    obj = cbor.encode({"fmt": fmt, "attStmt": statement, "authData": good["authData"]})
+    registration_survives(GOOD_REGISTRATIONS[0].client_data_json, obj)
