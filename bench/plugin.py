@@ -346,6 +346,12 @@ def power_cycle(key_target: Any) -> Callable[[], None]:
 
 
 @pytest.fixture
+def bench_clock(bench_target: Any) -> Any:
+    """True time as the target sees it (emulated targets: their own, movable clock)."""
+    return bench_target.clock()
+
+
+@pytest.fixture
 def totp_target(bench_target: Any) -> Any:
     from bench.targets import TotpTarget
 

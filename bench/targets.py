@@ -195,6 +195,12 @@ class Target(ABC):
         """What the person confirms before a destructive test (serial or path)."""
         return self.uri
 
+    def clock(self) -> Any:
+        """True time as this target sees it (a verifier running next to it uses this)."""
+        from emulators.clock import SystemClock
+
+        return SystemClock()
+
     def close(self) -> None:  # noqa: B027 - most targets hold nothing to release
         """Release the device."""
 
@@ -299,9 +305,9 @@ class EmulatedKeyTarget(KeyTarget):
             from emulators.clock import SystemClock
             from emulators.key import EmulatedKey
 
-            self.clock = OffsetClock(SystemClock())
+            self.key_clock = OffsetClock(SystemClock())
             try:
-                self._key = EmulatedKey.create(**{"clock": self.clock, **self._kwargs})
+                self._key = EmulatedKey.create(**{"clock": self.key_clock, **self._kwargs})
             except (ValueError, KeyError) as exc:
                 raise UserError(f"bad target {self.uri!r}: {exc}") from None
         return self._key
@@ -321,7 +327,11 @@ class EmulatedKeyTarget(KeyTarget):
 
     def let_time_pass(self, seconds: float) -> None:
         self.key  # noqa: B018 - the clock exists once the key does
-        self.clock.advance(seconds)
+        self.key_clock.advance(seconds)
+
+    def clock(self) -> Any:
+        self.key  # noqa: B018 - the clock exists once the key does
+        return self.key_clock
 
     def presence_needed(self) -> Callable[[], None] | None:
         touch = getattr(self.key, "touch", None)
@@ -637,6 +647,7 @@ class EmulatedTotpTarget(TotpTarget):
         if self.fault == "dead-battery":
             for token in tokens:
                 _drain_battery(token)
+        self._clock = clock
         self._tokens = [_EmulatedToken(t, clock, self.fault) for t in tokens]
         self._pskc = PskcAccess(pskc_path, psk=psk)
 
@@ -651,6 +662,11 @@ class EmulatedTotpTarget(TotpTarget):
             self._mint()
         assert self._pskc is not None
         return self._pskc
+
+    def clock(self) -> Any:
+        """The fake true-time clock the emulated tokens run on (waits move it)."""
+        self.tokens()
+        return self._clock
 
     def close(self) -> None:
         if self._tmp is not None:

@@ -1,0 +1,220 @@
+"""verifier suite: the device against the verifier core, end to end, on a SQLite store.
+
+A security key registers and signs in through python-fido2's `Fido2Client` and the
+verifier's console ceremonies (`verifier.iam_console`, `verifier.webauthn`); a hardware TOTP
+token's seeds are imported from its PSKC file, the token is enabled with two consecutive
+codes, signs in, is refused on replay, resyncs after months of drift, and the IAM rules hold.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from fido2.client import DefaultClientDataCollector, Fido2Client
+from fido2.webauthn import PublicKeyCredentialCreationOptions, PublicKeyCredentialRequestOptions
+
+from verifier.errors import IamError
+
+RP_ID = "tokenbench.example"
+ORIGIN = "https://tokenbench.example"
+DRIFT_SPAN_SECONDS = 400 * 86400.0  # emulated tokens: long enough to leave the sign-in window
+
+
+def _iam(tmp_path, clock):
+    from verifier.iam import IamService, open_account
+    from verifier.seeds import SeedCipher
+    from verifier.store import Store
+
+    store = Store.open(f"sqlite:///{tmp_path / 'iam.db'}")
+    account = open_account(store, clock)
+    return IamService(store, SeedCipher(os.urandom(32)), clock, account), store
+
+
+def _console(service):
+    from verifier.iam_console import ConsoleEnrolment
+    from verifier.webauthn import RelyingPartyPolicy
+
+    policy = RelyingPartyPolicy(RP_ID, frozenset({ORIGIN}), user_verification="discouraged")
+    return ConsoleEnrolment(service, policy)
+
+
+def _refused(code: str, call, *args, **kwargs) -> None:
+    with pytest.raises(IamError) as refused:
+        call(*args, **kwargs)
+    assert refused.value.code == code, f"expected {code}, got {refused.value.code}"
+
+
+# ------------------------------------------------------------------ security keys
+
+
+def _fido_sign_in(console, client, user):
+    ceremony, options = console.begin_fido_sign_in(UserName=user)
+    response = client.get_assertion(PublicKeyCredentialRequestOptions.from_dict(options))
+    answer = response.get_response(0)
+    return console.finish_fido_sign_in(
+        CeremonyId=ceremony,
+        CredentialId=answer.raw_id,
+        ClientDataJSON=bytes(answer.response.client_data),
+        AuthenticatorData=bytes(answer.response.authenticator_data),
+        Signature=answer.response.signature,
+        UserHandle=answer.response.user_handle,
+    )
+
+
+def _register_key(console, client, user):
+    ceremony, options = console.begin_fido_registration(UserName=user)
+    response = client.make_credential(PublicKeyCredentialCreationOptions.from_dict(options))
+    return console.finish_fido_registration(
+        CeremonyId=ceremony,
+        ClientDataJSON=bytes(response.response.client_data),
+        AttestationObject=bytes(response.response.attestation_object),
+    )
+
+
+@pytest.mark.target_kind("key")
+@pytest.mark.needs_presence
+def test_security_key_registers_and_signs_in(ctap_device, bench_clock, tmp_path):
+    service, store = _iam(tmp_path, bench_clock)
+    try:
+        service.create_user(UserName="keyuser")
+        console = _console(service)
+        client = Fido2Client(ctap_device, DefaultClientDataCollector(ORIGIN))
+        registered = _register_key(console, client, "keyuser")
+        serial = registered["SerialNumber"]
+        listed = service.list_mfa_devices(UserName="keyuser")["MFADevices"]
+        assert [d["SerialNumber"] for d in listed] == [serial]
+        for _ in range(3):  # every sign-in must verify, with a counter that moves forward
+            session = _fido_sign_in(console, client, "keyuser")
+            assert session.serial_number == serial
+        _refused(
+            "InvalidInput",
+            service.enable_mfa_device,
+            UserName="keyuser",
+            SerialNumber=serial,
+            AuthenticationCode1="123456",
+            AuthenticationCode2="654321",
+        )
+    finally:
+        store.close()
+
+
+# ------------------------------------------------------------------ TOTP tokens
+
+
+def _two_codes(token):
+    first = token.read_code()
+    period = 30
+    token.wait(period)
+    return first, token.read_code()
+
+
+def _import(service, totp_target):
+    access = totp_target.pskc()
+    return service.import_seed_file(access.path, password=access.password, psk=access.psk)
+
+
+@pytest.mark.target_kind("totp")
+def test_token_enables_signs_in_and_refuses_replay(totp_target, bench_clock, tmp_path):
+    service, store = _iam(tmp_path, bench_clock)
+    try:
+        imported = _import(service, totp_target)["SerialNumbers"]
+        token = totp_target.tokens()[0]
+        assert token.serial in imported, "the token's serial is not in its PSKC file"
+        service.create_user(UserName="tokenuser")
+        code1, code2 = _two_codes(token)
+        service.enable_mfa_device(
+            UserName="tokenuser",
+            SerialNumber=token.serial,
+            AuthenticationCode1=code1,
+            AuthenticationCode2=code2,
+        )
+        token.wait(30)
+        code = token.read_code()
+        session = service.sign_in(UserName="tokenuser", SerialNumber=token.serial, TokenCode=code)
+        assert session.serial_number == token.serial
+        _refused(
+            "AccessDenied",
+            service.sign_in,
+            UserName="tokenuser",
+            SerialNumber=token.serial,
+            TokenCode=code,
+        )
+    finally:
+        store.close()
+
+
+@pytest.mark.target_kind("totp")
+def test_token_resyncs_after_drift(totp_target, bench_clock, tmp_path):
+    service, store = _iam(tmp_path, bench_clock)
+    try:
+        _import(service, totp_target)
+        token = totp_target.tokens()[0]
+        service.create_user(UserName="drifter")
+        code1, code2 = _two_codes(token)
+        service.enable_mfa_device(
+            UserName="drifter",
+            SerialNumber=token.serial,
+            AuthenticationCode1=code1,
+            AuthenticationCode2=code2,
+        )
+        if not token.manual:
+            token.wait(DRIFT_SPAN_SECONDS)
+        code1, code2 = _two_codes(token)
+        service.resync_mfa_device(
+            UserName="drifter",
+            SerialNumber=token.serial,
+            AuthenticationCode1=code1,
+            AuthenticationCode2=code2,
+        )
+        token.wait(30)
+        code = token.read_code()
+        service.sign_in(UserName="drifter", SerialNumber=token.serial, TokenCode=code)
+    finally:
+        store.close()
+
+
+@pytest.mark.target_kind("totp")
+def test_iam_rules_for_a_token(totp_target, bench_clock, tmp_path):
+    service, store = _iam(tmp_path, bench_clock)
+    try:
+        _import(service, totp_target)
+        token = totp_target.tokens()[0]
+        for user in ("owner", "other"):
+            service.create_user(UserName=user)
+        code1, code2 = _two_codes(token)
+        service.enable_mfa_device(
+            UserName="owner",
+            SerialNumber=token.serial,
+            AuthenticationCode1=code1,
+            AuthenticationCode2=code2,
+        )
+        code1, code2 = _two_codes(token)
+        _refused(
+            "EntityAlreadyExists",
+            service.enable_mfa_device,
+            UserName="other",
+            SerialNumber=token.serial,
+            AuthenticationCode1=code1,
+            AuthenticationCode2=code2,
+        )
+        _refused(
+            "NoSuchEntity",
+            service.enable_mfa_device,
+            UserName="other",
+            SerialNumber="NOTIMPORTED1",
+            AuthenticationCode1=code1,
+            AuthenticationCode2=code2,
+        )
+        wrong = f"{(int(code1) + 1) % 10 ** len(code1):0{len(code1)}d}"
+        _refused(
+            "AccessDenied",
+            service.sign_in,
+            UserName="owner",
+            SerialNumber=token.serial,
+            TokenCode=wrong,
+        )
+        service.deactivate_mfa_device(UserName="owner", SerialNumber=token.serial)
+        assert service.list_mfa_devices(UserName="owner")["MFADevices"] == []
+    finally:
+        store.close()
