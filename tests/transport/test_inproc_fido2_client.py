@@ -13,6 +13,7 @@ from collections.abc import Iterator
 import pytest
 from fido2.client import DefaultClientDataCollector, Fido2Client, UserInteraction
 from fido2.ctap import CtapError
+from fido2.ctap1 import Ctap1
 from fido2.ctap2 import Ctap2
 from fido2.ctap2.pin import ClientPin
 from fido2.hid import CAPABILITY, STATUS, ConnectionFailure, CtapHidDevice
@@ -90,15 +91,7 @@ def test_get_info_over_hid(key: EmulatedKey) -> None:
     assert bytes(info.aaguid) == key.profile.aaguid
 
 
-UP_FALSE_PREFLIGHT = pytest.mark.xfail(
-    strict=True,
-    reason="CORE: a getAssertion with up=false clears the pinUvAuthToken's permissions, so "
-    "python-fido2's allow-list preflight makes the real getAssertion fail PIN_AUTH_INVALID "
-    "(CTAP 2.1 §6.2.2 clears them only when up is true)",
-)
-
-
-@pytest.mark.parametrize("pin", [None, pytest.param("135790", marks=UP_FALSE_PREFLIGHT)])
+@pytest.mark.parametrize("pin", [None, "135790"])
 def test_fido2_client_registers_and_authenticates(key: EmulatedKey, pin: str | None) -> None:
     device = key.hid_device()
     uv = "discouraged"
@@ -125,6 +118,21 @@ def test_fido2_client_registers_and_authenticates(key: EmulatedKey, pin: str | N
     assert auth_data.is_user_present()
 
 
+def u2f_register_and_authenticate(device: CtapHidDevice) -> int:
+    ctap1 = Ctap1(device)
+    assert ctap1.get_version() == "U2F_V2"
+    app, challenge = cdh(b"https://example.com"), cdh(b"u2f challenge")
+    registration = ctap1.register(challenge, app)
+    registration.verify(app, challenge)
+    signature = ctap1.authenticate(challenge, app, registration.key_handle)
+    signature.verify(app, challenge, registration.public_key)
+    return signature.counter
+
+
+def test_ctap1_over_hid(key: EmulatedKey) -> None:
+    assert u2f_register_and_authenticate(key.hid_device()) >= 1
+
+
 def test_u2f_only_profile_falls_back_to_ctap1_capabilities() -> None:
     with EmulatedKey.create(profile="u2f-only", seed=4) as key:
         device = key.hid_device()
@@ -133,6 +141,11 @@ def test_u2f_only_profile_falls_back_to_ctap1_capabilities() -> None:
         with pytest.raises(CtapError) as err:
             device.call(0x10, b"\x04")
         assert err.value.code == CtapError.ERR.INVALID_COMMAND
+        assert u2f_register_and_authenticate(device) >= 1
+        # python-fido2's WebAuthn client notices there is no CTAP2 and speaks U2F instead
+        client = client_for(key.hid_device())
+        registration = client.make_credential(creation_options())
+        assert registration.response.attestation_object.fmt == "fido-u2f"
 
 
 def test_client_pin_over_hid(key: EmulatedKey) -> None:
