@@ -1,0 +1,82 @@
+"""Device profiles, including ones loaded from getInfo responses captured from real keys."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from ctap_testkit import DirectDevice, client_for, creation_options, root_verifier
+from fido2 import cbor
+from fido2.ctap1 import Ctap1
+from fido2.ctap2 import Ctap2
+
+from emulators.ctap.authenticator import Authenticator
+from emulators.ctap.env import Env
+from emulators.ctap.profiles import DeviceProfile, get_profile
+
+DATA = Path(__file__).parent.parent / "data" / "getinfo"
+
+
+def load(name: str) -> DeviceProfile:
+    return DeviceProfile.from_getinfo((DATA / name).read_bytes(), name=name)
+
+
+def test_libfido2_capture_stands_in_for_that_model() -> None:
+    profile = load("libfido2-wiredata-fido21.cbor")
+    key = Authenticator(Env.for_tests(), profile)
+    info = Ctap2(DirectDevice(key)).get_info()
+    original = cbor.decode((DATA / "libfido2-wiredata-fido21.cbor").read_bytes())
+    assert bytes(info.aaguid) == original[3] == profile.aaguid
+    assert info.versions == original[1]
+    assert info.max_msg_size == 1536 and info.pin_uv_protocols == [2, 1]
+    assert info.transports == ["nfc", "usb", "smart-card"]
+    assert set(info.extensions) <= set(original[2])
+    assert "previewSign" not in info.extensions
+    assert "extension previewSign" in profile.dropped and "algorithm -35" in profile.dropped
+    assert info.options["credMgmt"] is True and info.options["clientPin"] is False
+    reg = client_for(key).make_credential(creation_options())
+    att = reg.response.attestation_object
+    assert bytes(att.auth_data.credential_data.aaguid) == original[3]
+    root_verifier(key).verify_attestation(att, reg.response.client_data.hash)
+
+
+def test_yubikey_fido20_capture() -> None:
+    profile = load("yubikey-fido20.cbor")
+    key = Authenticator(Env.for_tests(), profile)
+    assert not profile.ctap21 and profile.u2f
+    info = Ctap2(DirectDevice(key)).get_info()
+    assert info.versions == ["U2F_V2", "FIDO_2_0"] and info.extensions == ["hmac-secret"]
+    assert info.pin_uv_protocols == [1] and info.max_msg_size == 1200
+    assert key.process(b"\x0b") == b"\x01"  # no selection command in CTAP 2.0
+    assert Ctap1(DirectDevice(key)).get_version() == "U2F_V2"
+
+
+def test_from_getinfo_accepts_json_and_status_prefixed_cbor() -> None:
+    raw = (DATA / "yubikey-fido20.cbor").read_bytes()
+    assert DeviceProfile.from_getinfo(b"\x00" + raw).aaguid == load("yubikey-fido20.cbor").aaguid
+    as_json = json.dumps(
+        {
+            "versions": ["FIDO_2_0"],
+            "aaguid": "f8a011f3-8c0a-4d15-8006-17111f9edc7d",
+            "options": {"rk": True, "clientPin": False, "uv": True},
+            "maxMsgSize": 2048,
+        }
+    )
+    profile = DeviceProfile.from_getinfo(as_json)
+    assert profile.max_msg_size == 2048 and "option uv" in profile.dropped
+    assert profile.aaguid.hex() == "f8a011f38c0a4d15800617111f9edc7d"
+
+
+@pytest.mark.parametrize("bad", [b"\xa1", b"\x80", "{", json.dumps({"versions": "x"})])
+def test_from_getinfo_rejects_garbage(bad) -> None:
+    with pytest.raises(ValueError):
+        DeviceProfile.from_getinfo(bad)
+
+
+def test_named_profiles() -> None:
+    assert get_profile("default").ctap21
+    assert not get_profile("ctap20").ctap21 and get_profile("ctap20").ctap2
+    assert not get_profile("u2f-only").ctap2 and get_profile("u2f-only").u2f
+    with pytest.raises(ValueError, match="unknown device profile"):
+        get_profile("nope")
