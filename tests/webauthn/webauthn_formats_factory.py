@@ -3,12 +3,13 @@ the Android KeyDescription extension. Each builder can break one rule at a time.
 
 from __future__ import annotations
 
+import struct
 from hashlib import sha256
 from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, padding
 from cryptography.x509.oid import NameOID
 from fido2 import cbor
 from webauthn_factory import (
@@ -158,3 +159,104 @@ def apple_registration(
 
 def other_key() -> Any:
     return ec.generate_private_key(ec.SECP256R1()).public_key()
+
+
+# --- tpm (WebAuthn section 8.3; TPM 2.0 Part 2 structures) ------------------------------------
+TPM_GENERATED_VALUE = 0xFF544347
+TPM_ST_ATTEST_CERTIFY = 0x8017
+TPM_ALG_ECC, TPM_ALG_SHA256, TPM_ALG_NULL, TPM_ECC_NIST_P256 = 0x0023, 0x000B, 0x0010, 0x0003
+TPM_SIGNING_KEY_ATTRIBUTES = (1 << 1) | (1 << 4) | (1 << 5) | (1 << 6) | (1 << 18)
+OID_TCG_KP_AIK = x509.ObjectIdentifier("2.23.133.8.3")
+OID_TPM_MANUFACTURER = x509.ObjectIdentifier("2.23.133.2.1")
+OID_TPM_MODEL = x509.ObjectIdentifier("2.23.133.2.2")
+OID_TPM_VERSION = x509.ObjectIdentifier("2.23.133.2.3")
+
+
+def _b(data: bytes) -> bytes:
+    return struct.pack("!H", len(data)) + data
+
+
+def tpm_pub_area(public_key: ec.EllipticCurvePublicKey) -> bytes:
+    numbers = public_key.public_numbers()
+    return (
+        struct.pack("!HHL", TPM_ALG_ECC, TPM_ALG_SHA256, TPM_SIGNING_KEY_ATTRIBUTES)
+        + _b(b"")
+        + struct.pack("!HHHH", TPM_ALG_NULL, TPM_ALG_NULL, TPM_ECC_NIST_P256, TPM_ALG_NULL)
+        + _b(numbers.x.to_bytes(32, "big"))
+        + _b(numbers.y.to_bytes(32, "big"))
+    )
+
+
+def tpm_cert_info(extra_data: bytes, pub_area: bytes) -> bytes:
+    name = struct.pack("!H", TPM_ALG_SHA256) + sha256(pub_area).digest()
+    return (
+        struct.pack("!LH", TPM_GENERATED_VALUE, TPM_ST_ATTEST_CERTIFY)
+        + _b(b"\x00\x0b" + b"\x11" * 32)  # qualifiedSigner
+        + _b(extra_data)
+        + struct.pack("!QLLB", 1234, 1, 1, 1)  # clockInfo
+        + struct.pack("!Q", 0x0001_0002_0003_0004)  # firmwareVersion
+        + _b(name)
+        + _b(b"\x00\x0b" + b"\x22" * 32)  # qualifiedName
+    )
+
+
+def aik_certificate(pki: Pki, aik: Any, with_subject: bool = False) -> x509.Certificate:
+    import datetime as dt
+
+    tpm_name = x509.Name(
+        [
+            x509.RelativeDistinguishedName(
+                [x509.NameAttribute(OID_TPM_MANUFACTURER, "id:414D4400")]  # a registered vendor ID
+            ),
+            x509.RelativeDistinguishedName([x509.NameAttribute(OID_TPM_MODEL, "TokenbenchTPM")]),
+            x509.RelativeDistinguishedName([x509.NameAttribute(OID_TPM_VERSION, "id:00010002")]),
+        ]
+    )
+    subject = (
+        x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "AIK")])
+        if with_subject
+        else x509.Name([])
+    )
+    return (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(pki.root.subject)
+        .public_key(aik.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(dt.datetime(2020, 1, 1))
+        .not_valid_after(dt.datetime(2045, 1, 1))
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(x509.SubjectAlternativeName([x509.DirectoryName(tpm_name)]), critical=True)
+        .add_extension(x509.ExtendedKeyUsage([OID_TCG_KP_AIK]), critical=False)
+        .sign(pki.root_key, hashes.SHA256())
+    )
+
+
+def tpm_registration(
+    challenge: bytes,
+    pki: Pki,
+    aik: Any,
+    sign_other_data: bool = False,
+    pub_area_key: Any = None,
+    tamper_signature: bool = False,
+    with_subject: bool = False,
+) -> Registration:
+    key = SoftKey()
+    cdj = client_data("webauthn.create", challenge, ORIGIN)
+    cdh = sha256(cdj).digest()
+    ad = auth_data(UP | AT, 0, key.attested(), RP_ID)
+    pub_area = tpm_pub_area(pub_area_key or key.private.public_key())
+    extra = sha256(ad + cdh + (b"x" if sign_other_data else b"")).digest()
+    cert_info = tpm_cert_info(extra, pub_area)
+    sig = aik.sign(cert_info, padding.PKCS1v15(), hashes.SHA256())
+    if tamper_signature:
+        sig = sig[:-1] + bytes([sig[-1] ^ 1])
+    stmt = {
+        "ver": "2.0",
+        "alg": -257,
+        "x5c": [der(aik_certificate(pki, aik, with_subject))],
+        "sig": sig,
+        "certInfo": cert_info,
+        "pubArea": pub_area,
+    }
+    return Registration(cdj, cbor.encode({"fmt": "tpm", "attStmt": stmt, "authData": ad}), key, ad)

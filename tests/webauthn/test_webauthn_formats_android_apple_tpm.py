@@ -1,11 +1,13 @@
-"""android-key (our verifier; python-fido2 has none) and apple (python-fido2's, plus the
-credential-key check it leaves out), each cross-checked with py_webauthn."""
+"""android-key (our verifier; python-fido2 has none), apple (python-fido2's, plus the
+credential-key check it leaves out) and tpm (python-fido2's), each cross-checked with
+py_webauthn."""
 
 from __future__ import annotations
 
 import contextlib
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric import rsa
 from hypothesis import given
 from hypothesis import strategies as st
 from pyasn1.error import PyAsn1Error
@@ -18,6 +20,7 @@ from webauthn_formats_factory import (
     apple_registration,
     authorization_list,
     other_key,
+    tpm_registration,
 )
 
 from verifier.trust import TrustStore
@@ -123,3 +126,21 @@ def test_mutated_android_and_apple_only_raise_webauthn_error(reg, position: int,
     data[position % len(data)] ^= xor
     with contextlib.suppress(WebAuthnError):
         verify_registration(POLICY, CHALLENGE, reg.client_data_json, bytes(data))
+
+
+AIK = rsa.generate_private_key(65537, 2048)
+TPM_CASES = {
+    "valid": ({}, "ok"),
+    "signs-other-data": ({"sign_other_data": True}, "signature-invalid"),
+    "pub-area-of-another-key": ({"pub_area_key": other_key()}, "signature-invalid"),
+    "bad-signature": ({"tamper_signature": True}, "signature-invalid"),
+    "aik-with-subject": ({"with_subject": True}, "malformed"),
+}
+
+
+@pytest.mark.parametrize("name", TPM_CASES)
+def test_tpm(name: str) -> None:
+    kwargs, expected = TPM_CASES[name]
+    reg = tpm_registration(CHALLENGE, PKI, AIK, **kwargs)
+    assert ours(reg) == expected
+    assert theirs(reg, AttestationFormat.TPM) is (expected == "ok")
