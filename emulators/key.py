@@ -173,19 +173,26 @@ class EmulatedKey:
 
     # -- the control interface ----------------------------------------------------------------
 
-    def touch(self) -> None:
-        """The user touches the key (answers a pending or the next presence request)."""
-        policy = self.env.presence
-        if not isinstance(policy, Touch):
-            raise ValueError("touch() needs a key created with presence='touch'")
-        policy.touch()
+    def touch(self) -> bool:
+        """The user touches the key: answers the pending (or the next) presence request.
 
-    def decline(self) -> None:
-        """The user refuses the pending presence request."""
+        Only a key created with presence="touch" waits for touches; on any other key a touch
+        does nothing, as touching a real key that asks for nothing does. Returns whether the
+        touch was taken.
+        """
         policy = self.env.presence
         if not isinstance(policy, Touch):
-            raise ValueError("decline() needs a key created with presence='touch'")
+            return False
+        policy.touch()
+        return True
+
+    def decline(self) -> bool:
+        """The user refuses the pending presence request (presence="touch" keys only)."""
+        policy = self.env.presence
+        if not isinstance(policy, Touch):
+            return False
         policy.decline()
+        return True
 
     def power_cycle(self) -> None:
         """Unplug and plug back in: open handles fail, channels and volatile state are gone.

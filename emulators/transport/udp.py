@@ -7,7 +7,8 @@ CTAPHID report with no report-ID byte.
 Control channel (ours): a second UDP socket, by default on the HID port + 1 (8112). Each
 datagram is one ASCII command; the answer is one JSON object sent back to the sender:
     touch | decline | replug | power-cycle | wink | status | ping
-    -> {"ok": true, ...} or {"ok": false, "error": "..."}
+    -> {"ok": true, "command": ..., "status": {...}} (touch/decline add "taken": bool)
+       or {"ok": false, "error": "..."}
 The bench's `udp:HOST:PORT` target uses `UdpControlClient` to touch or re-plug the key.
 """
 
@@ -75,8 +76,8 @@ class ControlledKey(Protocol):
     def receive(self, report: bytes) -> None: ...
     def add_sink(self, sink: Callable[[bytes], None]) -> None: ...
     def remove_sink(self, sink: Callable[[bytes], None]) -> None: ...
-    def touch(self) -> None: ...
-    def decline(self) -> None: ...
+    def touch(self) -> bool: ...
+    def decline(self) -> bool: ...
     def power_cycle(self) -> None: ...
     def wink(self) -> None: ...
     def status(self) -> dict[str, Any]: ...
@@ -155,10 +156,13 @@ class UdpKeyServer:
         if action is None:
             return {"ok": False, "error": f"unknown command {command[:40]!r}"}
         try:
-            action()
+            result = action()
         except ValueError as exc:
             return {"ok": False, "error": str(exc)}
-        return {"ok": True, "command": command, "status": self.key.status()}
+        answer: dict[str, Any] = {"ok": True, "command": command, "status": self.key.status()}
+        if isinstance(result, bool):
+            answer["taken"] = result  # touch/decline: False if the key does not wait for touches
+        return answer
 
     def close(self) -> None:
         self._stop.set()
@@ -254,11 +258,12 @@ class UdpControlClient:
             raise RuntimeError(f"emulated key refused {command!r}: {answer.get('error')}")
         return answer
 
-    def touch(self) -> None:
-        self.call("touch")
+    def touch(self) -> bool:
+        """True if the key took the touch (False: it does not wait for touches)."""
+        return bool(self.call("touch").get("taken"))
 
-    def decline(self) -> None:
-        self.call("decline")
+    def decline(self) -> bool:
+        return bool(self.call("decline").get("taken"))
 
     def replug(self) -> None:
         self.call("replug")

@@ -177,6 +177,19 @@ def test_touch_policy_waits_for_the_control_interface() -> None:
         assert response.auth_data.is_user_present()
 
 
+def test_touch_on_a_key_that_does_not_wait_for_touches_does_nothing(key: EmulatedKey) -> None:
+    assert key.touch() is False and key.decline() is False
+    assert register(Ctap2(key.hid_device())).auth_data.is_user_present()
+
+
+def test_decline_answers_operation_denied() -> None:
+    with EmulatedKey.create(seed=12, presence="touch") as key:
+        assert key.decline() is True  # the next presence request is refused
+        with pytest.raises(CtapError) as err:
+            register(Ctap2(key.hid_device()))
+        assert err.value.code == CtapError.ERR.OPERATION_DENIED
+
+
 def test_cancel_during_presence_wait() -> None:
     with EmulatedKey.create(seed=6, presence="touch") as key:
         ctap = Ctap2(key.hid_device())
