@@ -81,8 +81,9 @@ def fake_core_type() -> type[FakeCore]:
 #   reader.conf.d holding only the vpcd reader.
 # * The client library (libpcsclite, used by pyscard and so by python-fido2) honours
 #   PCSCLITE_CSOCK_NAME, so the test process reaches that daemon through the temp dir's socket
-#   path without entering any namespace. libpcsclite reads the variable once per process;
-#   nothing else in a test run talks PC/SC in-process, and subprocesses get it explicitly.
+#   path without entering any namespace. libpcsclite reads the variable once per process
+#   (the socket path of the first module's daemon would stick), so every module's daemon uses
+#   the same run directory path: /tmp/tokenbench-pcscd-<pid>/run; subprocesses get it explicitly.
 # * The virtual card must reach the vpcd port inside the daemon's network namespace. A
 #   network namespace is per thread on Linux, so a short-lived thread setns()es into
 #   /proc/<pcscd pid>/ns/net, creates the TCP connection and exits; the socket stays in that
@@ -98,6 +99,7 @@ import shutil  # noqa: E402
 import signal  # noqa: E402
 import socket  # noqa: E402
 import subprocess  # noqa: E402
+import tempfile  # noqa: E402
 import time  # noqa: E402
 from collections.abc import Callable, Iterator  # noqa: E402
 from pathlib import Path  # noqa: E402
@@ -110,6 +112,8 @@ PROJECT = Path(__file__).resolve().parents[2]
 PCSCD_SCRIPT = PROJECT / "scripts" / "pcsc" / "pcscd-in-namespace.sh"
 VPCD_DRIVER = Path("/usr/lib/pcsc/drivers/serial/libifdvpcd.so")
 VPCD_CHANNEL = 0x8C7B
+# One vpcd reader entry gives two slots on consecutive ports. (A second entry on other ports
+# does not give two more usable slots: the driver keeps its per-slot state by slot number.)
 SLOT_PORTS = {"Virtual PCD 00 00": VPCD_CHANNEL, "Virtual PCD 00 01": VPCD_CHANNEL + 1}
 CLONE_NEWNET = 0x40000000
 UNSHARE = ("unshare", "--net", "--mount", "--fork", "--kill-child")
@@ -211,19 +215,25 @@ class PrivatePcscd:
         self._log.close()
 
 
-@pytest.fixture(scope="session")
-def private_pcscd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrivatePcscd]:
+@pytest.fixture(scope="module")
+def private_pcscd() -> Iterator[PrivatePcscd]:
+    """A private pcscd for one test module, stopped at the module's end even on failure."""
     if os.geteuid() != 0 or not shutil.which("pcscd") or not shutil.which("unshare"):
         pytest.skip("needs root, pcscd and unshare (make test installs them)")
     if not VPCD_DRIVER.exists():
         pytest.fail(f"vsmartcard-vpcd driver missing: {VPCD_DRIVER}")
-    daemon = PrivatePcscd(tmp_path_factory.mktemp("pcscd"))
+    # the same path for every module of this process: libpcsclite remembers the first one
+    base = Path(tempfile.gettempdir()) / f"tokenbench-pcscd-{os.getpid()}"
+    shutil.rmtree(base, ignore_errors=True)
+    base.mkdir()
+    daemon = PrivatePcscd(base)
     previous = os.environ.get("PCSCLITE_CSOCK_NAME")
     os.environ["PCSCLITE_CSOCK_NAME"] = str(daemon.socket_path)
     try:
         yield daemon
     finally:
         daemon.stop()
+        shutil.rmtree(base, ignore_errors=True)
         if previous is None:
             os.environ.pop("PCSCLITE_CSOCK_NAME", None)
         else:
@@ -267,7 +277,7 @@ def plugged_card(
         _wait_for(lambda: not card_present(reader_name), STARTUP_TIMEOUT, "card removal")
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def plug(private_pcscd: PrivatePcscd) -> Callable[..., contextlib.AbstractContextManager]:
     """plug(card[, reader_name]): a context manager holding `card` in a vpcd slot."""
     return lambda card, reader_name="Virtual PCD 00 00": plugged_card(

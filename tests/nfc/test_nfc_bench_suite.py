@@ -1,0 +1,84 @@
+"""The bench's `nfc` suite (bench/suites/test_nfc_iso7816.py) run the way a person runs it,
+`pytest --target pcsc:READER`, against emulated cards in the private pcscd's vpcd reader:
+it passes on the good card and fails, in the test that checks the broken thing, on cards
+broken on purpose (`NfcBreakage`). Two cards (the reader's two slots) per suite run keep the
+child pytest runs to two.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from emulators.ctap.authenticator import Authenticator
+from emulators.ctap.env import Env
+from emulators.ctap.profiles import get_profile
+from emulators.transport.nfc import NfcBreakage, NfcCard
+
+PROJECT = Path(__file__).resolve().parents[2]
+SUITE = PROJECT / "bench" / "suites" / "test_nfc_iso7816.py"
+SLOTS = ("Virtual PCD 00 00", "Virtual PCD 00 01")
+GOOD = "good"
+RUNS: tuple[tuple[str, str], ...] = (
+    (GOOD, NfcBreakage.SELECT_ANY_AID),
+    (NfcBreakage.NO_RESPONSE_CHAINING, NfcBreakage.NO_COMMAND_CHAINING),
+)
+CATCHING_TEST = {
+    NfcBreakage.SELECT_ANY_AID: "test_select_of_an_unknown_aid_is_refused",
+    NfcBreakage.NO_RESPONSE_CHAINING: "test_response_chaining_with_a_small_le",
+    NfcBreakage.NO_COMMAND_CHAINING: "test_command_chaining_carries_a_long_request",
+}
+
+
+def card(label: str) -> NfcCard:
+    core = Authenticator(Env.for_tests(seed=9), get_profile("default"))
+    return NfcCard(core, breakages=[] if label == GOOD else [NfcBreakage(label)])
+
+
+def run_suite(socket_path: Path, results: Path) -> list[dict]:
+    """The suite in a child pytest against both slots; the bench JSON test records."""
+    env = dict(os.environ, PCSCLITE_CSOCK_NAME=str(socket_path))
+    targets = [arg for slot in SLOTS for arg in ("--target", f"pcsc:{slot}")]
+    completed = subprocess.run(
+        [sys.executable, "-m", "pytest", str(SUITE), "-q", *targets, "--bench-json", str(results)],
+        cwd=PROJECT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert results.exists(), completed.stdout[-3000:] + completed.stderr[-3000:]
+    return json.loads(results.read_text())["tests"]
+
+
+@pytest.fixture(scope="module")
+def outcomes(plug, private_pcscd, tmp_path_factory) -> dict[str, dict[str, str]]:
+    """{card label: {suite test name: outcome}} for the good card and every broken one."""
+    found: dict[str, dict[str, str]] = {}
+    for run, labels in enumerate(RUNS):
+        with contextlib.ExitStack() as stack:
+            for label, slot in zip(labels, SLOTS, strict=True):
+                stack.enter_context(plug(card(label), slot))
+            results = tmp_path_factory.mktemp("suite") / f"run{run}.json"
+            records = run_suite(private_pcscd.socket_path, results)
+        by_uri = {f"pcsc:{slot}": label for label, slot in zip(labels, SLOTS, strict=True)}
+        for record in records:
+            found.setdefault(by_uri[record["target"]], {})[record["name"]] = record["outcome"]
+    return found
+
+
+def test_nfc_suite_passes_on_the_emulated_card(outcomes) -> None:
+    good = outcomes[GOOD]
+    assert len(good) >= 9
+    assert set(good.values()) == {"passed"}, good
+
+
+@pytest.mark.parametrize("breakage", list(NfcBreakage))
+def test_nfc_suite_catches_a_broken_card(outcomes, breakage: NfcBreakage) -> None:
+    assert outcomes[breakage][CATCHING_TEST[breakage]] == "failed", outcomes[breakage]
