@@ -213,6 +213,14 @@ def authentication_options(
 # --- shared checks ------------------------------------------------------------------------
 
 
+def _as_bytes(value: object, what: str) -> bytes:
+    if type(value) is bytes:
+        return value
+    if isinstance(value, bytearray | memoryview):
+        return bytes(value)
+    raise WebAuthnError("malformed", f"{what} is not bytes")
+
+
 @lru_cache(maxsize=64)
 def _rp_id_hash(rp_id: str) -> bytes:
     return hashlib.sha256(rp_id.encode()).digest()
@@ -223,7 +231,7 @@ def _client_data(
 ) -> None:
     """Client data checks (7.1 steps 7-10, 7.2 steps 11-14)."""
     try:
-        client = CollectedClientData(bytes(raw))
+        client = CollectedClientData(raw)
     except Exception:  # JSON, UTF-8, base64, missing keys: all mean "malformed"
         raise WebAuthnError("malformed", "client data JSON is not valid") from None
     if client.type != expected_type:
@@ -264,9 +272,10 @@ def verify_registration(
     attestation_object: bytes,
 ) -> RegisteredCredential:
     """Check a navigator.credentials.create() response; return what to store."""
+    client_data_json = _as_bytes(client_data_json, "client data JSON")
     _client_data(policy, client_data_json, TYPE_CREATE, challenge)
     try:
-        attestation = AttestationObject(bytes(attestation_object))
+        attestation = AttestationObject(_as_bytes(attestation_object, "attestation object"))
     except Exception:  # CBOR, COSE, length errors: all mean "malformed"
         raise WebAuthnError("malformed", "attestation object is not valid") from None
     auth_data = attestation.auth_data
@@ -285,7 +294,7 @@ def verify_registration(
         raise WebAuthnError(
             "unsupported-algorithm" if exc.unsupported else "malformed", str(exc)
         ) from None
-    client_data_hash = hashlib.sha256(bytes(client_data_json)).digest()
+    client_data_hash = hashlib.sha256(client_data_json).digest()
     result = verify_statement(attestation, client_data_hash)
     outcome = evaluate_trust(attestation, result, policy.trust)
     if policy.require_trusted_attestation and not outcome.trusted:
@@ -326,16 +335,20 @@ def verify_assertion(
     user_handle: bytes | None,
 ) -> AssertionResult:
     """Check a navigator.credentials.get() response against the stored credential."""
-    if not hmac.compare_digest(bytes(credential_id), stored.credential_id):
+    credential_id = _as_bytes(credential_id, "credential ID")
+    client_data_json = _as_bytes(client_data_json, "client data JSON")
+    raw_auth_data = _as_bytes(authenticator_data, "authenticator data")
+    if not hmac.compare_digest(credential_id, stored.credential_id):
         raise WebAuthnError("malformed", "credential ID does not match the stored credential")
+    if user_handle is not None:
+        user_handle = _as_bytes(user_handle, "user handle")
     if (
         user_handle
         and stored.user_handle is not None
-        and not hmac.compare_digest(bytes(user_handle), stored.user_handle)
+        and not hmac.compare_digest(user_handle, stored.user_handle)
     ):
         raise WebAuthnError("malformed", "user handle does not match the credential's owner")
     _client_data(policy, client_data_json, TYPE_GET, challenge)
-    raw_auth_data = bytes(authenticator_data)
     rp_id_hash, flags, counter = _assertion_header(raw_auth_data)
     if not hmac.compare_digest(rp_id_hash, _rp_id_hash(policy.rp_id)):
         raise WebAuthnError("rp-id-mismatch", "authenticator data is for another RP ID")

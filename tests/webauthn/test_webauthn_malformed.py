@@ -198,3 +198,31 @@ def test_hostile_statements_for_every_format(fmt: str, statement: dict) -> None:
     good = cbor.decode(GOOD_REGISTRATIONS[0].attestation_object)
     obj = cbor.encode({"fmt": fmt, "attStmt": statement, "authData": good["authData"]})
     registration_survives(GOOD_REGISTRATIONS[0].client_data_json, obj)
+
+
+@given(st.sampled_from([None, "text", 123, 1.5, [1], {"a": 1}, b"ok", bytearray(b"ok")]))
+def test_wrongly_typed_arguments(value) -> None:
+    a = GOOD_ASSERTION
+    for index in range(4):
+        args = [a.credential_id, a.client_data_json, a.authenticator_data, a.signature]
+        args[index] = value
+        assertion_survives_args(args, value)
+    registration_survives_typed(value)
+
+
+def assertion_survives_args(args, user_handle) -> None:
+    try:
+        verify_assertion(POLICY, CHALLENGE, STORED, *args, user_handle)
+    except WebAuthnError as exc:
+        assert exc.code in ERROR_CODES
+
+
+def registration_survives_typed(value) -> None:
+    for args in (
+        (value, GOOD_REGISTRATIONS[0].attestation_object),
+        (GOOD_REGISTRATIONS[0].client_data_json, value),
+    ):
+        try:
+            verify_registration(POLICY, CHALLENGE, *args)
+        except WebAuthnError as exc:
+            assert exc.code in ERROR_CODES
