@@ -69,6 +69,8 @@ class Authenticator:
         self._clone_counters: dict[str, int] = {}
         self._clone_turn = False
         self._clone_snapshot = dict(self.store.state.counters)
+        self._faults_source: object = None
+        self._faults: frozenset[Fault] = frozenset()
         self._handlers = self._command_table()
 
     # ---- construction helpers ---------------------------------------------------------
@@ -158,6 +160,15 @@ class Authenticator:
 
     # ---- shared services for the command modules ----------------------------------------
     @property
+    def faults(self) -> frozenset[Fault]:
+        """The active faults as a plain frozenset (cheap membership tests on the hot path)."""
+        current = self.env.faults
+        if current is not self._faults_source:
+            self._faults_source = current
+            self._faults = frozenset(Fault(f) for f in current)
+        return self._faults
+
+    @property
     def state(self) -> Any:
         return self.store.state
 
@@ -171,7 +182,7 @@ class Authenticator:
 
         With the no-presence fault the key does not ask and reports no presence.
         """
-        if Fault.NO_PRESENCE in self.env.faults:
+        if Fault.NO_PRESENCE in self.faults:
             return False
         if not self.env.presence.request(transaction, reason):
             raise CtapError(CtapStatus.OPERATION_DENIED, "user declined")
@@ -185,20 +196,20 @@ class Authenticator:
 
     def output_rp_hash(self, rp_hash: bytes) -> bytes:
         """The rpIdHash put into authenticatorData (the wrong-rpid-hash fault changes it)."""
-        if Fault.WRONG_RPID_HASH in self.env.faults:
+        if Fault.WRONG_RPID_HASH in self.faults:
             return hashlib.sha256(b"wrong-rpid-hash:" + rp_hash).digest()
         return rp_hash
 
     def output_signature(self, signature: bytes) -> bytes:
         """The signature as sent (the bad-signature fault flips one bit)."""
-        if Fault.BAD_SIGNATURE in self.env.faults and signature:
+        if Fault.BAD_SIGNATURE in self.faults and signature:
             return signature[:-1] + bytes([signature[-1] ^ 0x01])
         return signature
 
     def next_counter(self, cred_id: bytes, user_present: bool = True) -> int:
         """Advance the credential's signature counter; faults may make it misbehave."""
         key = counter_key(cred_id)
-        faults = self.env.faults
+        faults = self.faults
         if Fault.COUNTER_ROLLBACK in faults:
             value = self._rollback.get(key, ROLLBACK_START) - 1
             self._rollback[key] = value
@@ -214,7 +225,7 @@ class Authenticator:
         return self.store.next_counter(key)
 
     def _malform(self, body: bytes) -> bytes:
-        if Fault.MALFORMED_CBOR not in self.env.faults:
+        if Fault.MALFORMED_CBOR not in self.faults:
             return body
         return body[: max(1, len(body) // 2)] if len(body) > 1 else b"\xff"
 

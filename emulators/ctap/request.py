@@ -14,8 +14,6 @@ from fido2 import cbor
 from emulators.ctap.constants import PUBLIC_KEY_TYPE, CtapStatus
 from emulators.ctap.errors import CtapError
 
-MAX_NESTING = 8
-
 
 def decode_params(body: bytes) -> dict[Any, Any]:
     """The request map; an empty body is an empty map (then required keys are missing)."""
@@ -23,24 +21,11 @@ def decode_params(body: bytes) -> dict[Any, Any]:
         return {}
     try:
         value = cbor.decode(body)
-    except Exception:  # fido2.cbor raises ValueError, IndexError, struct.error, ...
+    except Exception:  # ValueError, IndexError, struct.error, RecursionError (deep nesting)...
         raise CtapError(CtapStatus.INVALID_CBOR, "request is not valid CBOR") from None
     if not isinstance(value, dict):
         raise CtapError(CtapStatus.CBOR_UNEXPECTED_TYPE, "request is not a CBOR map")
-    _check_depth(value, 0)
     return value
-
-
-def _check_depth(value: Any, depth: int) -> None:
-    if depth > MAX_NESTING:
-        raise CtapError(CtapStatus.INVALID_CBOR, "request nested too deeply")
-    if isinstance(value, dict):
-        for k, v in value.items():
-            _check_depth(k, depth + 1)
-            _check_depth(v, depth + 1)
-    elif isinstance(value, list):
-        for v in value:
-            _check_depth(v, depth + 1)
 
 
 def _typed(params: dict[Any, Any], key: Any, kind: type | tuple[type, ...], required: bool) -> Any:

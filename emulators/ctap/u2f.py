@@ -122,7 +122,7 @@ def register(auth: Authenticator, apdu: Apdu, transaction: Transaction | None) -
     if len(apdu.data) != 2 * PARAM_LEN:
         raise ApduError(IsoSw.WRONG_LENGTH)
     challenge, application = apdu.data[:PARAM_LEN], apdu.data[PARAM_LEN:]
-    if not _present(auth, transaction, "U2F register") and Fault.NO_PRESENCE not in auth.env.faults:
+    if not _present(auth, transaction, "U2F register") and Fault.NO_PRESENCE not in auth.faults:
         raise ApduError(IsoSw.CONDITIONS_NOT_SATISFIED)
     secret = auth.wrapper.new_secret(int(CoseAlg.ES256))
     key_handle = auth.wrapper.wrap(application, secret)
@@ -164,7 +164,7 @@ def authenticate(auth: Authenticator, apdu: Apdu, transaction: Transaction | Non
         raise ApduError(IsoSw.CONDITIONS_NOT_SATISFIED)
     if apdu.p1 == U2fControl.ENFORCE_USER_PRESENCE:
         present = _present(auth, transaction, "U2F authenticate")
-        if not present and Fault.NO_PRESENCE not in auth.env.faults:
+        if not present and Fault.NO_PRESENCE not in auth.faults:
             raise ApduError(IsoSw.CONDITIONS_NOT_SATISFIED)
     elif apdu.p1 == U2fControl.DONT_ENFORCE_USER_PRESENCE:
         present = False
