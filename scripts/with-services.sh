@@ -6,6 +6,7 @@ set -euo pipefail
 
 run_dir=$(mktemp -d /tmp/tokenbench-services.XXXXXX)
 chmod 755 "$run_dir"
+chown postgres: "$run_dir"  # the server writes its log and socket here
 pg_bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
 pg_data="$run_dir/pg"
 pg_port=${TOKENBENCH_PG_PORT:-55432}
