@@ -123,6 +123,8 @@ class Authenticator:
                     self.large_blob_write = None
                 if command not in CREDENTIAL_MANAGEMENT_COMMANDS:
                     self.cred_mgmt_enumeration = None
+                if len(request) - 1 > self.profile.max_msg_size:
+                    raise CtapError(CtapStatus.REQUEST_TOO_LARGE, "request above maxMsgSize")
                 handler = self._handlers.get(command)
                 if handler is None:
                     raise CtapError(CtapStatus.INVALID_COMMAND, f"command 0x{command:02x}")

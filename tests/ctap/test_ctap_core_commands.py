@@ -334,6 +334,8 @@ def test_bad_requests_get_status_codes(key) -> None:
     assert key.process(b"\x01\xa1\x01") == bytes([CtapStatus.INVALID_CBOR])
     assert key.process(b"\x01\x80") == bytes([CtapStatus.CBOR_UNEXPECTED_TYPE])
     assert key.process(b"\x08") == bytes([CtapStatus.NOT_ALLOWED])
+    too_big = b"\x01" + b"\x00" * (key.profile.max_msg_size + 1)
+    assert key.process(too_big) == bytes([CtapStatus.REQUEST_TOO_LARGE])
 
 
 def test_ctap20_and_u2f_only_profiles_refuse_newer_commands() -> None:
