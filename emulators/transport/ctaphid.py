@@ -206,7 +206,7 @@ class CtapHidEndpoint:
         tuning: FaultTuning | None = None,
         message_timeout: float = MESSAGE_TIMEOUT,
         keepalive_interval: float = KEEPALIVE_INTERVAL,
-        tick: float = 0.05,
+        tick: float = 0.025,  # keepalives then go out every 100-125 ms
     ) -> None:
         self.authenticator = authenticator
         self._send = send

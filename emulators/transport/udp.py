@@ -157,8 +157,8 @@ class UdpKeyServer:
             return {"ok": False, "error": f"unknown command {command[:40]!r}"}
         try:
             result = action()
-        except ValueError as exc:
-            return {"ok": False, "error": str(exc)}
+        except Exception as exc:  # the control socket must survive any failing action
+            return {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
         answer: dict[str, Any] = {"ok": True, "command": command, "status": self.key.status()}
         if isinstance(result, bool):
             answer["taken"] = result  # touch/decline: False if the key does not wait for touches

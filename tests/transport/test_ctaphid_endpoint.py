@@ -448,3 +448,25 @@ def test_concurrent_writers_never_break_the_endpoint(host) -> None:
     cid = host.init(b"last one")
     host.send(cid, HidCommand.PING, b"calm")
     assert host.read_message().payload == b"calm"
+
+
+def test_keepalive_cadence_on_the_injected_clock(make_host, fake_clock) -> None:
+    host = make_host(clock=fake_clock)
+    cid = host.init()
+    host.send(cid, HidCommand.CBOR, bytes([host.core.WAIT_FOR_PRESENCE]))
+    assert host.core.presence_started.wait(2)
+    fake_clock.advance(0.05)
+    host.endpoint.poll()
+    host.expect_silence(0.1)  # not yet: keepalives come every 100 ms
+    for _ in range(3):
+        fake_clock.advance(0.1)
+        host.endpoint.poll()
+        report = host.read(1.0)
+        assert (report[:4], report[4], report[7]) == (
+            cid.to_bytes(4, "big"),
+            0x80 | HidCommand.KEEPALIVE,
+            KeepaliveStatus.UPNEEDED,
+        )
+        host.expect_silence(0.05)  # exactly one per interval
+    host.send(cid, HidCommand.CANCEL)
+    assert host.read_message().payload == bytes([host.core.KEEPALIVE_CANCEL])
