@@ -36,7 +36,7 @@ AAD_PREFIX = b"tokenbench-seed-v1|"
 PSKC_TOTP = "urn:ietf:params:xml:ns:keyprov:pskc:totp"
 PSKC_HOTP = "urn:ietf:params:xml:ns:keyprov:pskc:hotp"
 MIN_SEED_BYTES = 10  # RFC 4226 requires at least 128 bits; 80 bits is the historic floor
-SERIAL_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}")
+SERIAL_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{8,63}")  # 9-64: IAM wants >= 9
 CSV_FIELDS = ("serial", "seed", "type", "digits", "period")
 BASE32_PREFIX = "base32:"
 
@@ -147,7 +147,7 @@ class ImportedSeed:
 
 def check_serial(serial: object) -> str:
     if not isinstance(serial, str) or not SERIAL_RE.fullmatch(serial):
-        raise ValueError("serial must be 1-64 letters, digits or _.:- starting alphanumeric")
+        raise ValueError("serial must be 9-64 letters, digits or _.:- starting alphanumeric")
     return serial
 
 

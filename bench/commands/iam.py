@@ -1,10 +1,337 @@
-"""`tokenbench iam ...`."""
+"""`tokenbench iam ...`: the verifier's IAM MFA rules with the AWS CLI's verbs and options.
+
+Output is JSON shaped like the AWS CLI's; a refused operation prints the AWS CLI's one line
+(`An error occurred (CODE) when calling the OPERATION operation: message`) on stderr and exits
+254, as the AWS CLI does. State lives in `--store` (a SQLite file by default, or a PostgreSQL
+URL); seeds in it are sealed under the key-encryption key from `--kek-file`, $TOKENBENCH_KEK,
+or `./tokenbench-iam.kek` (created on first use, mode 0600). Seeds are only ever written to the
+`--outfile` of create-virtual-mfa-device, never printed.
+
+Without `--as-user` the command acts as the account's administrator; with it, as that identity
+(the self-service rule applies: once it has a device it must sign in with
+`--mfa-serial-number/--mfa-token-code`).
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import re
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from bench.errors import UserError
+
+EXIT_SERVICE_ERROR = 254  # what the AWS CLI returns when the service refuses
+DEFAULT_STORE = "tokenbench-iam.db"
+DEFAULT_KEK_FILE = "tokenbench-iam.kek"
+BOOTSTRAP_METHODS = ("QRCodePNG", "Base32StringSeed")
+_TAG_RE = re.compile(r"Key=([^,]*),Value=(.*)")
+
+
+def _common() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--store", default=DEFAULT_STORE, help="SQLite file or PostgreSQL URL")
+    common.add_argument(
+        "--kek-file",
+        help=f"key-encryption key file (default: $TOKENBENCH_KEK, then ./{DEFAULT_KEK_FILE})",
+    )
+    common.add_argument("--account-id", help="12-digit account (default: the store's only one)")
+    common.add_argument("--as-user", help="act as this identity instead of the administrator")
+    common.add_argument("--mfa-serial-number", help="with --as-user: sign in with this device")
+    common.add_argument("--mfa-token-code", help="with --as-user: its current code")
+    return common
+
+
+# verb -> (IAM operation name, how to add its arguments, how to run it)
+_Verb = tuple[str, Callable[[argparse.ArgumentParser], None], Callable[..., Any]]
 
 
 def register(groups: argparse._SubParsersAction) -> None:
-    parser = groups.add_parser("iam", help="iam commands (not yet available)")
-    parser.set_defaults(handler=lambda args: parser.error("no iam commands yet"))
+    parser = groups.add_parser(
+        "iam", help="IAM-style MFA devices: enrol, enable, sign in (AWS CLI verbs)"
+    )
+    verbs = parser.add_subparsers(dest="iam_verb", metavar="VERB")
+    verbs.required = True
+    common = _common()
+    for verb, (operation, add_arguments, run) in VERBS.items():
+        sub = verbs.add_parser(verb, parents=[common], help=operation)
+        add_arguments(sub)
+        sub.set_defaults(handler=_handler(operation, run))
+
+
+def _handler(operation: str, run: Callable[..., Any]) -> Callable[[argparse.Namespace], int]:
+    def handle(args: argparse.Namespace) -> int:
+        from verifier.errors import IamError
+
+        try:
+            context = _Context.open(args)
+            try:
+                result = run(context, args)
+            finally:
+                context.close()
+        except IamError as exc:
+            sys.stderr.write(exc.aws_cli_line(operation) + "\n")
+            return EXIT_SERVICE_ERROR
+        if result is not None:
+            sys.stdout.write(json.dumps(result, indent=4) + "\n")
+        return 0
+
+    return handle
+
+
+class _Context:
+    """The opened store, cipher and service for one command, and who is calling."""
+
+    def __init__(self, store: Any, service: Any, caller: Any) -> None:
+        self.store = store
+        self.service = service
+        self.caller = caller
+
+    @classmethod
+    def open(cls, args: argparse.Namespace) -> _Context:
+        from emulators.clock import SystemClock
+        from verifier.errors import IamError
+        from verifier.iam import ADMIN, Caller, IamService, open_account
+        from verifier.seeds import SeedCipher, SeedError, load_kek
+        from verifier.store import Store
+
+        try:
+            kek = load_kek(args.kek_file, default_file=DEFAULT_KEK_FILE)
+        except SeedError as exc:
+            raise UserError(str(exc)) from None
+        try:
+            store = Store.open(args.store)
+        except Exception as exc:  # a bad URL, a server that is down, a file we cannot open
+            detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise UserError(f"cannot open store {args.store}: {detail}") from None
+        try:
+            clock = SystemClock()
+            account = open_account(store, clock, args.account_id)
+            service = IamService(store, SeedCipher(kek), clock, account)
+            caller = ADMIN
+            if args.as_user:
+                caller = Caller(args.as_user)
+                if args.mfa_serial_number or args.mfa_token_code:
+                    if not (args.mfa_serial_number and args.mfa_token_code):
+                        raise UserError("give both --mfa-serial-number and --mfa-token-code")
+                    session = service.sign_in(
+                        UserName=args.as_user,
+                        SerialNumber=args.mfa_serial_number,
+                        TokenCode=args.mfa_token_code,
+                    )
+                    caller = session.caller
+            elif args.mfa_serial_number or args.mfa_token_code:
+                raise UserError("--mfa-serial-number/--mfa-token-code need --as-user")
+        except (IamError, UserError):
+            store.close()
+            raise
+        return cls(store, service, caller)
+
+    def close(self) -> None:
+        self.store.close()
+
+
+# --- verbs --------------------------------------------------------------------------------
+
+
+def _tags(values: list[str] | None) -> list[dict[str, str]]:
+    tags = []
+    for value in values or []:
+        match = _TAG_RE.fullmatch(value)
+        if match is None:
+            raise UserError(f"--tags takes Key=K,Value=V items, not {value!r}")
+        tags.append({"Key": match.group(1), "Value": match.group(2)})
+    return tags
+
+
+def _args_create_virtual(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--virtual-mfa-device-name", required=True)
+    p.add_argument("--path", default="/")
+    p.add_argument("--outfile", required=True, help="where the QR code or seed is written")
+    p.add_argument("--bootstrap-method", required=True, choices=BOOTSTRAP_METHODS)
+    p.add_argument("--tags", nargs="+", metavar="Key=K,Value=V")
+
+
+def _create_virtual(ctx: _Context, args: argparse.Namespace) -> dict[str, Any]:
+    outfile = Path(args.outfile)
+    if outfile.exists():
+        raise UserError(f"{outfile} exists; refusing to overwrite a seed file")
+    if not outfile.parent.is_dir():
+        raise UserError(f"no such directory: {outfile.parent}")
+    created = ctx.service.create_virtual_mfa_device(
+        VirtualMFADeviceName=args.virtual_mfa_device_name, Path=args.path, Tags=_tags(args.tags)
+    )["VirtualMFADevice"]
+    if args.bootstrap_method == "QRCodePNG":
+        payload = created["QRCodePNG"]
+    else:
+        payload = created["Base32StringSeed"].encode("ascii")
+    fd = os.open(outfile, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(payload)
+    return {"VirtualMFADevice": {"SerialNumber": created["SerialNumber"]}}
+
+
+def _args_user_serial_codes(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--user-name")
+    p.add_argument("--serial-number", required=True)
+    p.add_argument("--authentication-code1", required=True)
+    p.add_argument("--authentication-code2", required=True)
+
+
+def _enable(ctx: _Context, args: argparse.Namespace) -> None:
+    ctx.service.enable_mfa_device(
+        UserName=args.user_name,
+        SerialNumber=args.serial_number,
+        AuthenticationCode1=args.authentication_code1,
+        AuthenticationCode2=args.authentication_code2,
+        caller=ctx.caller,
+    )
+
+
+def _resync(ctx: _Context, args: argparse.Namespace) -> None:
+    ctx.service.resync_mfa_device(
+        UserName=args.user_name,
+        SerialNumber=args.serial_number,
+        AuthenticationCode1=args.authentication_code1,
+        AuthenticationCode2=args.authentication_code2,
+        caller=ctx.caller,
+    )
+
+
+def _args_user(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--user-name")
+
+
+def _args_user_required(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--user-name", required=True)
+    p.add_argument("--path", default="/")
+
+
+def _args_user_serial(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--user-name")
+    p.add_argument("--serial-number", required=True)
+
+
+def _args_serial(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--serial-number", required=True)
+
+
+def _args_none(p: argparse.ArgumentParser) -> None:
+    return None
+
+
+def _list_devices(ctx: _Context, args: argparse.Namespace) -> dict[str, Any]:
+    return ctx.service.list_mfa_devices(UserName=args.user_name, caller=ctx.caller)
+
+
+def _args_list_virtual(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--assignment-status", default="Any", choices=("Assigned", "Unassigned", "Any"))
+
+
+def _list_virtual(ctx: _Context, args: argparse.Namespace) -> dict[str, Any]:
+    return ctx.service.list_virtual_mfa_devices(AssignmentStatus=args.assignment_status)
+
+
+def _deactivate(ctx: _Context, args: argparse.Namespace) -> None:
+    ctx.service.deactivate_mfa_device(
+        UserName=args.user_name, SerialNumber=args.serial_number, caller=ctx.caller
+    )
+
+
+def _delete_virtual(ctx: _Context, args: argparse.Namespace) -> None:
+    ctx.service.delete_virtual_mfa_device(SerialNumber=args.serial_number)
+
+
+def _get_device(ctx: _Context, args: argparse.Namespace) -> dict[str, Any]:
+    return ctx.service.get_mfa_device(
+        UserName=args.user_name, SerialNumber=args.serial_number, caller=ctx.caller
+    )
+
+
+def _create_user(ctx: _Context, args: argparse.Namespace) -> dict[str, Any]:
+    return ctx.service.create_user(UserName=args.user_name, Path=args.path)
+
+
+def _list_users(ctx: _Context, args: argparse.Namespace) -> dict[str, Any]:
+    return ctx.service.list_users()
+
+
+def _args_import(p: argparse.ArgumentParser) -> None:
+    p.add_argument("file", metavar="FILE", help="PSKC (RFC 6030) or CSV seed file")
+    secret = p.add_mutually_exclusive_group()
+    secret.add_argument("--password", help="PSKC password (PBKDF2)")
+    secret.add_argument("--psk-hex", help="PSKC pre-shared key, hex")
+
+
+def _import(ctx: _Context, args: argparse.Namespace) -> dict[str, Any]:
+    from verifier.seeds import SeedImportError
+
+    psk = None
+    if args.psk_hex is not None:
+        try:
+            psk = bytes.fromhex(args.psk_hex)
+        except ValueError:
+            raise UserError("--psk-hex must be hexadecimal") from None
+    try:
+        return ctx.service.import_seed_file(args.file, password=args.password, psk=psk)
+    except SeedImportError as exc:
+        raise UserError(f"nothing imported from {args.file}: {exc}") from None
+
+
+def _args_sign_in(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--user-name", required=True)
+    p.add_argument("--serial-number", required=True)
+    p.add_argument("--token-code", required=True)
+
+
+def _sign_in(ctx: _Context, args: argparse.Namespace) -> dict[str, Any]:
+    return ctx.service.get_session_token(
+        UserName=args.user_name, SerialNumber=args.serial_number, TokenCode=args.token_code
+    )
+
+
+def _args_tag(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--serial-number", required=True)
+    p.add_argument("--tags", nargs="+", required=True, metavar="Key=K,Value=V")
+
+
+def _tag(ctx: _Context, args: argparse.Namespace) -> None:
+    ctx.service.tag_mfa_device(SerialNumber=args.serial_number, Tags=_tags(args.tags))
+
+
+def _args_untag(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--serial-number", required=True)
+    p.add_argument("--tag-keys", nargs="+", required=True)
+
+
+def _untag(ctx: _Context, args: argparse.Namespace) -> None:
+    ctx.service.untag_mfa_device(SerialNumber=args.serial_number, TagKeys=args.tag_keys)
+
+
+def _list_tags(ctx: _Context, args: argparse.Namespace) -> dict[str, Any]:
+    return ctx.service.list_mfa_device_tags(SerialNumber=args.serial_number)
+
+
+VERBS: dict[str, _Verb] = {
+    "create-virtual-mfa-device": ("CreateVirtualMFADevice", _args_create_virtual, _create_virtual),
+    "enable-mfa-device": ("EnableMFADevice", _args_user_serial_codes, _enable),
+    "resync-mfa-device": ("ResyncMFADevice", _args_user_serial_codes, _resync),
+    "deactivate-mfa-device": ("DeactivateMFADevice", _args_user_serial, _deactivate),
+    "delete-virtual-mfa-device": ("DeleteVirtualMFADevice", _args_serial, _delete_virtual),
+    "list-mfa-devices": ("ListMFADevices", _args_user, _list_devices),
+    "list-virtual-mfa-devices": ("ListVirtualMFADevices", _args_list_virtual, _list_virtual),
+    "get-mfa-device": ("GetMFADevice", _args_user_serial, _get_device),
+    "create-user": ("CreateUser", _args_user_required, _create_user),
+    "list-users": ("ListUsers", _args_none, _list_users),
+    "import-seeds": ("ImportSeeds", _args_import, _import),
+    "sign-in": ("GetSessionToken", _args_sign_in, _sign_in),
+    "tag-mfa-device": ("TagMFADevice", _args_tag, _tag),
+    "untag-mfa-device": ("UntagMFADevice", _args_untag, _untag),
+    "list-mfa-device-tags": ("ListMFADeviceTags", _args_serial, _list_tags),
+}
+
+__all__ = ["VERBS", "register"]

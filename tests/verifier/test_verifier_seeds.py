@@ -93,9 +93,10 @@ def test_rfc6030_figure7_pbkdf2_password() -> None:
     assert seed.secret == RFC_SECRET and seed.manufacturer == "TokenVendorAcme"
 
 
-def test_rfc6030_plain_file_key_too_short() -> None:
-    # Figure 2's plain secret is "1234": four bytes, far below RFC 4226's minimum.
-    with pytest.raises(SeedImportError, match=r"serial 12345678\): secret shorter than 10"):
+def test_rfc6030_plain_file_refused() -> None:
+    # Figure 2 has no device serial and its key ID "12345678" is shorter than an IAM serial
+    # (9+); its plain secret is also only "1234", far below RFC 4226's minimum.
+    with pytest.raises(SeedImportError, match=r"key package 1: serial must be 9-64"):
         read_pskc(DATA / "figure2.pskcxml", allow_hotp=True)
 
 
@@ -136,7 +137,7 @@ def test_totp_pskc_with_password(tmp_path: Path) -> None:
 
 def test_one_bad_mac_imports_nothing(tmp_path: Path, lite_service: IamService) -> None:
     path = tmp_path / "batch.pskcxml"
-    write_totp_pskc(path, ["GAHT1", "GAHT2", "GAHT3"], psk=RFC_PSK)
+    write_totp_pskc(path, ["GAHT00000001", "GAHT00000002", "GAHT00000003"], psk=RFC_PSK)
     flip_value_mac(path, 1)
     with pytest.raises(SeedImportError, match=r"key package 2 \(.*MAC check failed"):
         lite_service.import_seed_file(path, psk=RFC_PSK)
@@ -145,18 +146,18 @@ def test_one_bad_mac_imports_nothing(tmp_path: Path, lite_service: IamService) -
 
 def test_known_serial_imports_nothing(tmp_path: Path, lite_service: IamService) -> None:
     first, second = tmp_path / "a.pskcxml", tmp_path / "b.pskcxml"
-    write_totp_pskc(first, ["GAHT1"])
-    write_totp_pskc(second, ["GAHT2", "GAHT1"])
+    write_totp_pskc(first, ["GAHT00000001"])
+    write_totp_pskc(second, ["GAHT00000002", "GAHT00000001"])
     lite_service.import_seed_file(first, password=PASSWORD)
     with pytest.raises(IamError) as info:
         lite_service.import_seed_file(second, password=PASSWORD)
     assert info.value.code == "EntityAlreadyExists"
-    assert [d.serial for d in lite_service.store.devices()] == ["GAHT1"]
+    assert [d.serial for d in lite_service.store.devices()] == ["GAHT00000001"]
 
 
 def test_duplicate_serial_in_one_file(tmp_path: Path) -> None:
     path = tmp_path / "dup.pskcxml"
-    write_totp_pskc(path, ["GAHT1", "GAHT1"])
+    write_totp_pskc(path, ["GAHT00000001", "GAHT00000001"])
     with pytest.raises(SeedImportError, match="appears twice"):
         read_pskc(path, password=PASSWORD)
 
@@ -168,8 +169,8 @@ def test_csv_hex_and_base32() -> None:
     secret = bytes(range(20))
     text = (
         "serial,seed,type,digits,period\n"
-        f"SN1,{secret.hex()},TOTP,6,30\n"
-        f"SN2,base32:{b32(secret)},totp,8,60,SHA256\n"
+        f"SN0000001,{secret.hex()},TOTP,6,30\n"
+        f"SN0000002,base32:{b32(secret)},totp,8,60,SHA256\n"
     )
     first, second = read_csv(text)
     assert first.secret == second.secret == secret
@@ -183,18 +184,18 @@ def test_csv_hex_and_base32() -> None:
 @pytest.mark.parametrize(
     ("row", "reason"),
     [
-        ("SN1,zz,TOTP,6,30", "neither hex nor base32"),
-        ("SN1,0011,TOTP,6,30", "shorter than"),
-        (f"SN1,{'ab' * 20},HOTP,6,30", "not TOTP"),
-        (f"SN1,{'ab' * 20},TOTP,7,30", "digits"),
-        (f"SN1,{'ab' * 20},TOTP,6,0", "period"),
-        (f"SN1,{'ab' * 20},TOTP,6", "5 or 6 fields"),
+        ("SN0000001,zz,TOTP,6,30", "neither hex nor base32"),
+        ("SN0000001,0011,TOTP,6,30", "shorter than"),
+        (f"SN0000001,{'ab' * 20},HOTP,6,30", "not TOTP"),
+        (f"SN0000001,{'ab' * 20},TOTP,7,30", "digits"),
+        (f"SN0000001,{'ab' * 20},TOTP,6,0", "period"),
+        (f"SN0000001,{'ab' * 20},TOTP,6", "5 or 6 fields"),
         (f"bad serial!,{'ab' * 20},TOTP,6,30", "serial"),
-        (f"SN1,{'ab' * 20},TOTP,6,30,MD5", "algorithm"),
+        (f"SN0000001,{'ab' * 20},TOTP,6,30,MD5", "algorithm"),
     ],
 )
 def test_csv_bad_rows(row: str, reason: str) -> None:
-    good = f"SN0,{'cd' * 20},TOTP,6,30\n"
+    good = f"SN0000000,{'cd' * 20},TOTP,6,30\n"
     with pytest.raises(SeedImportError, match=reason):
         read_csv(good + row + "\n")
 
@@ -246,29 +247,29 @@ def test_kek_from_environment(tmp_path: Path) -> None:
 
 def test_sealed_seed_bound_to_serial_and_kek() -> None:
     cipher = SeedCipher(bytes(32))
-    sealed = cipher.seal("SN1", b"secret-seed-bytes!!!")
-    assert cipher.open("SN1", sealed) == b"secret-seed-bytes!!!"
+    sealed = cipher.seal("SN0000001", b"secret-seed-bytes!!!")
+    assert cipher.open("SN0000001", sealed) == b"secret-seed-bytes!!!"
     with pytest.raises(SeedError):
-        cipher.open("SN2", sealed)
+        cipher.open("SN0000002", sealed)
     with pytest.raises(SeedError):
-        SeedCipher(bytes([1]) * 32).open("SN1", sealed)
+        SeedCipher(bytes([1]) * 32).open("SN0000001", sealed)
     tampered = bytearray(sealed)
     tampered[-1] ^= 1
     with pytest.raises(SeedError):
-        cipher.open("SN1", bytes(tampered))
+        cipher.open("SN0000001", bytes(tampered))
 
 
 def test_imported_seed_repr_hides_secret(tmp_path: Path) -> None:
     path = tmp_path / "s.csv"
     secret = b"\xab" * 20
-    path.write_text(f"SN1,{secret.hex()},TOTP,6,30\n")
+    path.write_text(f"SN0000001,{secret.hex()},TOTP,6,30\n")
     (seed,) = read_seed_file(path)
     assert secret.hex() not in repr(seed) and "hidden" in repr(seed)
 
 
 def test_seeds_not_in_plaintext_in_sqlite_file(tmp_path: Path, lite_service: IamService) -> None:
     path = tmp_path / "batch.pskcxml"
-    hardware = write_totp_pskc(path, ["GAHT1", "GAHT2"])
+    hardware = write_totp_pskc(path, ["GAHT00000001", "GAHT00000002"])
     lite_service.import_seed_file(path, password=PASSWORD)
     virtual = lite_service.create_virtual_mfa_device(VirtualMFADeviceName="phone")
     seed_b32 = virtual["VirtualMFADevice"]["Base32StringSeed"]
@@ -283,7 +284,7 @@ def test_seeds_not_in_plaintext_in_sqlite_file(tmp_path: Path, lite_service: Iam
     database = str(lite_service.store.engine.url.database)
     files = [Path(database + suffix) for suffix in ("", "-wal")]
     blob = b"".join(f.read_bytes() for f in files if f.exists())
-    assert b"GAHT1" in blob  # the file is readable: the serials are there
+    assert b"GAHT00000001" in blob  # the file is readable: the serials are there
     virtual_secret = base64.b32decode(seed_b32 + "=" * (-len(seed_b32) % 8))
     for secret in [*hardware.values(), virtual_secret]:
         for form in (secret, secret.hex().encode(), base64.b32encode(secret).rstrip(b"=")):
