@@ -24,6 +24,7 @@ from emulators.ctap.constants import (
     CtapCommand,
     CtapStatus,
     InfoKey,
+    Version,
 )
 from emulators.ctap.credentials import CredentialWrapper, counter_key
 from emulators.ctap.env import Env
@@ -249,12 +250,19 @@ class Authenticator:
         options = dict(p.options)
         if p.supports_client_pin:
             options["clientPin"] = self.client_pin.is_pin_set
+        versions = list(p.versions)
         if p.supports_always_uv:
             options["alwaysUv"] = state.always_uv
+            if state.always_uv:
+                # alwaysUv turns off what would let a ceremony skip UV (§6.11.2, §7.2.3):
+                # makeCredUvNotRqd reads false and CTAP1/U2F is disabled.
+                if "makeCredUvNotRqd" in options:
+                    options["makeCredUvNotRqd"] = False
+                versions = [v for v in versions if v != Version.U2F_V2]
         if p.supports_ep:
             options["ep"] = state.enterprise_attestation
         info: dict[int, Any] = {
-            InfoKey.VERSIONS: list(p.versions),
+            InfoKey.VERSIONS: versions,
             InfoKey.AAGUID: p.aaguid,
         }
         if p.extensions:

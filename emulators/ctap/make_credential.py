@@ -104,7 +104,9 @@ def make_credential(
     if param is None:
         if auth.state.always_uv and profile.supports_always_uv:
             raise CtapError(CtapStatus.PUAT_REQUIRED, "alwaysUv is on")
-        uv_not_required = profile.options.get("makeCredUvNotRqd") and not rk
+        uv_not_required = (
+            profile.options.get("makeCredUvNotRqd") and not rk and not auth.state.always_uv
+        )
         if protected and not uv_not_required:
             raise CtapError(CtapStatus.PUAT_REQUIRED, "a PIN is set")
 

@@ -85,8 +85,8 @@ def sw(status: IsoSw) -> bytes:
 
 def process(auth: Authenticator, raw: bytes, transaction: Transaction | None) -> bytes:
     try:
-        if not auth.profile.u2f:
-            raise ApduError(IsoSw.INS_NOT_SUPPORTED)
+        if not auth.profile.u2f or (auth.state.always_uv and auth.profile.supports_always_uv):
+            raise ApduError(IsoSw.INS_NOT_SUPPORTED)  # no U2F model, or U2F off by alwaysUv
         apdu = parse_apdu(raw)
         if apdu.cla != CLA:
             raise ApduError(IsoSw.CLA_NOT_SUPPORTED)

@@ -182,7 +182,10 @@ def test_config_always_uv_and_min_pin_length() -> None:
     cp, tok = token(key, ACFG)
     config = Config(ctap2, cp.protocol, tok)
     config.toggle_always_uv()
-    assert ctap2.get_info().options["alwaysUv"] is True
+    info = ctap2.get_info()
+    assert info.options["alwaysUv"] is True and info.options["makeCredUvNotRqd"] is False
+    assert "U2F_V2" not in info.versions
+    assert key.process_u2f(b"\x00\x03\x00\x00") == b"\x6d\x00"
     with pytest.raises(CtapError) as e:
         ctap2.make_credential(CDH, {"id": RP_ID}, {"id": b"u"}, [{"type": "public-key", "alg": -7}])
     assert e.value.code == CtapStatus.PUAT_REQUIRED
