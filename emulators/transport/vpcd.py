@@ -15,6 +15,7 @@ reader goes away, so a card started before pcscd still appears once pcscd is up.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import socket
 import threading
@@ -68,6 +69,22 @@ def _tcp_connect(host: str, port: int) -> socket.socket:
     return socket.create_connection((host, port), timeout=POLL_INTERVAL)
 
 
+def _low_latency(sock: socket.socket) -> None:
+    """No Nagle delay on our answers."""
+    with contextlib.suppress(OSError):
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+
+def _ack_at_once(sock: socket.socket) -> None:
+    """The vpcd driver writes the length prefix and the APDU in two small segments; with Nagle
+    on its side and delayed ACKs on ours every APDU would wait ~40 ms for our ACK. Linux's
+    TCP_QUICKACK (which the kernel clears again, hence before every read) avoids that."""
+    quickack = getattr(socket, "TCP_QUICKACK", None)
+    if quickack is not None:
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.IPPROTO_TCP, quickack, 1)
+
+
 class _Disconnected(Exception):
     """The reader closed the connection (or stop was requested)."""
 
@@ -112,6 +129,7 @@ class VpcdClient:
     def serve(self, sock: socket.socket, stop: threading.Event) -> None:
         """Answer the reader on one connection until it closes or `stop` is set."""
         sock.settimeout(POLL_INTERVAL)
+        _low_latency(sock)
         self.connected.set()
         buffer = bytearray()
         try:
@@ -158,6 +176,7 @@ class VpcdClient:
             if stop.is_set():
                 raise _Disconnected
             try:
+                _ack_at_once(sock)
                 chunk = sock.recv(max(4096, count - len(buffer)))
             except TimeoutError:
                 continue
