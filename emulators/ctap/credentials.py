@@ -35,6 +35,7 @@ HEADER_LEN = 3
 MIN_CRED_ID_LEN = 1 + NONCE_LEN + HEADER_LEN + SEED_LEN + TAG_LEN
 MAX_CRED_BLOB = 32
 MAX_CRED_ID_LEN = MIN_CRED_ID_LEN + MAX_CRED_BLOB
+ECDSA_SHA256 = ec.ECDSA(hashes.SHA256())
 P256_ORDER = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
 
 ALG_CODES = {CoseAlg.ES256: 1, CoseAlg.EDDSA: 2}
@@ -88,7 +89,7 @@ class CredentialKey:
 
     def sign(self, data: bytes) -> bytes:
         if self.alg == CoseAlg.ES256:
-            return self._key.sign(data, ec.ECDSA(hashes.SHA256()))
+            return self._key.sign(data, ECDSA_SHA256)
         return self._key.sign(data)
 
     def cose_public_key(self) -> dict[int, Any]:
