@@ -15,6 +15,7 @@ import threading
 from types import FrameType
 
 from bench.errors import UserError
+from emulators.ctap.errors import StateError
 from emulators.ctap.faults import Fault
 from emulators.ctap.profiles import PROFILES
 from emulators.transport.udp import (
@@ -105,8 +106,10 @@ def run(args: argparse.Namespace) -> int:
             faults="+".join(args.fault),
             presence=args.presence,
         )
-    except ValueError as exc:
+    except (ValueError, StateError) as exc:
         raise UserError(str(exc)) from None
+    except OSError as exc:
+        raise UserError(f"cannot use key state {args.state}: {exc.strerror}") from None
     try:
         server = UdpKeyServer(key, bind=bind, reply_to=reply, control=control)
     except OSError as exc:

@@ -167,6 +167,18 @@ def test_cli_refuses_a_remote_bind_and_bad_addresses() -> None:
     assert result.returncode == 1 and "not a number" in result.stderr
 
 
+def test_cli_reports_unusable_state_files_in_one_line(tmp_path: Path) -> None:
+    corrupt = tmp_path / "corrupt.json"
+    corrupt.write_text("garbage")
+    missing_dir = tmp_path / "missing" / "key.json"
+    for state in (corrupt, missing_dir):
+        result = run_cli("--udp", f"{LOOPBACK}:{free_port()}", "--state", str(state))
+        assert result.returncode == 1
+        assert result.stderr.startswith("tokenbench: error: ") and "internal" not in result.stderr
+        assert len(result.stderr.strip().splitlines()) == 1
+    assert corrupt.read_text() == "garbage"  # a state we cannot read is never overwritten
+
+
 def wait_for_line(process: subprocess.Popen[str], text: str, timeout: float = 20.0) -> str:
     deadline = time.monotonic() + timeout
     assert process.stderr is not None
