@@ -29,7 +29,7 @@ from emulators.ctap.errors import StateError
 
 STATE_FORMAT = "tokenbench-ctap-state"
 STATE_VERSION = 1
-DEFAULT_COUNTER_BLOCK = 64
+DEFAULT_COUNTER_BLOCK = 256
 MAX_STATE_BYTES = 16 * 1024 * 1024
 
 
