@@ -192,7 +192,6 @@ class UdpHidConnection(CtapHidConnection):
         except OSError:
             self._sock.close()
             raise
-        self._sock.settimeout(timeout)
         self.timeout = timeout
 
     @property
@@ -203,13 +202,24 @@ class UdpHidConnection(CtapHidConnection):
         self._sock.sendto(bytes(data), self.device)
 
     def read_packet(self) -> bytes:
+        report = self.read_report(self.timeout)
+        if report is None:
+            raise TimeoutError(
+                f"no report from {self.device[0]}:{self.device[1]} within {self.timeout} s"
+            )
+        return report
+
+    def read_report(self, timeout: float | None) -> bytes | None:
+        """The next report from the device, or None after `timeout` seconds (None = forever).
+
+        Datagrams from other senders or of the wrong size are not reports and are skipped.
+        """
+        self._sock.settimeout(timeout)
         while True:
             try:
                 data, sender = self._sock.recvfrom(MAX_DATAGRAM)
             except TimeoutError:
-                raise TimeoutError(
-                    f"no report from {self.device[0]}:{self.device[1]} within {self.timeout} s"
-                ) from None
+                return None
             if sender[1] == self.device[1] and len(data) == REPORT_SIZE:
                 return data
 

@@ -2,8 +2,9 @@
 
 libfido2 is an independent implementation of the host side, so it catches framing and CBOR
 mistakes that python-fido2 might share with us. It reaches the emulator through
-`fido_dev_set_io_functions`: its HID writes (report-ID byte + 64 bytes) go straight into the
-CTAPHID endpoint and its reads (64 bytes, with a timeout in ms) come from the key's reports.
+`fido_dev_set_io_functions`: its HID writes (report-ID byte + 64 bytes) go to the CTAPHID
+endpoint and its reads (64 bytes, with a timeout in ms) come from the key's reports, either
+in-process or over the UDP simulator port.
 """
 
 from __future__ import annotations
@@ -12,13 +13,14 @@ import ctypes
 import ctypes.util
 import hashlib
 import itertools
-from collections.abc import Iterator
-from typing import Any
+import socket
+from collections.abc import Callable, Iterator
+from typing import Any, Protocol
 
 import pytest
 
 from emulators.key import EmulatedKey
-from emulators.transport.inproc import DeviceDisconnected, InProcessConnection
+from emulators.transport.udp import UdpHidConnection, UdpKeyServer
 
 FIDO_OK = 0
 FIDO_ERR_PIN_REQUIRED = 0x36
@@ -28,6 +30,7 @@ FIDO_OPT_TRUE = 2
 COSE_ES256 = -7
 REPORT_ID = b"\x00"
 RP_ID = b"example.com"
+LOOPBACK = "127.0.0.1"
 
 c_uchar_p = ctypes.POINTER(ctypes.c_ubyte)
 OPEN = ctypes.CFUNCTYPE(ctypes.c_void_p, ctypes.c_char_p)
@@ -113,15 +116,23 @@ def load_libfido2() -> ctypes.CDLL:
     return lib
 
 
+class ReportConnection(Protocol):
+    """An in-process or UDP connection: both have these three methods."""
+
+    def write_packet(self, data: bytes) -> None: ...
+    def read_report(self, timeout: float | None) -> bytes | None: ...
+    def close(self) -> None: ...
+
+
 class Libfido2Device:
-    """A `fido_dev_t` whose HID I/O is an in-process connection to an `EmulatedKey`."""
+    """A `fido_dev_t` whose HID I/O goes to an emulated key through `connect()`."""
 
     _handles = itertools.count(1)
 
-    def __init__(self, lib: ctypes.CDLL, key: EmulatedKey) -> None:
+    def __init__(self, lib: ctypes.CDLL, connect: Callable[[], ReportConnection]) -> None:
         self.lib = lib
-        self.key = key
-        self.connections: dict[int, InProcessConnection] = {}
+        self.connect = connect
+        self.connections: dict[int, ReportConnection] = {}
         self.writes: list[bytes] = []
         # The callbacks must stay referenced for as long as libfido2 may call them.
         self.io = FidoDevIo(
@@ -132,7 +143,7 @@ class Libfido2Device:
 
     def _open(self, path: bytes) -> int:
         handle = next(self._handles)
-        self.connections[handle] = self.key.hid.connect(read_timeout=None)
+        self.connections[handle] = self.connect()
         return handle
 
     def _close(self, handle: int) -> None:
@@ -143,7 +154,7 @@ class Libfido2Device:
     def _read(self, handle: int, buf: Any, length: int, ms: int) -> int:
         try:
             report = self.connections[handle].read_report(None if ms < 0 else ms / 1000)
-        except (KeyError, DeviceDisconnected):
+        except (KeyError, OSError):  # DeviceDisconnected is an OSError
             return -1
         if report is None or length < len(report):
             return -1
@@ -184,12 +195,28 @@ def key() -> Iterator[EmulatedKey]:
     k.close()
 
 
-@pytest.fixture
-def device(lib: ctypes.CDLL, key: EmulatedKey) -> Iterator[Libfido2Device]:
-    dev = Libfido2Device(lib, key)
+def free_udp_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind((LOOPBACK, 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(params=["inproc", "udp"])
+def device(request: Any, lib: ctypes.CDLL, key: EmulatedKey) -> Iterator[Libfido2Device]:
+    """libfido2 on the in-process HID node, or on the UDP simulator port (real sockets)."""
+    server = None
+    if request.param == "inproc":
+        dev = Libfido2Device(lib, lambda: key.hid.connect(read_timeout=None))
+    else:
+        reply = (LOOPBACK, free_udp_port())
+        server = UdpKeyServer(key, (LOOPBACK, 0), reply, (LOOPBACK, 0)).start()
+        address = server.address
+        dev = Libfido2Device(lib, lambda: UdpHidConnection(address, reply, None))
     dev.open()
     yield dev
     dev.close()
+    if server is not None:
+        server.close()
 
 
 def bytes_at(pointer: Any, length: int) -> bytes:
@@ -257,7 +284,7 @@ def test_make_credential_and_assertion_verify_in_libfido2(device: Libfido2Device
 
 def test_bad_signature_fault_is_caught_by_libfido2(lib: ctypes.CDLL) -> None:
     with EmulatedKey.create(seed=8, faults="bad-signature") as key:
-        dev = Libfido2Device(lib, key)
+        dev = Libfido2Device(lib, lambda: key.hid.connect(read_timeout=None))
         dev.open()
         try:
             cred = make_credential(dev)
