@@ -13,9 +13,9 @@ import enum
 import hashlib
 import hmac
 import math
-import re
-from collections.abc import Iterator
-from dataclasses import dataclass, replace
+import struct
+from dataclasses import dataclass
+from typing import NamedTuple
 
 ALGORITHMS: dict[str, str] = {"SHA1": "sha1", "SHA256": "sha256", "SHA512": "sha512"}
 DIGIT_CHOICES = (6, 8)
@@ -24,9 +24,8 @@ DEFAULT_WINDOW = 1
 DEFAULT_RESYNC_WINDOW = 240  # steps either side: two hours at 30 s, > 2 years at +50 ppm
 DEFAULT_LOCKOUT_LIMIT = 5
 DEFAULT_LOCKOUT_COOLDOWN = 300.0  # seconds
-_COUNTER_BYTES = 8
+_COUNTER = struct.Struct(">q")  # RFC 4226: the counter as 8 big-endian bytes
 _DYNAMIC_TRUNCATION_MASK = 0x7FFFFFFF
-_CODE_RE = re.compile(r"[0-9]+")
 _IPAD = 0x36
 _OPAD = 0x5C
 
@@ -58,7 +57,7 @@ class TotpParams:
 
 def is_code_shaped(code: object, digits: int) -> bool:
     """True when `code` is exactly `digits` ASCII digits (what a device can display)."""
-    return isinstance(code, str) and len(code) == digits and _CODE_RE.fullmatch(code) is not None
+    return isinstance(code, str) and len(code) == digits and code.isascii() and code.isdigit()
 
 
 class TotpKey:
@@ -88,7 +87,7 @@ class TotpKey:
     def code_at_step(self, step: int) -> str:
         """RFC 4226 HOTP of the step counter, dynamic truncation, zero-padded."""
         inner = self._inner.copy()
-        inner.update(step.to_bytes(_COUNTER_BYTES, "big"))
+        inner.update(_COUNTER.pack(step))
         outer = self._outer.copy()
         outer.update(inner.digest())
         mac = outer.digest()
@@ -115,9 +114,9 @@ class TotpKey:
         return None
 
 
-@dataclass(frozen=True)
-class TotpState:
-    """What the verifier remembers about a device between checks."""
+class TotpState(NamedTuple):
+    """What the verifier remembers about a device between checks (a NamedTuple: cheap to make,
+    and one is made on every check)."""
 
     drift_steps: int = 0
     last_step: int | None = None
@@ -151,8 +150,7 @@ class Outcome(enum.Enum):
     LOCKED = "locked"
 
 
-@dataclass(frozen=True)
-class Verdict:
+class Verdict(NamedTuple):
     """The decision: on ACCEPTED, `step` is the step to record and `drift_steps` the new drift."""
 
     outcome: Outcome
@@ -164,6 +162,7 @@ class Verdict:
         return self.outcome is Outcome.ACCEPTED
 
 
+_ACCEPTED = Outcome.ACCEPTED
 _INVALID = Verdict(Outcome.INVALID)
 _LOCKED = Verdict(Outcome.LOCKED)
 _REPLAYED = Verdict(Outcome.REPLAYED)
@@ -180,13 +179,6 @@ def effective_failures(state: TotpState, now: float) -> int:
     return state.failed_attempts
 
 
-def _nearest_first(center: int, window: int) -> Iterator[int]:
-    yield center
-    for distance in range(1, window + 1):
-        yield center - distance
-        yield center + distance
-
-
 def verify(
     key: TotpKey, state: TotpState, code: str, now: float, policy: VerifyPolicy = DEFAULT_POLICY
 ) -> Verdict:
@@ -200,11 +192,17 @@ def verify(
     last = state.last_step
     matched_any = False
     # Nearest the centre first: the usual case (a device in step) costs one HMAC.
-    for step in _nearest_first(center, policy.window):
-        if hmac.compare_digest(key.code_at_step(step), code):
-            if last is None or step > last:
-                return Verdict(Outcome.ACCEPTED, step, step - current)
-            matched_any = True
+    # Nearest the centre first: a device in step costs one HMAC.
+    if hmac.compare_digest(key.code_at_step(center), code):
+        if last is None or center > last:
+            return Verdict(_ACCEPTED, center, center - current)
+        matched_any = True
+    for distance in range(1, policy.window + 1):
+        for step in (center - distance, center + distance):
+            if hmac.compare_digest(key.code_at_step(step), code):
+                if last is None or step > last:
+                    return Verdict(_ACCEPTED, step, step - current)
+                matched_any = True
     return _REPLAYED if matched_any else _INVALID
 
 
@@ -250,7 +248,7 @@ def after_failure(state: TotpState, now: float, policy: VerifyPolicy = DEFAULT_P
     locked_until = state.locked_until if is_locked(state, now) else None
     if failures >= policy.lockout_limit:
         locked_until = now + policy.lockout_cooldown
-    return replace(state, failed_attempts=failures, locked_until=locked_until)
+    return state._replace(failed_attempts=failures, locked_until=locked_until)
 
 
 class InMemoryVerifier:
