@@ -183,28 +183,19 @@ def _registered_then_faulted(tmp_path: Path, fault: str, seed: int):
     return client_for(faulted), pol, record
 
 
-def test_bad_signature_fault_refused(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("fault", "code", "seed"),
+    [("bad-signature", "signature-invalid", 15), ("wrong-rpid-hash", "rp-id-mismatch", 16)],
+)
+def test_faulty_responses_refused(tmp_path: Path, fault: str, code: str, seed: int) -> None:
+    """The fault spoils registration on a faulty key, and sign-in with a key gone faulty."""
     with pytest.raises(WebAuthnError) as info:
-        register(
-            client_for(EmulatedKey.create(faults="bad-signature", seed=15)), policy(), b"u", "u"
-        )
-    assert info.value.code == "signature-invalid"
-    client, pol, record = _registered_then_faulted(tmp_path, "bad-signature", 15)
-    with pytest.raises(WebAuthnError) as info:
-        sign_in(client, pol, record)
-    assert info.value.code == "signature-invalid"
-
-
-def test_wrong_rpid_hash_fault_refused(tmp_path: Path) -> None:
-    with pytest.raises(WebAuthnError) as info:
-        register(
-            client_for(EmulatedKey.create(faults="wrong-rpid-hash", seed=16)), policy(), b"u", "u"
-        )
-    assert info.value.code == "rp-id-mismatch"
-    client, pol, record = _registered_then_faulted(tmp_path, "wrong-rpid-hash", 16)
+        register(client_for(EmulatedKey.create(faults=fault, seed=seed)), policy(), b"u", "u")
+    assert info.value.code == code
+    client, pol, record = _registered_then_faulted(tmp_path, fault, seed)
     with pytest.raises(WebAuthnError) as info:
         sign_in(client, pol, record)
-    assert info.value.code == "rp-id-mismatch"
+    assert info.value.code == code
 
 
 def raw_sign_in(ctap: Ctap2, pol: RelyingPartyPolicy, record: StoredCredential):

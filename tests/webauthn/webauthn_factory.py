@@ -299,3 +299,15 @@ def assert_(
 def _flip_last(sig: bytes) -> bytes:
     """Corrupt a signature so it stays well-formed DER for ECDSA (flip inside the S value)."""
     return sig[:-2] + bytes([sig[-2] ^ 0x01]) + sig[-1:]
+
+
+def py_webauthn_accepts(verify: Any, **kwargs: Any) -> bool:
+    """Does py_webauthn's `verify` (registration or authentication) accept these inputs?"""
+    from pyasn1.error import PyAsn1Error
+    from webauthn.helpers.exceptions import WebAuthnException
+
+    try:
+        verify(**kwargs)
+    except (WebAuthnException, PyAsn1Error):  # py_webauthn lets some pyasn1 errors escape
+        return False
+    return True
