@@ -139,6 +139,7 @@ class Authenticator:
                 return bytes([e.status])
             except Exception:
                 log.exception("internal error in CTAP command")
+                self._resync_state()
                 return bytes([CtapStatus.OTHER])
 
     def process_u2f(self, apdu: bytes, transaction: Transaction | None = None) -> bytes:
@@ -148,6 +149,17 @@ class Authenticator:
         with self._lock:
             self.next_assertions = None
             return u2f.process(self, bytes(apdu), transaction)
+
+    def _resync_state(self) -> None:
+        """After a failed command (e.g. a state write that failed), forget changes that never
+        reached the store, so memory matches what a restart would see."""
+        try:
+            self.store.reload()
+        except Exception:
+            log.exception("could not re-read the key state")
+            return
+        self.client_pin.state = self.store.state.pin
+        self.rekey()
 
     def power_cycle(self) -> None:
         """Unplug and replug: volatile state gone, the reset window opens again."""

@@ -259,6 +259,13 @@ class StateManager:
         with self._lock:
             self.store.save(self.state.to_json())
 
+    def reload(self) -> None:
+        """Re-read the stored state (live counters are kept: they never go back)."""
+        with self._lock:
+            data = self.store.load()
+            if data is not None:
+                self.state = KeyState.from_json(data)
+
     def snapshot(self) -> bytes:
         """The state as it is right now, with live counters instead of reserved marks."""
         with self._lock:

@@ -347,3 +347,46 @@ def test_ctap20_and_u2f_only_profiles_refuse_newer_commands() -> None:
     u2f_only = make_key("u2f-only")
     for cmd in (0x01, 0x02, 0x04, 0x07):
         assert u2f_only.process(bytes([cmd])) == bytes([CtapStatus.INVALID_COMMAND])
+
+
+def test_touch_policy_waits_for_the_control_interface() -> None:
+    import threading
+
+    from fido2 import cbor
+
+    from emulators.ctap.presence import Touch
+    from emulators.ctap.transaction import KeepaliveStatus, Transaction
+
+    policy = Touch(timeout=5)
+    key = make_key(presence=policy)
+    tx = Transaction()
+
+    def touch_when_asked() -> None:
+        while tx.status != KeepaliveStatus.UPNEEDED:
+            threading.Event().wait(0.005)
+        policy.touch()
+
+    t = threading.Thread(target=touch_when_asked)
+    t.start()
+    out = key.process(b"\x01" + cbor.encode({1: CDH, 2: RP, 3: USER, 4: ES256}), tx)
+    t.join()
+    assert out[0] == CtapStatus.SUCCESS and tx.status == KeepaliveStatus.PROCESSING
+
+
+def test_rk_unsupported_and_key_store_full() -> None:
+    key = make_key()
+    no_rk = dict(key.profile.options)
+    no_rk["rk"] = False
+    key.profile = key.profile.with_(options=no_rk)
+    with pytest.raises(CtapError) as e:
+        Ctap2(DirectDevice(key)).make_credential(CDH, RP, USER, ES256, options={"rk": True})
+    assert e.value.code == CtapStatus.UNSUPPORTED_OPTION
+    key = make_key()
+    key.profile = key.profile.with_(max_resident_credentials=1)
+    ctap2 = Ctap2(DirectDevice(key))
+    ctap2.make_credential(CDH, RP, USER, ES256, options={"rk": True})
+    ctap2.make_credential(CDH, RP, USER, ES256, options={"rk": True})  # same user: replaced
+    with pytest.raises(CtapError) as e:
+        ctap2.make_credential(CDH, RP, {"id": b"other"}, ES256, options={"rk": True})
+    assert e.value.code == CtapStatus.KEY_STORE_FULL
+    assert ctap2.get_info().remaining_disc_creds == 0

@@ -122,3 +122,32 @@ def test_clone_of_shares_credentials_but_not_counters() -> None:
     a = Ctap2(DirectDevice(key)).get_assertion(RP_ID, b"\0" * 32, allow).auth_data.counter
     b = Ctap2(DirectDevice(twin)).get_assertion(RP_ID, b"\0" * 32, allow).auth_data.counter
     assert a == b  # the relying party sees a counter that did not increase
+
+
+def test_failed_write_keeps_the_old_file(tmp_path, monkeypatch) -> None:
+    path = tmp_path / "key.json"
+    key = file_key(path)
+    before = path.read_bytes()
+
+    def broken_fsync(fd: int) -> None:
+        raise OSError(5, "I/O error")
+
+    monkeypatch.setattr(os, "fsync", broken_fsync)
+    out = key.process(
+        b"\x01"
+        + __import__("fido2").cbor.encode(
+            {
+                1: b"\0" * 32,
+                2: {"id": RP_ID},
+                3: {"id": b"u"},
+                4: [{"type": "public-key", "alg": -7}],
+                7: {"rk": True},
+            }
+        )
+    )
+    assert len(out) == 1 and out[0] != 0  # a status byte, no exception
+    assert key.state.residents == []  # memory agrees with the store
+    monkeypatch.undo()
+    assert path.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["key.json"]
+    file_key(path)  # still loads
