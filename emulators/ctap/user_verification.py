@@ -61,9 +61,10 @@ def verify(
     permission: Permission,
     rp_id: str,
 ) -> None:
-    """pinUvAuthParam = authenticate(token, clientDataHash), with the permission and RP ID."""
-    if not auth.client_pin.is_pin_set:
-        raise CtapError(CtapStatus.PIN_NOT_SET, "no PIN set")
+    """pinUvAuthParam = authenticate(token, clientDataHash), with the permission and RP ID.
+
+    Without a PIN there is no token, so any pinUvAuthParam fails as PIN_AUTH_INVALID.
+    """
     auth.client_pin.verify_token(protocol, param, client_data_hash, permission, rp_id)
 
 
