@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import pytest
+from cryptography import x509
 from fido2.mds3 import AuthenticatorStatus
 from hypothesis import given
 from hypothesis import strategies as st
-from webauthn_factory import AAGUID, NOW, ORIGIN, RP_ID, Pki, register
+from webauthn_factory import AAGUID, AT, NOW, ORIGIN, RP_ID, UP, Pki, der, register
 from webauthn_mds_factory import MdsSigner, entry
 
 from verifier.trust import TrustError, TrustStore
@@ -86,6 +87,55 @@ def test_listed_aaguid_but_foreign_chain_untrusted(store: TrustStore) -> None:
     reg = register(CHALLENGE, "packed", pki=forger)
     with pytest.raises(WebAuthnError, match="untrusted-attestation"):
         verify_registration(policy(store), CHALLENGE, reg.client_data_json, reg.attestation_object)
+
+
+def test_u2f_key_found_by_attestation_key_identifier(mds: MdsSigner) -> None:
+    """U2F keys have no AAGUID: MDS lists them by the SKI of their attestation certificate."""
+    u2f = Pki.create(vendor="U2F Vendor Root")
+    ski = x509.SubjectKeyIdentifier.from_public_key(u2f.batch.public_key()).digest
+    store = TrustStore.from_mds_blob(
+        mds.blob([entry(None, u2f.root, key_identifiers=[ski])]), mds.root, NOW
+    )
+    reg = register(CHALLENGE, "fido-u2f", pki=u2f, flags=UP | AT)
+    cred = verify_registration(
+        policy(store), CHALLENGE, reg.client_data_json, reg.attestation_object
+    )
+    assert (cred.attestation_format, cred.attestation_trusted) == ("fido-u2f", True)
+    stranger = Pki.create(vendor="U2F Vendor Root")  # same names, unlisted key
+    reg = register(CHALLENGE, "fido-u2f", pki=stranger, flags=UP | AT)
+    with pytest.raises(WebAuthnError, match="untrusted-attestation"):
+        verify_registration(policy(store), CHALLENGE, reg.client_data_json, reg.attestation_object)
+
+
+def test_compromised_attestation_key_untrusted(mds: MdsSigner) -> None:
+    vendor = Pki.create()
+    listing = entry(
+        AAGUID,
+        vendor.root,
+        status="ATTESTATION_KEY_COMPROMISE",
+        status_certificate=der(vendor.batch),
+    )
+    store = TrustStore.from_mds_blob(mds.blob([listing]), mds.root, NOW)
+    reg = register(CHALLENGE, "packed", pki=vendor)
+    with pytest.raises(WebAuthnError, match="untrusted-attestation"):
+        verify_registration(policy(store), CHALLENGE, reg.client_data_json, reg.attestation_object)
+    other_batch = Pki.create()  # another batch of the model, not compromised, same root name
+    other_batch.root, other_batch.root_key = vendor.root, vendor.root_key
+    from webauthn_factory import _name, make_cert
+
+    other_batch.batch = make_cert(
+        _name("Batch 2", "Authenticator Attestation"),
+        other_batch.batch_key.public_key(),
+        vendor.root.subject,
+        vendor.root_key,
+        ca=False,
+        aaguid=AAGUID,
+    )
+    reg = register(CHALLENGE, "packed", pki=other_batch)
+    cred = verify_registration(
+        policy(store), CHALLENGE, reg.client_data_json, reg.attestation_object
+    )
+    assert cred.attestation_trusted is True
 
 
 def test_blob_signed_under_another_root_refused(mds: MdsSigner, pki: Pki) -> None:

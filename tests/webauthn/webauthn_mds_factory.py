@@ -58,27 +58,39 @@ class MdsSigner:
 
 
 def entry(
-    aaguid: bytes,
+    aaguid: bytes | None,
     attestation_root: x509.Certificate,
     status: str = "FIDO_CERTIFIED",
     description: str = "Test Key",
+    key_identifiers: list[bytes] | None = None,
+    status_certificate: bytes | None = None,
 ) -> dict[str, Any]:
-    return {
-        "aaguid": str(Aaguid(aaguid)),
-        "metadataStatement": {
-            "description": description,
-            "authenticatorVersion": 1,
-            "schema": 3,
-            "upv": [{"major": 1, "minor": 0}],
-            "aaguid": str(Aaguid(aaguid)),
-            "attestationTypes": ["basic_full"],
-            "userVerificationDetails": [[{"userVerificationMethod": "presence_internal"}]],
-            "keyProtection": ["hardware", "secure_element"],
-            "matcherProtection": ["on_chip"],
-            "attachmentHint": ["external", "wired"],
-            "tcDisplay": [],
-            "attestationRootCertificates": [b64encode(der(attestation_root)).decode()],
-        },
-        "statusReports": [{"status": status, "effectiveDate": "2024-01-01"}],
+    """One MDS3 entry: by AAGUID (FIDO2) or by attestation key identifiers (U2F)."""
+    statement: dict[str, Any] = {
+        "description": description,
+        "authenticatorVersion": 1,
+        "schema": 3,
+        "upv": [{"major": 1, "minor": 0}],
+        "attestationTypes": ["basic_full"],
+        "userVerificationDetails": [[{"userVerificationMethod": "presence_internal"}]],
+        "keyProtection": ["hardware", "secure_element"],
+        "matcherProtection": ["on_chip"],
+        "attachmentHint": ["external", "wired"],
+        "tcDisplay": [],
+        "attestationRootCertificates": [b64encode(der(attestation_root)).decode()],
+    }
+    report: dict[str, Any] = {"status": status, "effectiveDate": "2024-01-01"}
+    if status_certificate is not None:
+        report["certificate"] = b64encode(status_certificate).decode()
+    result: dict[str, Any] = {
+        "metadataStatement": statement,
+        "statusReports": [report],
         "timeOfLastStatusChange": "2024-01-01",
     }
+    if aaguid is not None:
+        result["aaguid"] = statement["aaguid"] = str(Aaguid(aaguid))
+    if key_identifiers is not None:
+        ids = [k.hex() for k in key_identifiers]
+        result["attestationCertificateKeyIdentifiers"] = ids
+        statement["attestationCertificateKeyIdentifiers"] = ids
+    return result
