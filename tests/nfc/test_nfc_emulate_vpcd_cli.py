@@ -98,3 +98,23 @@ def test_emulate_vpcd_bad_arguments_are_one_line(capsys, args: list[str], messag
     err = capsys.readouterr().err
     assert message in err
     assert err.count("\n") == 1
+
+
+def test_with_emulated_card_script_gives_a_command_a_private_card() -> None:
+    """scripts/pcsc/with-emulated-card.sh: own namespaces, pcscd, the card; exit status kept."""
+    probe = (
+        "from fido2.ctap2 import Ctap2; from fido2.pcsc import CtapPcscDevice\n"
+        "device, = CtapPcscDevice.list_devices('Virtual PCD 00 00')\n"
+        "print(Ctap2(device).get_info().versions)\n"
+        "raise SystemExit(3)\n"
+    )
+    script = PROJECT / "scripts" / "pcsc" / "with-emulated-card.sh"
+    completed = subprocess.run(
+        [str(script), "--profile", "ctap20", "--", sys.executable, "-c", probe],
+        cwd=PROJECT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert completed.returncode == 3, completed.stderr
+    assert "FIDO_2_0" in completed.stdout and "FIDO_2_1" not in completed.stdout
