@@ -119,18 +119,7 @@ def test_compromised_attestation_key_untrusted(mds: MdsSigner) -> None:
     reg = register(CHALLENGE, "packed", pki=vendor)
     with pytest.raises(WebAuthnError, match="untrusted-attestation"):
         verify_registration(policy(store), CHALLENGE, reg.client_data_json, reg.attestation_object)
-    other_batch = Pki.create()  # another batch of the model, not compromised, same root name
-    other_batch.root, other_batch.root_key = vendor.root, vendor.root_key
-    from webauthn_factory import _name, make_cert
-
-    other_batch.batch = make_cert(
-        _name("Batch 2", "Authenticator Attestation"),
-        other_batch.batch_key.public_key(),
-        vendor.root.subject,
-        vendor.root_key,
-        ca=False,
-        aaguid=AAGUID,
-    )
+    other_batch = vendor.another_batch()  # same model and root, not compromised
     reg = register(CHALLENGE, "packed", pki=other_batch)
     cred = verify_registration(
         policy(store), CHALLENGE, reg.client_data_json, reg.attestation_object

@@ -104,6 +104,13 @@ class Pki:
         )
         return cls(root_key, root, batch_key, batch)
 
+    def another_batch(self, common_name: str = "Batch 2", aaguid: bytes = AAGUID) -> Pki:
+        """A second batch certificate (new key) under the same root."""
+        key = ec.generate_private_key(ec.SECP256R1())
+        subject = _name(common_name, "Authenticator Attestation")
+        cert = make_cert(subject, key.public_key(), self.root.subject, self.root_key, False, aaguid)
+        return Pki(self.root_key, self.root, key, cert)
+
     @classmethod
     def self_signed_batch(cls, aaguid: bytes = AAGUID) -> Pki:
         """Like a browser's virtual authenticator: a batch cert that is its own issuer."""
