@@ -6,6 +6,8 @@ import dataclasses
 
 import pytest
 from fido2.cose import ES256, RS256, EdDSA
+from hypothesis import given
+from hypothesis import strategies as st
 from webauthn_factory import BE, BS, ORIGIN, RP_ID, UP, UV, SoftKey, assert_
 
 from verifier.webauthn import (
@@ -210,3 +212,22 @@ def test_options_and_challenge() -> None:
     assert opts["rpId"] == RP_ID
     assert [d["id"] for d in opts["allowCredentials"]] == ["YQ", "Yg"]
     assert opts["userVerification"] == "discouraged"
+
+
+COUNTER_KEY = SoftKey(credential_id=b"counter-cred")
+
+
+@given(st.integers(0, 2**32 - 1), st.integers(0, 2**32 - 1), st.booleans())
+def test_counter_rule(stored_count: int, received: int, allow: bool) -> None:
+    """Accepted iff it grows (or both are 0); the counter to store never goes down."""
+    pol = policy(allow_counter_regression=allow)
+    grows = received > stored_count or received == stored_count == 0
+    a = assert_(COUNTER_KEY, CHALLENGE, counter=received)
+    try:
+        result = check(pol, stored_for(COUNTER_KEY, stored_count), a)
+    except CounterRegression:
+        assert not grows and not allow
+        return
+    assert result.new_sign_count >= stored_count
+    assert result.counter_regressed is (not grows)
+    assert result.new_sign_count == (received if grows else stored_count)

@@ -15,6 +15,7 @@ from fido2.client import DefaultClientDataCollector, Fido2Client, UserInteractio
 from fido2.ctap2 import Ctap2
 from fido2.ctap2.pin import ClientPin
 from fido2.webauthn import (
+    Aaguid,
     CollectedClientData,
     PublicKeyCredentialCreationOptions,
     PublicKeyCredentialRequestOptions,
@@ -321,3 +322,54 @@ def test_trusted_through_mds_blob_of_the_emulated_model() -> None:
     cred = register(client_for(key), pol, b"user-mds", "mds")
     assert cred.attestation_trusted is True
     assert cred.aaguid == aaguid
+
+
+def test_py_webauthn_agrees_on_the_emulated_keys_responses() -> None:
+    """The same registration and sign-in responses of the emulated key, through py_webauthn."""
+    from fido2.utils import websafe_encode
+    from webauthn import verify_authentication_response, verify_registration_response
+    from webauthn.helpers.structs import AttestationFormat
+
+    key = EmulatedKey.create(seed=23)
+    client, pol = client_for(key), policy()
+    challenge = new_challenge()
+    opts = registration_options(pol, b"user-x", "x", challenge, [])
+    created = client.make_credential(PublicKeyCredentialCreationOptions.from_dict(opts))
+    cdj, att = bytes(created.response.client_data), bytes(created.response.attestation_object)
+    ours = verify_registration(pol, challenge, cdj, att)
+    root = VendorAuthority.default().root_pem
+    theirs = verify_registration_response(
+        credential=dict(created),
+        expected_challenge=challenge,
+        expected_rp_id=RP_ID,
+        expected_origin=ORIGIN,
+        pem_root_certs_bytes_by_fmt={AttestationFormat.PACKED: [root]},
+    )
+    assert theirs.credential_id == ours.credential_id
+    assert theirs.sign_count == ours.sign_count
+    assert theirs.aaguid == str(Aaguid(ours.aaguid))
+
+    challenge = new_challenge()
+    request = authentication_options(pol, challenge, [ours.credential_id])
+    got = client.get_assertion(PublicKeyCredentialRequestOptions.from_dict(request)).get_response(0)
+    record = stored(ours, b"user-x")
+    mine = verify_assertion(
+        pol,
+        challenge,
+        record,
+        got.raw_id,
+        bytes(got.response.client_data),
+        bytes(got.response.authenticator_data),
+        got.response.signature,
+        got.response.user_handle,
+    )
+    verified = verify_authentication_response(
+        credential=dict(got),
+        expected_challenge=challenge,
+        expected_rp_id=RP_ID,
+        expected_origin=ORIGIN,
+        credential_public_key=ours.public_key,
+        credential_current_sign_count=ours.sign_count,
+    )
+    assert verified.new_sign_count == mine.new_sign_count
+    assert websafe_encode(verified.credential_id) == websafe_encode(ours.credential_id)
