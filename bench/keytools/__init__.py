@@ -1,0 +1,1 @@
+"""Library code behind the real-key tools: discovery, getInfo explanation, trace, redaction."""

@@ -1,0 +1,202 @@
+"""CTAP2 and U2F messages -> short, redacted, JSON-friendly summaries for `key trace`.
+
+A summary names the command (or status) and its fields with the CTAP 2.1 parameter names;
+byte strings are shown as short hex, secrets (see `redact`) as `<redacted N bytes>`, and an
+authenticatorData is decoded (rpIdHash, flags, counter, credential id, extension outputs)
+rather than dumped. Malformed CBOR is reported as such, never raised.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fido2 import cbor
+from fido2.ctap import CtapError
+from fido2.webauthn import AuthenticatorData
+
+from bench.keytools.redact import (
+    CLIENT_PIN,
+    CREDENTIAL_MANAGEMENT,
+    FIELD_NAMES,
+    MAKE_CREDENTIAL,
+    SECRET_FIELDS,
+    redact_extensions,
+    redacted,
+)
+
+COMMAND_NAMES: dict[int, str] = {
+    0x01: "makeCredential",
+    0x02: "getAssertion",
+    0x04: "getInfo",
+    0x06: "clientPIN",
+    0x07: "reset",
+    0x08: "getNextAssertion",
+    0x09: "bioEnrollment",
+    0x0A: "credentialManagement",
+    0x0B: "selection",
+    0x0C: "largeBlobs",
+    0x0D: "config",
+    0x40: "bioEnrollment(preview)",
+    0x41: "credentialManagement(preview)",
+}
+CLIENT_PIN_SUBCOMMANDS: dict[int, str] = {
+    1: "getPINRetries",
+    2: "getKeyAgreement",
+    3: "setPIN",
+    4: "changePIN",
+    5: "getPinToken",
+    6: "getPinUvAuthTokenUsingUvWithPermissions",
+    7: "getUVRetries",
+    9: "getPinUvAuthTokenUsingPinWithPermissions",
+}
+CREDENTIAL_MANAGEMENT_SUBCOMMANDS: dict[int, str] = {
+    1: "getCredsMetadata",
+    2: "enumerateRPsBegin",
+    3: "enumerateRPsGetNextRP",
+    4: "enumerateCredentialsBegin",
+    5: "enumerateCredentialsGetNextCredential",
+    6: "deleteCredential",
+    7: "updateUserInformation",
+}
+U2F_INSTRUCTIONS: dict[int, str] = {
+    0x01: "U2F_REGISTER",
+    0x02: "U2F_AUTHENTICATE",
+    0x03: "U2F_VERSION",
+}
+HEX_SHOWN = 16  # bytes of a byte string shown before "..."
+
+
+def short_hex(data: bytes) -> str:
+    text = data[:HEX_SHOWN].hex()
+    return f"{text}...({len(data)} bytes)" if len(data) > HEX_SHOWN else text
+
+
+def _plain(value: Any) -> Any:
+    """CBOR values -> JSON-friendly values (bytes as short hex)."""
+    if isinstance(value, bytes | bytearray):
+        return short_hex(bytes(value))
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _auth_data(raw: bytes) -> Any:
+    try:
+        data = AuthenticatorData(raw)
+    except Exception:  # malformed authenticator data is shown, not raised
+        return {"malformed": redacted(raw)}
+    summary: dict[str, Any] = {
+        "rpIdHash": short_hex(data.rp_id_hash),
+        "flags": f"0x{int(data.flags):02x} ({data.flags!r})",
+        "signCount": data.counter,
+    }
+    if data.credential_data is not None:
+        summary["credentialId"] = short_hex(data.credential_data.credential_id)
+        summary["aaguid"] = str(data.credential_data.aaguid)
+    if data.extensions:
+        summary["extensions"] = _plain(redact_extensions(dict(data.extensions)))
+    return summary
+
+
+def _named_fields(command: int, direction: str, body: dict[Any, Any]) -> dict[str, Any]:
+    names = FIELD_NAMES.get((command, direction), {})
+    fields: dict[str, Any] = {}
+    for key, value in body.items():
+        name = names.get(key, str(key)) if isinstance(key, int) else str(key)
+        if name in SECRET_FIELDS:
+            fields[name] = redacted(value)
+        elif name == "extensions" or name == "unsignedExtensionOutputs":
+            fields[name] = _plain(redact_extensions(value))
+        elif name == "authData" and isinstance(value, bytes):
+            fields[name] = _auth_data(value)
+        elif name == "subCommand" and command == CLIENT_PIN:
+            fields[name] = CLIENT_PIN_SUBCOMMANDS.get(value, value)
+        elif name == "subCommand" and command in (CREDENTIAL_MANAGEMENT, 0x41):
+            fields[name] = CREDENTIAL_MANAGEMENT_SUBCOMMANDS.get(value, value)
+        elif name == "attStmt" and isinstance(value, dict):
+            fields[name] = {str(k): _plain(v) for k, v in value.items() if k != "x5c"}
+            if "x5c" in value:
+                fields[name]["x5c"] = f"{len(value['x5c'])} certificate(s)"
+        else:
+            fields[name] = _plain(value)
+    return fields
+
+
+def _cbor_map(data: bytes) -> tuple[dict[Any, Any] | None, str | None]:
+    if not data:
+        return {}, None
+    try:
+        value, rest = cbor.decode_from(data)
+    except Exception as exc:  # any CBOR error
+        return None, f"malformed CBOR ({type(exc).__name__}, {len(data)} bytes)"
+    if rest:
+        return None, f"{len(rest)} bytes after the CBOR item"
+    if not isinstance(value, dict):
+        return None, f"CBOR {type(value).__name__}, expected a map"
+    return value, None
+
+
+def decode_request(payload: bytes) -> dict[str, Any]:
+    """A CTAPHID_CBOR request: command byte + CBOR map."""
+    if not payload:
+        return {"command": "empty"}
+    command = payload[0]
+    summary: dict[str, Any] = {"command": COMMAND_NAMES.get(command, f"0x{command:02x}")}
+    body, problem = _cbor_map(payload[1:])
+    if problem:
+        summary["error"] = problem
+    elif body:
+        summary["fields"] = _named_fields(command, "request", body)
+    return summary
+
+
+def decode_response(command: int | None, payload: bytes) -> dict[str, Any]:
+    """A CTAPHID_CBOR response: status byte + CBOR map (fields named after the request)."""
+    if not payload:
+        return {"status": "empty"}
+    status = payload[0]
+    try:
+        name = CtapError.ERR(status).name
+    except ValueError:
+        name = f"0x{status:02x}"
+    summary: dict[str, Any] = {"status": name}
+    if status:
+        return summary
+    body, problem = _cbor_map(payload[1:])
+    if problem:
+        summary["error"] = problem
+    elif body:
+        if command == 0x04:  # getInfo: public, shown with numeric keys
+            summary["fields"] = _plain(body)
+        else:
+            summary["fields"] = _named_fields(command or 0, "response", body)
+    return summary
+
+
+def decode_u2f_request(apdu: bytes) -> dict[str, Any]:
+    if len(apdu) < 4:
+        return {"apdu": "too short", "length": len(apdu)}
+    ins = apdu[1]
+    summary: dict[str, Any] = {
+        "instruction": U2F_INSTRUCTIONS.get(ins, f"0x{ins:02x}"),
+        "p1": f"0x{apdu[2]:02x}",
+    }
+    data = apdu[7:] if len(apdu) > 7 and apdu[4] == 0 else apdu[5:]
+    if ins in (0x01, 0x02) and len(data) >= 64:
+        summary["challenge"] = short_hex(data[:32])
+        summary["application"] = short_hex(data[32:64])
+        if ins == 0x02 and len(data) > 64:
+            summary["keyHandle"] = short_hex(data[65 : 65 + data[64]])
+    return summary
+
+
+def decode_u2f_response(response: bytes) -> dict[str, Any]:
+    if len(response) < 2:
+        return {"status": "too short"}
+    return {"status": f"0x{response[-2:].hex()}", "data": f"{len(response) - 2} bytes"}
+
+
+def is_make_credential(payload: bytes) -> bool:
+    return bool(payload) and payload[0] == MAKE_CREDENTIAL

@@ -1,0 +1,287 @@
+"""`key trace`: python-fido2 on UDP -> trace front end -> `emu:` target, secrets redacted.
+
+The client is python-fido2 unchanged, talking the UDP simulator convention; the target is the
+bench's `emu:` key through its own CtapHidDevice. The trace sits between them exactly as it
+would in front of a real key.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from fido2 import cbor
+from fido2.client import DefaultClientDataCollector, Fido2Client, UserInteraction
+from fido2.ctap import CtapError
+from fido2.ctap1 import Ctap1
+from fido2.ctap2 import Ctap2
+from fido2.ctap2.pin import ClientPin
+from fido2.hid import CtapHidDevice
+from fido2.hid.base import HidDescriptor
+from fido2.utils import websafe_decode
+from fido2.webauthn import (
+    PublicKeyCredentialCreationOptions,
+    PublicKeyCredentialRequestOptions,
+    PublicKeyCredentialRpEntity,
+    PublicKeyCredentialUserEntity,
+)
+
+from bench.keytools.trace import TraceFrontEnd, TraceLog
+from bench.targets import parse_target
+from emulators.clock import MonotonicClock
+from emulators.transport.udp import REPORT_SIZE, UdpHidConnection, UdpKeyServer
+
+ORIGIN = "https://trace.example"
+RP = PublicKeyCredentialRpEntity(id="trace.example", name="Trace")
+USER = PublicKeyCredentialUserEntity(id=b"user-7", name="bob", display_name="Bob")
+PIN = "8642-zebra"  # distinctive, so a leak is unmistakable
+
+
+@dataclass
+class Traced:
+    device: CtapHidDevice
+    out: io.StringIO
+    log_path: Path
+    front: TraceFrontEnd
+
+
+def _udp_client(server: UdpKeyServer) -> CtapHidDevice:
+    connection = UdpHidConnection(server.address, local=("127.0.0.1", 0), timeout=5.0)
+    server.reply_to = connection.local_address
+    descriptor = HidDescriptor("udp-trace", 0, 0, REPORT_SIZE, REPORT_SIZE, "trace", None)
+    return CtapHidDevice(descriptor, connection)
+
+
+@pytest.fixture
+def traced(tmp_path: Path) -> Iterator[Traced]:
+    target = parse_target("emu:")
+    clock = MonotonicClock()
+    out = io.StringIO()
+    log = TraceLog(out, tmp_path / "trace.json", clock)
+    front = TraceFrontEnd(target.device(), log, clock)
+    server = UdpKeyServer(
+        front, bind=("127.0.0.1", 0), reply_to=("127.0.0.1", 9), control=("127.0.0.1", 0)
+    ).start()
+    device = _udp_client(server)
+    try:
+        yield Traced(device, out, tmp_path / "trace.json", front)
+    finally:
+        device.close()
+        server.close()
+        front.close()
+        target.close()
+
+
+def _client(device: CtapHidDevice, pin: str | None = None) -> Fido2Client:
+    class Pin(UserInteraction):
+        def request_pin(self, permissions, rp_id):  # type: ignore[no-untyped-def]
+            return pin
+
+    return Fido2Client(device, DefaultClientDataCollector(ORIGIN), user_interaction=Pin())
+
+
+def _register_and_authenticate(device: CtapHidDevice, pin: str | None = None) -> None:
+    client = _client(device, pin)
+    uv = "discouraged" if pin is None else "required"
+    created = client.make_credential(
+        PublicKeyCredentialCreationOptions(
+            rp=RP,
+            user=USER,
+            challenge=b"m" * 32,
+            pub_key_cred_params=[{"type": "public-key", "alg": -7}],
+            authenticator_selection={"userVerification": uv},
+        )
+    )
+    credential_id = created.raw_id
+    assertion = client.get_assertion(
+        PublicKeyCredentialRequestOptions(
+            challenge=b"a" * 32,
+            rp_id=RP.id,
+            allow_credentials=[{"type": "public-key", "id": credential_id}],
+            user_verification=uv,
+        )
+    ).get_response(0)
+    assert assertion.raw_id == credential_id
+
+
+def _subcommand(record: dict) -> object:
+    return record["summary"].get("fields", {}).get("subCommand")
+
+
+def _records(traced: Traced) -> list[dict]:
+    return json.loads(traced.log_path.read_text())
+
+
+def test_register_and_authenticate_through_the_trace(traced: Traced) -> None:
+    _register_and_authenticate(traced.device)
+    records = _records(traced)
+    commands = [r["summary"].get("command") for r in records if r["cmd"] == "CBOR"]
+    assert "makeCredential" in commands and "getAssertion" in commands
+    responses = [r for r in records if r["direction"] == "key->host" and r["cmd"] == "CBOR"]
+    assert responses and all(r["summary"]["status"] == "SUCCESS" for r in responses)
+    assert all(r["ms"] >= 0 for r in responses)
+    make = next(r for r in responses if "fmt" in r["summary"].get("fields", {}))
+    assert make["summary"]["fields"]["authData"]["signCount"] >= 0
+    assert any(r["cmd"] == "INIT" for r in records)  # answered by the front end, and logged
+    text = traced.out.getvalue()
+    assert "frame host->key" in text and "frame key->host" in text
+    assert "makeCredential" in text and "getAssertion" in text
+
+
+def test_set_pin_and_use_it_never_shows_the_pin_or_its_encryption(traced: Traced) -> None:
+    ctap = Ctap2(traced.device)
+    client_pin = ClientPin(ctap)
+    client_pin.set_pin(PIN)
+    client_pin.change_pin(PIN, PIN[::-1])
+    token = client_pin.get_pin_token(PIN[::-1], ClientPin.PERMISSION.MAKE_CREDENTIAL, RP.id)
+    _register_and_authenticate(traced.device, PIN[::-1])
+    text = traced.out.getvalue()
+    log_text = traced.log_path.read_text()
+    records = _records(traced)
+    subcommands = [
+        r["summary"]["fields"].get("subCommand")
+        for r in records
+        if r["summary"].get("command") == "clientPIN"
+    ]
+    assert {"setPIN", "changePIN", "getPinUvAuthTokenUsingPinWithPermissions"} <= set(subcommands)
+    for secret in (PIN, PIN[::-1]):
+        for form in (secret, secret.encode().hex(), cbor.encode(secret).hex()):
+            assert form not in text and form not in log_text
+    assert token.hex()[:16] not in text and token.hex()[:16] not in log_text
+    set_pin = next(r for r in records if _subcommand(r) == "setPIN")
+    fields = set_pin["summary"]["fields"]
+    assert fields["newPinEnc"].startswith("<redacted ") and fields["pinUvAuthParam"].startswith(
+        "<redacted "
+    )
+    change = next(r for r in records if _subcommand(r) == "changePIN")
+    assert change["summary"]["fields"]["pinHashEnc"].startswith("<redacted ")
+    token_answers = [
+        r
+        for r in records
+        if r["direction"] == "key->host" and "pinUvAuthToken" in r["summary"].get("fields", {})
+    ]
+    assert token_answers and all(
+        r["summary"]["fields"]["pinUvAuthToken"].startswith("<redacted ") for r in token_answers
+    )
+    made = [
+        r
+        for r in records
+        if r["summary"].get("command") == "makeCredential" and r["direction"] == "host->key"
+    ]
+    assert made and all(
+        r["summary"]["fields"]["pinUvAuthParam"].startswith("<redacted ") for r in made
+    )
+
+
+def test_hmac_secret_salts_and_outputs_are_redacted(traced: Traced) -> None:
+    client = _client(traced.device)
+    salt = bytes(range(32))
+    created = client.make_credential(
+        PublicKeyCredentialCreationOptions(
+            rp=RP,
+            user=USER,
+            challenge=b"h" * 32,
+            pub_key_cred_params=[{"type": "public-key", "alg": -7}],
+            authenticator_selection={"userVerification": "discouraged"},
+            extensions={"prf": {}},
+        )
+    )
+    result = client.get_assertion(
+        PublicKeyCredentialRequestOptions(
+            challenge=b"g" * 32,
+            rp_id=RP.id,
+            allow_credentials=[{"type": "public-key", "id": created.raw_id}],
+            user_verification="discouraged",
+            extensions={"prf": {"eval": {"first": salt}}},
+        )
+    ).get_response(0)
+    output = websafe_decode(result.client_extension_results["prf"]["results"]["first"])
+    text = traced.out.getvalue() + traced.log_path.read_text()
+    assert len(output) == 32 and output[:8].hex() not in text
+    records = _records(traced)
+    index = next(
+        i
+        for i, r in enumerate(records)
+        if r["summary"].get("command") == "getAssertion"
+        and "extensions" in r["summary"].get("fields", {})
+    )
+    request, response = records[index], records[index + 1]
+    assert request["summary"]["fields"]["extensions"]["hmac-secret"].startswith("<redacted ")
+    extensions = response["summary"]["fields"]["authData"]["extensions"]
+    assert extensions["hmac-secret"].startswith("<redacted ")
+
+
+def test_u2f_messages_are_forwarded_and_decoded(traced: Traced) -> None:
+    version = Ctap1(traced.device).get_version()
+    assert version == "U2F_V2"
+    records = _records(traced)
+    instructions = [r["summary"].get("instruction") for r in records if r["cmd"] == "MSG"]
+    assert "U2F_VERSION" in instructions
+    assert any(r["cmd"] == "MSG" and r["summary"].get("status") == "0x9000" for r in records)
+
+
+def test_ctap_errors_from_the_key_reach_the_client(traced: Traced) -> None:
+    ctap = Ctap2(traced.device)
+    with pytest.raises(CtapError) as caught:
+        ClientPin(ctap).get_pin_token("0000")  # no PIN set on a fresh key
+    assert caught.value.code == CtapError.ERR.PIN_NOT_SET
+    assert any(r["summary"].get("status") == "PIN_NOT_SET" for r in _records(traced))
+
+
+def _free_udp_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_trace_command_runs_until_sigterm_and_writes_its_log(tmp_path: Path) -> None:
+    """The CLI end to end: `tokenbench key trace` as a process, a client over UDP, SIGTERM."""
+    port, reply = _free_udp_port(), _free_udp_port()
+    log = tmp_path / "cli-trace.json"
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "bench.cli",
+            "key",
+            "trace",
+            "--target",
+            "emu:",
+            "--listen",
+            "udp",
+            "--udp",
+            f"127.0.0.1:{port}",
+            "--reply-to",
+            f"127.0.0.1:{reply}",
+            "--log",
+            str(log),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert "tracing emu:" in process.stderr.readline()
+        connection = UdpHidConnection(("127.0.0.1", port), local=("127.0.0.1", reply), timeout=5.0)
+        descriptor = HidDescriptor("udp-cli", 0, 0, REPORT_SIZE, REPORT_SIZE, "trace", None)
+        device = CtapHidDevice(descriptor, connection)
+        try:
+            assert "FIDO_2_1" in Ctap2(device).get_info().versions
+        finally:
+            device.close()
+        time.sleep(0.05)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        out, err = process.communicate(timeout=10)
+    assert process.returncode == 0, err
+    assert "getInfo" in out and "trace stopped" in err
+    assert any(r["summary"].get("command") == "getInfo" for r in json.loads(log.read_text()))
