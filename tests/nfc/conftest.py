@@ -3,17 +3,58 @@
 `FakeCore` is a TEST DOUBLE of `emulators.ctap.authenticator.Authenticator`: it lets the
 framing tests drive the card with commands whose answers are known byte for byte (echo of any
 length, a command that waits for the user until cancelled). Tests of real CTAP behaviour over
-NFC use the real Authenticator (see test_nfc_real_core.py and the pcscd integration test).
+NFC use the real Authenticator (test_nfc_real_core.py and the PC/SC tests).
+
+How the PC/SC integration tests get a real pcscd without touching the machine's own:
+
+* pcscd 1.9.9 always puts its socket and pid file in /run/pcscd, and its vpcd reader slots
+  listen on fixed TCP ports (35963/35964). So pcscd runs under `unshare --net --mount`
+  (scripts/pcsc/pcscd-in-namespace.sh): a private loopback for the vpcd ports, a tmpfs over
+  /run with our temp dir bind-mounted on /run/pcscd, and `-c` pointing at a private
+  reader.conf.d holding only the vpcd reader. One daemon per test module (`private_pcscd`).
+* The client library (libpcsclite, used by pyscard and so by python-fido2) honours
+  PCSCLITE_CSOCK_NAME, so the test process reaches that daemon through the temp dir's socket
+  path without entering any namespace. libpcsclite reads the variable once per process and
+  keeps it, so this conftest sets it when it is imported (before any test can touch PC/SC) to
+  one fixed path for the whole process, /tmp/tokenbench-pcscd-<pid>/run/pcscd.comm, where
+  every module's daemon puts its socket. (In-process PC/SC use by other tests of the same run
+  then sees "no pcscd" unless one of these daemons is up; none of the project's tests rely on
+  the host's pcscd.) Subprocesses get the variable explicitly.
+* The virtual card must reach the vpcd port inside the daemon's network namespace. A network
+  namespace is per thread on Linux, so a short-lived thread setns()es into
+  /proc/<pcscd pid>/ns/net, creates the TCP connection and exits; the socket stays in that
+  namespace while the rest of the process keeps the host's network. Subprocesses (the
+  `tokenbench key emulate-vpcd` test) are started with `nsenter --net=...`.
+* Teardown sends SIGTERM to pcscd and then kills the whole `unshare` process group, so nothing
+  is left running even when a test fails.
 """
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
 import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
 
 import pytest
 from fido2 import cbor
 
 from emulators.ctap.transaction import KeepaliveStatus, Transaction
+from emulators.transport.nfc import NfcCard
+from emulators.transport.vpcd import VpcdClient
+
+PCSCD_BASE = Path(tempfile.gettempdir()) / f"tokenbench-pcscd-{os.getpid()}"
+os.environ["PCSCLITE_CSOCK_NAME"] = str(PCSCD_BASE / "run" / "pcscd.comm")
+
 
 ECHO = 0xC0  # vendor command: answer SUCCESS + the request's payload
 WAIT_FOR_USER = 0xC1  # vendor command: wait for `release` or cancellation
@@ -69,44 +110,6 @@ def fake_core() -> FakeCore:
 def fake_core_type() -> type[FakeCore]:
     return FakeCore
 
-
-# --------------------------------------------------------------------------- private pcscd
-#
-# How the PC/SC integration tests get a real pcscd without touching the machine's own:
-#
-# * pcscd 1.9.9 always puts its socket and pid file in /run/pcscd, and its vpcd reader slots
-#   listen on fixed TCP ports (35963/35964). So pcscd runs under `unshare --net --mount`
-#   (scripts/pcsc/pcscd-in-namespace.sh): a private loopback for the vpcd ports, a tmpfs over
-#   /run with our temp dir bind-mounted on /run/pcscd, and `-c` pointing at a private
-#   reader.conf.d holding only the vpcd reader.
-# * The client library (libpcsclite, used by pyscard and so by python-fido2) honours
-#   PCSCLITE_CSOCK_NAME, so the test process reaches that daemon through the temp dir's socket
-#   path without entering any namespace. libpcsclite reads the variable once per process
-#   (the socket path of the first module's daemon would stick), so every module's daemon uses
-#   the same run directory path: /tmp/tokenbench-pcscd-<pid>/run; subprocesses get it explicitly.
-# * The virtual card must reach the vpcd port inside the daemon's network namespace. A
-#   network namespace is per thread on Linux, so a short-lived thread setns()es into
-#   /proc/<pcscd pid>/ns/net, creates the TCP connection and exits; the socket stays in that
-#   namespace while the rest of the process keeps the host's network. Subprocesses (the
-#   `tokenbench key emulate-vpcd` test) are started with `nsenter --net=...`.
-# * Teardown sends SIGTERM to pcscd and then kills the whole `unshare` process group, so
-#   nothing is left running even when a test fails.
-
-import contextlib  # noqa: E402
-import ctypes  # noqa: E402
-import os  # noqa: E402
-import shutil  # noqa: E402
-import signal  # noqa: E402
-import socket  # noqa: E402
-import subprocess  # noqa: E402
-import tempfile  # noqa: E402
-import time  # noqa: E402
-from collections.abc import Callable, Iterator  # noqa: E402
-from pathlib import Path  # noqa: E402
-from typing import Any  # noqa: E402
-
-from emulators.transport.nfc import NfcCard  # noqa: E402
-from emulators.transport.vpcd import VpcdClient  # noqa: E402
 
 PROJECT = Path(__file__).resolve().parents[2]
 PCSCD_SCRIPT = PROJECT / "scripts" / "pcsc" / "pcscd-in-namespace.sh"
@@ -222,22 +225,17 @@ def private_pcscd() -> Iterator[PrivatePcscd]:
         pytest.skip("needs root, pcscd and unshare (make test installs them)")
     if not VPCD_DRIVER.exists():
         pytest.fail(f"vsmartcard-vpcd driver missing: {VPCD_DRIVER}")
-    # the same path for every module of this process: libpcsclite remembers the first one
-    base = Path(tempfile.gettempdir()) / f"tokenbench-pcscd-{os.getpid()}"
-    shutil.rmtree(base, ignore_errors=True)
-    base.mkdir()
-    daemon = PrivatePcscd(base)
-    previous = os.environ.get("PCSCLITE_CSOCK_NAME")
-    os.environ["PCSCLITE_CSOCK_NAME"] = str(daemon.socket_path)
+    shutil.rmtree(PCSCD_BASE, ignore_errors=True)
+    PCSCD_BASE.mkdir()
+    daemon = PrivatePcscd(PCSCD_BASE)
+    assert str(daemon.socket_path) == os.environ.get("PCSCLITE_CSOCK_NAME"), (
+        "PCSCLITE_CSOCK_NAME changed during the run; libpcsclite would not follow"
+    )
     try:
         yield daemon
     finally:
         daemon.stop()
-        shutil.rmtree(base, ignore_errors=True)
-        if previous is None:
-            os.environ.pop("PCSCLITE_CSOCK_NAME", None)
-        else:
-            os.environ["PCSCLITE_CSOCK_NAME"] = previous
+        shutil.rmtree(PCSCD_BASE, ignore_errors=True)
 
 
 def card_present(reader_name: str) -> bool:
