@@ -145,3 +145,19 @@ def test_ctap2_only_profile_has_no_u2f() -> None:
     no_u2f = get_profile("default").with_(versions=("FIDO_2_1", "FIDO_2_0"))
     key.profile = no_u2f
     assert key.process_u2f(b"\x00\x03\x00\x00") == b"\x6d\x00"
+
+
+def test_fido2_client_falls_back_to_u2f_on_a_u2f_only_key() -> None:
+    from ctap_testkit import request_options
+
+    key = make_key("u2f-only")
+    client = client_for(key)
+    reg = client.make_credential(creation_options())
+    att = reg.response.attestation_object
+    assert att.fmt == "fido-u2f"
+    root_verifier(key).verify_attestation(att, reg.response.client_data.hash)
+    cred = att.auth_data.credential_data
+    got = client.get_assertion(request_options([cred.credential_id])).get_response(0)
+    r = got.response
+    cred.public_key.verify(r.authenticator_data + r.client_data.hash, r.signature)
+    assert r.authenticator_data.is_user_present()
