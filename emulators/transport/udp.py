@@ -6,7 +6,7 @@ CTAPHID report with no report-ID byte.
 
 Control channel (ours): a second UDP socket, by default on the HID port + 1 (8112). Each
 datagram is one ASCII command; the answer is one JSON object sent back to the sender:
-    touch | decline | replug | power-cycle | wink | status | ping
+    touch | decline | replug | power-cycle | wink | status (alias state) | ping
     -> {"ok": true, "command": ..., "status": {...}} (touch/decline add "taken": bool)
        or {"ok": false, "error": "..."}
 The bench's `udp:HOST:PORT` target uses `UdpControlClient` to touch or re-plug the key.
@@ -150,6 +150,7 @@ class UdpKeyServer:
             "power-cycle": self.key.power_cycle,
             "wink": self.key.wink,
             "status": lambda: None,
+            "state": lambda: None,
             "ping": lambda: None,
         }
         action = actions.get(command)

@@ -144,6 +144,7 @@ def test_control_channel_touch_and_replug() -> None:
 def test_control_touch_on_an_auto_key_does_nothing(served: Served) -> None:
     assert served.control.touch() is False
     assert served.control.status()["presence"] == "AutoApprove"
+    assert served.control.call("state")["status"] == served.control.status()
 
 
 # ---------------------------------------------------------------- the CLI as a subprocess
