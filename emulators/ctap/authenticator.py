@@ -17,7 +17,13 @@ from typing import Any
 from fido2 import cbor
 
 from emulators.ctap import config as config_cmd
-from emulators.ctap import credential_management, get_assertion, large_blobs, make_credential
+from emulators.ctap import (
+    credential_management,
+    get_assertion,
+    large_blobs,
+    make_credential,
+    u2f,
+)
 from emulators.ctap.client_pin import ClientPin
 from emulators.ctap.constants import (
     RESET_WINDOW_SECONDS,
@@ -50,7 +56,7 @@ class Authenticator:
 
     def __init__(self, env: Env, profile: DeviceProfile) -> None:
         self.env = env
-        self.profile = profile
+        self._profile = profile
         self._lock = threading.RLock()
         self.store = StateManager(env.store, env.rng)
         self.client_pin = ClientPin(
@@ -85,6 +91,16 @@ class Authenticator:
         snapshot = original.store.snapshot()
         base = env if env is not None else original.env
         return cls(base.with_(store=MemoryStore(snapshot)), original.profile)
+
+    @property
+    def profile(self) -> DeviceProfile:
+        return self._profile
+
+    @profile.setter
+    def profile(self, profile: DeviceProfile) -> None:
+        """Swap the model (tests, or a bench re-targeting a key): the command set follows."""
+        self._profile = profile
+        self._handlers = self._command_table()
 
     def _command_table(self) -> dict[int, Handler]:
         p = self.profile
@@ -144,8 +160,6 @@ class Authenticator:
 
     def process_u2f(self, apdu: bytes, transaction: Transaction | None = None) -> bytes:
         """One CTAP1/U2F APDU: response data + status word. Never raises."""
-        from emulators.ctap import u2f
-
         with self._lock:
             self.next_assertions = None
             return u2f.process(self, bytes(apdu), transaction)

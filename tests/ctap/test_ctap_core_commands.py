@@ -390,3 +390,11 @@ def test_rk_unsupported_and_key_store_full() -> None:
         ctap2.make_credential(CDH, RP, {"id": b"other"}, ES256, options={"rk": True})
     assert e.value.code == CtapStatus.KEY_STORE_FULL
     assert ctap2.get_info().remaining_disc_creds == 0
+
+
+def test_swapping_the_profile_changes_the_command_set(key) -> None:
+    from emulators.ctap.profiles import get_profile
+
+    assert key.process(b"\x0b") == b"\x00"
+    key.profile = get_profile("ctap20")
+    assert key.process(b"\x0b") == bytes([CtapStatus.INVALID_COMMAND])
