@@ -3,6 +3,8 @@
 Measured side by side in one run:
 - peer: raw ECDSA P-256 signing with `cryptography` (the floor: one signature per operation);
 - core: `Authenticator.process` called directly (CBOR in, CBOR out, no transport);
+- no-op core: the HID round trip of the same request and answer sizes with a core that
+  answers at once: the cost of our CTAPHID endpoint, connection and thread hand-offs alone;
 - HID: the same request through python-fido2's `CtapHidDevice.call` -> in-process connection ->
   CTAPHID endpoint (worker thread, keepalive watch) -> core: what our transport layers add;
 - Ctap2 CBOR: python-fido2 `Ctap2.send_cbor` (adds python-fido2's CBOR encode/decode);
@@ -30,6 +32,8 @@ from fido2 import cbor
 from fido2.ctap2 import Ctap2
 
 from emulators.key import EmulatedKey
+from emulators.transport.ctaphid import CtapHidEndpoint
+from emulators.transport.inproc import InProcessHid, open_device
 
 RP = {"id": "perf.example", "name": "Perf"}
 USER = {"id": b"perf-user", "name": "perf"}
@@ -94,8 +98,36 @@ def ecdsa_peer() -> Callable[[], object]:
     return lambda: private.sign(message, algorithm)
 
 
+class CannedCore:
+    """Answers every CBOR request with a fixed response at once: isolates the transport."""
+
+    def __init__(self, response: bytes) -> None:
+        self.response = response
+
+    def process(self, request: bytes, transaction: object = None) -> bytes:
+        return self.response
+
+    def process_u2f(self, apdu: bytes, transaction: object = None) -> bytes:
+        return b"\x6d\x00"
+
+    def wink(self) -> None:
+        pass
+
+
+def transport_only(
+    request: bytes, response: bytes
+) -> tuple[Callable[[], object], Callable[[], None]]:
+    """The HID round trip of `request` with a core that costs nothing (and its cleanup)."""
+    hid = InProcessHid(name="perf-canned")
+    endpoint = CtapHidEndpoint(CannedCore(response), hid.send)
+    hid.write = endpoint.receive
+    device = open_device(hid)
+    return (lambda: device.call(CTAPHID_CBOR, request)), endpoint.close
+
+
 def run(seconds: float, rounds: int, profile: bool) -> list[Rate]:
     key = EmulatedKey.create(seed=1)
+    close_canned: Callable[[], None] = lambda: None  # noqa: E731
     try:
         device = key.hid_device()
         ctap = Ctap2(device)
@@ -119,9 +151,11 @@ def run(seconds: float, rounds: int, profile: bool) -> list[Rate]:
         def cbor_assertion() -> object:
             return ctap.send_cbor(GET_ASSERTION, {1: RP["id"], 2: cdh, 3: allow})
 
+        canned, close_canned = transport_only(request, key.authenticator.process(request))
         rates = measure_interleaved(
             [
                 ("ECDSA P-256 sign (cryptography)", ecdsa_peer()),
+                ("HID round trip only (no-op core)", canned),
                 ("getAssertion, core only", core_assertion),
                 ("getAssertion, HID (CtapHidDevice)", hid_assertion),
                 ("getAssertion, Ctap2 CBOR", cbor_assertion),
@@ -140,15 +174,16 @@ def run(seconds: float, rounds: int, profile: bool) -> list[Rate]:
             pstats.Stats(profiler, stream=sys.stderr).sort_stats("tottime").print_stats(25)
         return rates
     finally:
+        close_canned()
         key.close()
 
 
 def report(rates: list[Rate]) -> str:
-    sign, core = rates[0], rates[1]
+    sign, core = rates[0], rates[2]
     header = f"{'operation':36} {'ops/s':>9} {'ms/op':>8} {'x sign':>7} {'over sign':>10}"
     lines = [header + f" {'over core':>10}"]
     for rate in rates:
-        over_core = f"{rate.ms - core.ms:10.3f}" if "getAssertion" in rate.name else " " * 10
+        over_core = f"{rate.ms - core.ms:10.3f}" if "getAssertion," in rate.name else " " * 10
         lines.append(
             f"{rate.name:36} {rate.per_second:9.0f} {rate.ms:8.3f} "
             f"{rate.ms / sign.ms:7.1f} {rate.ms - sign.ms:10.3f} {over_core}"
