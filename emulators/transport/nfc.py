@@ -122,14 +122,13 @@ class _Chain:
 
 
 def _core_supports_u2f(core: object) -> bool:
-    """CTAP1 is offered when the core's profile (or its getInfo versions) says U2F_V2."""
-    profile_u2f = getattr(getattr(core, "profile", None), "u2f", None)
-    if isinstance(profile_u2f, bool):
-        return profile_u2f
+    """CTAP1 is offered when the core's getInfo versions (which change, e.g. alwaysUv turns
+    U2F off) or, for a core without getInfo, its profile list U2F_V2."""
     info: Any = getattr(core, "info", None)
-    if isinstance(info, dict):
-        return "U2F_V2" in info.get(GETINFO_VERSIONS_KEY, ())
-    return True
+    if isinstance(info, dict) and GETINFO_VERSIONS_KEY in info:
+        return "U2F_V2" in info[GETINFO_VERSIONS_KEY]
+    profile_u2f = getattr(getattr(core, "profile", None), "u2f", None)
+    return profile_u2f if isinstance(profile_u2f, bool) else True
 
 
 def _core_faults(core: object) -> frozenset[Any]:
@@ -150,7 +149,7 @@ class NfcCard:
         status_wait: float = 0.05,
     ) -> None:
         self.core = core
-        self.u2f = _core_supports_u2f(core) if u2f is None else u2f
+        self._u2f_override = u2f
         self.breakages = frozenset(breakages)
         self.status_wait = status_wait
         self._slow = Fault.SLOW in _core_faults(core)
@@ -165,6 +164,13 @@ class NfcCard:
     @property
     def selected(self) -> bool:
         return self._selected
+
+    @property
+    def u2f(self) -> bool:
+        """Whether the applet answers SELECT with U2F_V2 and takes U2F instructions (now)."""
+        if self._u2f_override is not None:
+            return self._u2f_override
+        return _core_supports_u2f(self.core)
 
     def power_on(self) -> None:
         """The reader's field came up: the card boots with no applet selected."""
@@ -332,10 +338,10 @@ class NfcCard:
     # -- CTAP1 / U2F -----------------------------------------------------------------------------
 
     def _u2f(self, apdu: CommandApdu, data: bytes) -> bytes:
-        if not self.u2f:
-            raise ApduError(StatusWord.INS_NOT_SUPPORTED, "CTAP2-only key")
         if self._busy():
             raise ApduError(StatusWord.CONDITIONS_NOT_SATISFIED, "a CTAP2 command is running")
+        if not self.u2f:
+            raise ApduError(StatusWord.INS_NOT_SUPPORTED, "CTAP2-only key")
         # U2F raw messages use the extended-length encoding; the core sees one whole APDU
         # however the reader chained or shortened it.
         whole = CommandApdu(

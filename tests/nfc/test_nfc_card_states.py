@@ -62,6 +62,16 @@ def test_select_answers_version(fake_core, fake_core_type) -> None:
     assert sw_of(fido2_only.transmit(bytes.fromhex("0003000000"))) == 0x6D00
 
 
+def test_select_follows_the_versions_the_core_reports_now(fake_core) -> None:
+    """getInfo versions can change (alwaysUv turns U2F off): SELECT answers what holds now."""
+    card = NfcCard(fake_core)
+    card.power_on()
+    assert card.transmit(SELECT) == b"U2F_V2\x90\x00"
+    fake_core.info[1] = ["FIDO_2_0", "FIDO_2_1"]
+    assert card.transmit(SELECT) == b"FIDO_2_0\x90\x00"
+    assert sw_of(card.transmit(bytes.fromhex("0003000000"))) == 0x6D00
+
+
 def test_commands_before_select_and_unknown_aid(fake_core) -> None:
     card = NfcCard(fake_core)
     card.power_on()
