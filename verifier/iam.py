@@ -463,10 +463,17 @@ class IamService(TagOperations):
         """GetSessionToken-style: one code from one of the identity's TOTP devices."""
         names.serial_number(SerialNumber)
         names.authentication_code(TokenCode, "TokenCode")
-        identity = self.identity(UserName)
-        device = self.store.device(SerialNumber)
-        if device is None or device.identity_id != identity.id:
+        names.user_name(UserName)
+        device, owner = self.store.device_with_owner(SerialNumber)
+        if (
+            device is None
+            or owner is None
+            or owner.account_id != self.account_id
+            or owner.user_name.lower() != UserName.lower()
+        ):
+            self.identity(UserName)  # NoSuchEntity for an unknown user
             raise IamError(ACCESS_DENIED, BAD_CODE)
+        identity = owner
         if device.kind not in TOTP_KINDS:
             raise IamError(
                 VALIDATION_ERROR, "SerialNumber must name a TOTP device; FIDO signs in by assertion"

@@ -5,7 +5,8 @@ read-then-write in Python: a TOTP step is recorded only `WHERE last_step < :step
 assigned only `WHERE identity_id IS NULL`, a ceremony is consumed by the DELETE that removes it.
 The rowcount says who won. SQLite runs in WAL mode with a busy timeout, and its write
 transactions take the write lock up front (BEGIN IMMEDIATE) so a count-then-insert (the
-8-device limit) cannot interleave; PostgreSQL locks the identity row (SELECT ... FOR UPDATE).
+8-device limit) cannot interleave, while reads stay concurrent (plain BEGIN); PostgreSQL locks
+the identity row (SELECT ... FOR UPDATE).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import Any
 from sqlalchemy import (
     Connection,
     Engine,
+    bindparam,
     case,
     create_engine,
     delete,
@@ -38,6 +40,7 @@ from verifier.migrations import accounts, ceremonies, device_tags, identities, m
 
 SQLITE_BUSY_TIMEOUT_MS = 15_000
 DEFAULT_SQLITE_FILE = "tokenbench-iam.db"
+_READ_ONLY = "tokenbench_read_only"
 _SCHEMA_RE = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 
 
@@ -115,6 +118,18 @@ def _identity(row: Any) -> Identity:
     return Identity(**{f.name: data[f.name] for f in fields(Identity)})
 
 
+def _device_with_owner_query() -> Any:
+    owner = identities.alias("owner")
+    return (
+        select(mfa_devices, *[c.label(f"owner_{c.name}") for c in owner.c])
+        .select_from(mfa_devices.outerjoin(owner, owner.c.id == mfa_devices.c.identity_id))
+        .where(mfa_devices.c.serial == bindparam("serial"))
+    )
+
+
+_DEVICE_WITH_OWNER = _device_with_owner_query()  # built once: this runs on every sign-in
+
+
 def normalize_url(url_or_path: str) -> str:
     """A plain file path means a SQLite file; anything with `://` is a SQLAlchemy URL."""
     if "://" in url_or_path:
@@ -145,7 +160,8 @@ def _sqlite_engine(url: str) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        reading = conn.get_execution_options().get(_READ_ONLY, False)
+        conn.exec_driver_sql("BEGIN" if reading else "BEGIN IMMEDIATE")
 
     return engine
 
@@ -168,7 +184,7 @@ class Store:
                 raise ValueError("a schema name applies to PostgreSQL only")
             engine = _sqlite_engine(url)
         else:
-            engine = create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+            engine = create_engine(url, pool_size=10, max_overflow=20, pool_recycle=1800)
         store = cls(engine, schema)
         store.upgrade()
         return store
@@ -193,10 +209,16 @@ class Store:
         with self.engine.begin() as conn:
             yield conn
 
+    @contextmanager
+    def _read(self) -> Iterator[Connection]:
+        """A read-only transaction (on SQLite it does not take the write lock)."""
+        with self.engine.execution_options(**{_READ_ONLY: True}).begin() as conn:
+            yield conn
+
     # --- accounts and identities ----------------------------------------------------------
 
     def accounts(self) -> list[str]:
-        with self._tx() as conn:
+        with self._read() as conn:
             return list(conn.scalars(select(accounts.c.account_id).order_by(accounts.c.created_at)))
 
     def add_account(self, account_id: str, now: float) -> None:
@@ -239,12 +261,12 @@ class Store:
         query = select(identities).where(
             identities.c.account_id == account_id, identities.c.name_key == user_name.lower()
         )
-        with self._tx() as conn:
+        with self._read() as conn:
             row = conn.execute(query).first()
         return _identity(row) if row else None
 
     def identity_by_id(self, identity_id: int) -> Identity | None:
-        with self._tx() as conn:
+        with self._read() as conn:
             row = conn.execute(select(identities).where(identities.c.id == identity_id)).first()
         return _identity(row) if row else None
 
@@ -252,7 +274,7 @@ class Store:
         query = select(identities).where(
             identities.c.account_id == account_id, identities.c.is_root.is_(True)
         )
-        with self._tx() as conn:
+        with self._read() as conn:
             row = conn.execute(query).first()
         return _identity(row) if row else None
 
@@ -262,7 +284,7 @@ class Store:
             .where(identities.c.account_id == account_id)
             .order_by(identities.c.id)
         )
-        with self._tx() as conn:
+        with self._read() as conn:
             return [_identity(r) for r in conn.execute(query)]
 
     # --- devices -----------------------------------------------------------------------------
@@ -283,7 +305,7 @@ class Store:
             raise DuplicateError("a device with this serial, name or credential exists") from None
 
     def device(self, serial: str) -> Device | None:
-        with self._tx() as conn:
+        with self._read() as conn:
             row = conn.execute(select(mfa_devices).where(mfa_devices.c.serial == serial)).first()
         return _device(row) if row else None
 
@@ -306,15 +328,27 @@ class Store:
             query = query.where(mfa_devices.c.identity_id.is_not(None))
         elif assigned is False:
             query = query.where(mfa_devices.c.identity_id.is_(None))
-        with self._tx() as conn:
+        with self._read() as conn:
             return [_device(r) for r in conn.execute(query)]
+
+    def device_with_owner(self, serial: str) -> tuple[Device | None, Identity | None]:
+        """A device and the identity it is assigned to, in one query (the sign-in hot path)."""
+        with self._read() as conn:
+            row = conn.execute(_DEVICE_WITH_OWNER, {"serial": serial}).first()
+        if row is None:
+            return None, None
+        device = _device(row)
+        data = row._mapping
+        if data["owner_id"] is None:
+            return device, None
+        return device, Identity(**{f.name: data[f"owner_{f.name}"] for f in fields(Identity)})
 
     def device_by_credential(self, identity_id: int, credential_id: bytes) -> Device | None:
         query = select(mfa_devices).where(
             mfa_devices.c.identity_id == identity_id,
             mfa_devices.c.credential_id == credential_id,
         )
-        with self._tx() as conn:
+        with self._read() as conn:
             row = conn.execute(query).first()
         return _device(row) if row else None
 
@@ -373,7 +407,7 @@ class Store:
         return int(conn.execute(query.select_from(mfa_devices)).scalar_one())
 
     def count_assigned(self, identity_id: int) -> int:
-        with self._tx() as conn:
+        with self._read() as conn:
             return self._count_assigned(conn, identity_id)
 
     def unassign_device(self, serial: str, identity_id: int, *, forget_account: bool) -> bool:
@@ -509,7 +543,7 @@ class Store:
             .where(device_tags.c.serial == serial)
             .order_by(device_tags.c.key_lower)
         )
-        with self._tx() as conn:
+        with self._read() as conn:
             return [(r.key, r.value) for r in conn.execute(query)]
 
     def put_tags(self, serial: str, tags: Sequence[tuple[str, str]], *, limit: int) -> bool:
