@@ -156,7 +156,9 @@ def list_credentials(manager: CredentialManagement) -> list[StoredCredential]:
 
 
 def delete_credential(manager: CredentialManagement, credential_id: bytes) -> None:
-    descriptor = PublicKeyCredentialDescriptor(PublicKeyCredentialType.PUBLIC_KEY, credential_id)
+    descriptor = PublicKeyCredentialDescriptor(
+        type=PublicKeyCredentialType.PUBLIC_KEY, id=credential_id
+    )
     try:
         manager.delete_cred(descriptor)
     except CtapError as exc:
