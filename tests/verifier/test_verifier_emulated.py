@@ -1,0 +1,120 @@
+"""The verifier against the project's emulated devices: a virtual authenticator app that scans
+the enrolment QR code, and hardware tokens minted by `TokenFactory` (their PSKC seed file
+imported, their crystals drifting)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from emulators.clock import FakeClock
+from emulators.totp.app import VirtualTotpApp
+from emulators.totp.factory import TokenFactory
+from verifier.errors import IamError
+from verifier.iam import IamService
+from verifier.seeds import SeedImportError
+
+YEAR = 365.25 * 86400
+PSK = bytes(range(16))
+
+
+def press_twice(token, clock: FakeClock) -> tuple[str, str]:
+    """Two consecutive codes, as a person reads them off the display 30 s apart."""
+    first = token.press()
+    clock.advance(token.period)
+    second = token.press()
+    assert first and second and first != second
+    return first, second
+
+
+def test_virtual_app_scans_qr_enables_and_signs_in(service: IamService) -> None:
+    service.create_user(UserName="alice")
+    created = service.create_virtual_mfa_device(VirtualMFADeviceName="alice-phone")
+    device = created["VirtualMFADevice"]
+    app = VirtualTotpApp(service.clock)
+    account = app.add_qr_png(device["QRCodePNG"])
+    code1 = app.code(account)
+    service.clock.advance(30)
+    code2 = app.code(account)
+    service.enable_mfa_device(
+        UserName="alice",
+        SerialNumber=device["SerialNumber"],
+        AuthenticationCode1=code1,
+        AuthenticationCode2=code2,
+    )
+    service.clock.advance(30)
+    session = service.sign_in(
+        UserName="alice", SerialNumber=device["SerialNumber"], TokenCode=app.code(account)
+    )
+    assert session.user_name == "alice"
+    with pytest.raises(IamError) as info:  # the same code again: a replay
+        service.sign_in(
+            UserName="alice", SerialNumber=device["SerialNumber"], TokenCode=app.code(account)
+        )
+    assert info.value.code == "AccessDenied"
+
+
+def _factory_batch(service: IamService, tmp_path: Path, **mint) -> tuple[list, Path]:
+    """Tokens made two years before the service's now, and their seed file."""
+    clock = service.clock
+    clock.advance(-2 * YEAR)
+    factory = TokenFactory(clock, prefix="GAHT")
+    tokens = factory.mint(3, **mint)
+    path = tmp_path / "batch.pskcxml"
+    factory.write_pskc(tokens, path, password="vendor-secret")
+    clock.advance(2 * YEAR)
+    return tokens, path
+
+
+def test_factory_pskc_import_and_drifting_token(service: IamService, tmp_path: Path) -> None:
+    tokens, path = _factory_batch(service, tmp_path, drift_ppm=50)
+    imported = service.import_seed_file(path, password="vendor-secret")
+    assert imported["SerialNumbers"] == [t.serial for t in tokens]
+    token = tokens[0]
+    ahead = token.clock.now() - service.clock.now()
+    assert 3100 < ahead < 3200  # ~105 steps ahead after two years at +50 ppm
+    service.create_user(UserName="alice")
+    code1, code2 = press_twice(token, service.clock)
+    service.enable_mfa_device(
+        UserName="alice", SerialNumber=token.serial,
+        AuthenticationCode1=code1, AuthenticationCode2=code2,
+    )  # fmt: skip
+    service.clock.advance(60)
+    service.sign_in(UserName="alice", SerialNumber=token.serial, TokenCode=token.press())
+    # a year on, the token is ~53 steps further ahead: sign-in fails until a resync
+    service.clock.advance(YEAR)
+    with pytest.raises(IamError):
+        service.sign_in(UserName="alice", SerialNumber=token.serial, TokenCode=token.press())
+    service.clock.advance(60)
+    code1, code2 = press_twice(token, service.clock)
+    service.resync_mfa_device(
+        UserName="alice", SerialNumber=token.serial,
+        AuthenticationCode1=code1, AuthenticationCode2=code2,
+    )  # fmt: skip
+    service.clock.advance(60)
+    service.sign_in(UserName="alice", SerialNumber=token.serial, TokenCode=token.press())
+
+
+def test_factory_pskc_wrong_password_imports_nothing(service: IamService, tmp_path: Path) -> None:
+    _, path = _factory_batch(service, tmp_path)
+    with pytest.raises(SeedImportError, match="wrong password"):
+        service.import_seed_file(path, password="guess")
+    assert service.store.devices(kinds=["hardware"]) == []
+
+
+def test_factory_pskc_with_pre_shared_key(service: IamService, tmp_path: Path) -> None:
+    clock = service.clock
+    factory = TokenFactory(clock, prefix="GAPS")
+    tokens = factory.mint(2, algorithm="SHA256", digits=8, period=60)
+    path = tmp_path / "psk.pskcxml"
+    factory.write_pskc(tokens, path, psk=PSK)
+    service.import_seed_file(path, psk=PSK)
+    device = service.store.device(tokens[1].serial)
+    assert (device.algorithm, device.digits, device.period) == ("SHA256", 8, 60)
+    service.create_user(UserName="bob")
+    code1, code2 = press_twice(tokens[1], clock)
+    service.enable_mfa_device(
+        UserName="bob", SerialNumber=tokens[1].serial,
+        AuthenticationCode1=code1, AuthenticationCode2=code2,
+    )  # fmt: skip
