@@ -1,18 +1,24 @@
-"""`tokenbench key emulate --udp`: serve an emulated security key over the UDP simulator port.
+"""`tokenbench key emulate --udp|--uhid|--usbip`: serve an emulated security key.
 
-Any client that speaks the simulator convention (python-fido2 through
-`emulators.transport.udp.open_udp_device`, the bench's `udp:HOST:PORT` target, other FIDO test
-tools) can then use the key. Runs until SIGINT/SIGTERM, then closes the sockets and exits 0;
-the key's state file is written on every change, so nothing is lost at shutdown.
+- `--udp`: the simulator convention (python-fido2 through `emulators.transport.udp`, the
+  bench's `udp:HOST:PORT` target, other FIDO test tools);
+- `--uhid`: a kernel HID device through /dev/uhid, so a /dev/hidrawN appears for browsers
+  and libfido2;
+- `--usbip`: a USB device on a USB/IP server, for `usbip attach -r HOST -b 1-1`.
+Runs until SIGINT/SIGTERM, then closes everything and exits 0; the key's state file is
+written on every change, so nothing is lost at shutdown.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import signal
 import sys
 import threading
+from collections.abc import Callable, Iterator
 from types import FrameType
+from typing import TYPE_CHECKING
 
 from bench.errors import UserError
 from emulators.ctap.errors import StateError
@@ -27,6 +33,10 @@ from emulators.transport.udp import (
     is_loopback,
     parse_address,
 )
+from emulators.transport.usbip import USBIP_PORT
+
+if TYPE_CHECKING:
+    from emulators.key import EmulatedKey
 
 CLI_PRESENCE = ("auto", "deny", "prompt", "touch")
 
@@ -34,16 +44,26 @@ CLI_PRESENCE = ("auto", "deny", "prompt", "touch")
 def register(subcommands: argparse._SubParsersAction) -> None:
     parser = subcommands.add_parser(
         "emulate",
-        help="serve an emulated security key (UDP simulator convention)",
+        help="serve an emulated security key over UDP, uhid or USB/IP",
         description=__doc__.splitlines()[0],
     )
-    parser.add_argument(
+    transport = parser.add_mutually_exclusive_group(required=True)
+    transport.add_argument(
         "--udp",
         nargs="?",
         const=f"{DEFAULT_HOST}:{DEFAULT_PORT}",
         metavar="HOST:PORT",
-        required=True,
         help=f"bind address for HID reports (default {DEFAULT_HOST}:{DEFAULT_PORT})",
+    )
+    transport.add_argument(
+        "--uhid", action="store_true", help="create a kernel HID device through /dev/uhid"
+    )
+    transport.add_argument(
+        "--usbip",
+        nargs="?",
+        const=f"{DEFAULT_HOST}:{USBIP_PORT}",
+        metavar="HOST:PORT",
+        help=f"serve the key as USB/IP bus id 1-1 (default {DEFAULT_HOST}:{USBIP_PORT})",
     )
     parser.add_argument(
         "--reply-to",
@@ -76,6 +96,13 @@ def register(subcommands: argparse._SubParsersAction) -> None:
     parser.set_defaults(handler=run)
 
 
+def _check_exposure(label: str, host: str, args: argparse.Namespace) -> None:
+    if not is_loopback(host) and not args.allow_remote:
+        raise UserError(
+            f"{label} address {host} is not loopback; pass --allow-remote to expose the key"
+        )
+
+
 def _addresses(args: argparse.Namespace) -> tuple[Address, Address, Address]:
     try:
         bind = parse_address(args.udp, default_port=DEFAULT_PORT)
@@ -86,19 +113,21 @@ def _addresses(args: argparse.Namespace) -> tuple[Address, Address, Address]:
     except ValueError as exc:
         raise UserError(str(exc)) from None
     for label, address in (("bind", bind), ("reply", reply), ("control", control)):
-        if not is_loopback(address[0]) and not args.allow_remote:
-            raise UserError(
-                f"{label} address {address[0]} is not loopback; "
-                "pass --allow-remote to expose the key"
-            )
+        _check_exposure(label, address[0], args)
     return bind, reply, control
 
 
 def run(args: argparse.Namespace) -> int:
-    from emulators.key import EmulatedKey
-    from emulators.transport.udp import UdpKeyServer
+    if args.udp is None and args.uhid:
+        return _serve_until_stopped(args, _start_uhid)
+    if args.udp is None:
+        return _serve_until_stopped(args, _start_usbip)
+    return _run_udp(args)
 
-    bind, reply, control = _addresses(args)
+
+def _create_key(args: argparse.Namespace) -> EmulatedKey:
+    from emulators.key import EmulatedKey
+
     try:
         key = EmulatedKey.create(
             profile=args.profile,
@@ -110,6 +139,79 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(str(exc)) from None
     except OSError as exc:
         raise UserError(f"cannot use key state {args.state}: {exc.strerror}") from None
+    return key
+
+
+def _start_uhid(key: EmulatedKey, args: argparse.Namespace) -> tuple[str, Callable[[], None]]:
+    from emulators.transport.uhid import UhidUnavailable, attach_uhid
+
+    try:
+        device = attach_uhid(key)
+    except UhidUnavailable as exc:
+        raise UserError(
+            f"{exc.strerror} (is the uhid module loaded, and are you allowed?)"
+        ) from None
+    nodes = ", ".join(str(node) for node in device.hidraw_nodes()) or "a new /dev/hidraw node"
+    return f"uhid device {nodes}", device.close
+
+
+def _start_usbip(key: EmulatedKey, args: argparse.Namespace) -> tuple[str, Callable[[], None]]:
+    from emulators.transport.usbip import serve_usbip
+
+    try:
+        host, port = parse_address(args.usbip, default_port=USBIP_PORT)
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+    _check_exposure("usbip", host, args)
+    try:
+        server = serve_usbip(key, host, port, allow_remote=args.allow_remote)
+    except OSError as exc:
+        raise UserError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+    where = f"usbip {host}:{port} bus id {server.busid} (usbip attach -r {host} -b {server.busid})"
+    return where, server.close
+
+
+def _serve_until_stopped(
+    args: argparse.Namespace,
+    start: Callable[[EmulatedKey, argparse.Namespace], tuple[str, Callable[[], None]]],
+) -> int:
+    key = _create_key(args)
+    stop = threading.Event()
+    try:
+        where, close = start(key, args)
+    except BaseException:
+        key.close()
+        raise
+    with _stop_on_signals(stop):
+        sys.stderr.write(f"tokenbench: emulated key ({args.profile}) as {where}\n")
+        sys.stderr.flush()
+        try:
+            stop.wait()
+        finally:
+            close()
+            key.close()
+    sys.stderr.write("tokenbench: emulated key stopped\n")
+    return 0
+
+
+@contextlib.contextmanager
+def _stop_on_signals(stop: threading.Event) -> Iterator[None]:
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def _run_udp(args: argparse.Namespace) -> int:
+    from emulators.transport.udp import UdpKeyServer
+
+    bind, reply, control = _addresses(args)
+    key = _create_key(args)
     try:
         server = UdpKeyServer(key, bind=bind, reply_to=reply, control=control)
     except OSError as exc:
@@ -117,24 +219,18 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"cannot bind {bind[0]}:{bind[1]}: {exc.strerror}") from None
 
     stop = threading.Event()
-
-    def on_signal(signum: int, frame: FrameType | None) -> None:
-        stop.set()
-
-    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
     host, port = server.address
     chost, cport = server.control_address
-    sys.stderr.write(
-        f"tokenbench: emulated key ({args.profile}) on udp {host}:{port}, replies to "
-        f"{reply[0]}:{reply[1]}, control {chost}:{cport}\n"
-    )
-    sys.stderr.flush()
-    try:
-        server.serve(stop)
-    finally:
-        server.close()
-        key.close()
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
+    with _stop_on_signals(stop):
+        sys.stderr.write(
+            f"tokenbench: emulated key ({args.profile}) on udp {host}:{port}, replies to "
+            f"{reply[0]}:{reply[1]}, control {chost}:{cport}\n"
+        )
+        sys.stderr.flush()
+        try:
+            server.serve(stop)
+        finally:
+            server.close()
+            key.close()
     sys.stderr.write("tokenbench: emulated key stopped\n")
     return 0

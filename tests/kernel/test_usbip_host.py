@@ -6,8 +6,12 @@ own vhci-hcd client is exercised in test_kernel_guest.py.
 
 from __future__ import annotations
 
+import signal
 import socket
+import subprocess
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import usbip
@@ -30,6 +34,10 @@ DEVICE_TO_HOST_STANDARD_INTERFACE = 0x81
 DESCRIPTOR_DEVICE = 0x0100
 DESCRIPTOR_CONFIGURATION = 0x0200
 DESCRIPTOR_HID_REPORT = 0x2200
+CLI = (sys.executable, "-m", "bench.cli")
+USBIP_DESCRIPTOR = HidDescriptor(
+    "usbip:1-1", EMULATOR_VENDOR_ID, EMULATOR_PRODUCT_ID, 64, 64, "tokenbench", "0001"
+)
 
 
 def free_port() -> int:
@@ -104,10 +112,7 @@ def test_descriptors_make_a_fido_hid_device(imported: usbip.Handle) -> None:
 
 
 def test_python_fido2_over_usbip(imported: usbip.Handle) -> None:
-    descriptor = HidDescriptor(
-        "usbip:1-1", EMULATOR_VENDOR_ID, EMULATOR_PRODUCT_ID, 64, 64, "tokenbench", "0001"
-    )
-    device = CtapHidDevice(descriptor, UsbipConnection(imported))
+    device = CtapHidDevice(USBIP_DESCRIPTOR, UsbipConnection(imported))
     info = Ctap2(device).get_info()
     assert "FIDO_2_1" in info.versions
     assert device.ping(b"usbip" * 40) == b"usbip" * 40
@@ -118,3 +123,39 @@ def test_refuses_a_non_loopback_bind_unless_asked() -> None:
         ensure_loopback("0.0.0.0", allow_remote=False)
     ensure_loopback("0.0.0.0", allow_remote=True)
     ensure_loopback("::1", allow_remote=False)
+
+
+def test_key_emulate_usbip_serves_until_sigterm(tmp_path: Path) -> None:
+    port = free_port()
+    state = tmp_path / "key.json"
+    process = subprocess.Popen(
+        [*CLI, "key", "emulate", "--usbip", f"127.0.0.1:{port}", "--state", str(state)],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        banner = process.stderr.readline()
+        assert f"usbip 127.0.0.1:{port} bus id 1-1" in banner
+        handle = usbip.open(busid="1-1", transport=usbip.USBIP("127.0.0.1", port))
+        device = CtapHidDevice(USBIP_DESCRIPTOR, UsbipConnection(handle))
+        assert Ctap2(device).get_info().aaguid
+        handle.close()
+    finally:
+        process.send_signal(signal.SIGTERM)
+        rest = process.communicate(timeout=20)[1]
+    assert process.returncode == 0, rest
+    assert "stopped" in rest
+    assert state.exists()
+
+
+def test_key_emulate_uhid_without_dev_uhid_is_one_line() -> None:
+    if Path("/dev/uhid").exists():
+        pytest.fail("this host has /dev/uhid; the guest test covers the real device path")
+    run = subprocess.run(
+        [*CLI, "key", "emulate", "--uhid"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert run.returncode == 1
+    assert run.stderr.count("\n") == 1 and "/dev/uhid" in run.stderr
