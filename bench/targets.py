@@ -43,7 +43,7 @@ SUITES: dict[str, str] = {
 }
 REPLUG_SECONDS = 10.0
 PRESENCE_SECONDS = 30.0
-EMULATED_REPLUG_PAUSE = 0.0
+EMULATED_READ_TIMEOUT = 2.0  # an in-process key answers (or keeps alive) within milliseconds
 
 
 class TargetKind(StrEnum):
@@ -265,6 +265,40 @@ class KeyTarget(Target):
         self._drop_device()
 
 
+WIRE_FAULTS = ("bad-length", "no-errors")
+CTAPHID_ERROR_INIT = 0x80 | 0x3F
+
+
+class WireFaultConnection:
+    """Breaks the device's CTAPHID framing on the way to the host (bench-side fault).
+
+    Stand-ins for transport faults the emulator does not offer (yet), so that every ctaphid
+    test is shown to fail against a broken device: `bad-length` announces one byte more than
+    every message holds; `no-errors` swallows every CTAPHID_ERROR answer.
+    """
+
+    def __init__(self, connection: Any, fault: str) -> None:
+        self._connection = connection
+        self._fault = fault
+
+    def write_packet(self, data: bytes) -> None:
+        self._connection.write_packet(data)
+
+    def read_packet(self) -> bytes:
+        while True:
+            report = bytes(self._connection.read_packet())
+            kind = report[4]
+            if self._fault == "no-errors" and kind == CTAPHID_ERROR_INIT:
+                continue
+            if self._fault == "bad-length" and kind & 0x80:
+                length = int.from_bytes(report[5:7], "big") + 1
+                report = report[:5] + length.to_bytes(2, "big") + report[7:]
+            return report
+
+    def close(self) -> None:
+        self._connection.close()
+
+
 class OffsetClock:
     """The emulated key's clock: true time plus whatever the bench let pass in between."""
 
@@ -292,8 +326,12 @@ class EmulatedKeyTarget(KeyTarget):
         self.options = options
         from emulators.key import parse_emu_uri
 
+        self.wire = options.get("wire", "")
+        if self.wire and self.wire not in WIRE_FAULTS:
+            raise UserError(f"bad target {uri!r}: unknown wire fault (known: {WIRE_FAULTS})")
+        emu_uri = "emu:" + ",".join(f"{k}={v}" for k, v in options.items() if k != "wire")
         try:
-            self._kwargs = parse_emu_uri(uri)
+            self._kwargs = parse_emu_uri(emu_uri)
         except (ValueError, KeyError, TypeError) as exc:
             raise UserError(f"bad target {uri!r}: {exc}") from None
         self._key: Any = None
@@ -313,11 +351,18 @@ class EmulatedKeyTarget(KeyTarget):
         return self._key
 
     def _open(self) -> CtapDevice:
-        return self.key.hid_device()
+        if not self.wire:
+            return self.key.hid_device(read_timeout=EMULATED_READ_TIMEOUT)
+        from fido2.hid import CtapHidDevice
+
+        connection = WireFaultConnection(self.key.hid.connect(EMULATED_READ_TIMEOUT), self.wire)
+        return CtapHidDevice(self.key.hid.descriptor, connection)
 
     def raw_connection(self) -> tuple[Any, Callable[[float], bytes | None]]:
         self._drop_device()  # every handle sees every report: keep the suite's handle clean
-        connection = self.key.hid.connect(RAW_POLL_SECONDS)
+        connection: Any = self.key.hid.connect(RAW_POLL_SECONDS)
+        if self.wire:
+            connection = WireFaultConnection(connection, self.wire)
         return connection, polling_reader(connection)
 
     def power_cycle(self) -> CtapDevice:
