@@ -17,10 +17,9 @@ from fido2.hid import CtapHidDevice
 from fido2.hid.base import CtapHidConnection, HidDescriptor
 
 from emulators.transport.ctaphid import REPORT_SIZE
+from emulators.transport.fido_hid import EMULATOR_PRODUCT_ID, EMULATOR_VENDOR_ID
 
 DEFAULT_READ_TIMEOUT = 5.0  # silence longer than this (keepalives come every 100 ms) = lost
-EMULATOR_VID = 0x1209  # pid.codes, the open-source vendor id
-EMULATOR_PID = 0x7B01
 
 
 class DeviceDisconnected(OSError):
@@ -86,8 +85,8 @@ class InProcessHid:
     def __init__(self, name: str = "emu", product_name: str = "tokenbench emulated key") -> None:
         self.descriptor = HidDescriptor(
             path=name,
-            vid=EMULATOR_VID,
-            pid=EMULATOR_PID,
+            vid=EMULATOR_VENDOR_ID,
+            pid=EMULATOR_PRODUCT_ID,
             report_size_in=REPORT_SIZE,
             report_size_out=REPORT_SIZE,
             product_name=product_name,
