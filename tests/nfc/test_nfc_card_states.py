@@ -234,3 +234,34 @@ def test_any_bytes_get_a_status_word(fake_core_type, raws: list[bytes]) -> None:
     card.power_on()
     assert card.transmit(SELECT) == b"U2F_V2\x90\x00"
     assert card.transmit(ctap_msg(b"\xc0ok")) == b"\x00ok\x90\x00"
+
+
+@settings(suppress_health_check=[HealthCheck.function_scoped_fixture], max_examples=40)
+@given(
+    payload=st.binary(max_size=1500),
+    fragment=st.integers(1, 255),
+    le=st.integers(1, 256),
+    extended_last=st.booleans(),
+)
+def test_any_chaining_pattern_reassembles(
+    fake_core_type, payload: bytes, fragment: int, le: int, extended_last: bool
+) -> None:
+    """Whatever fragment size and Le the reader picks, the core sees the request whole and
+    the reader gets the answer whole."""
+    core = fake_core_type()
+    card = NfcCard(core)
+    card.power_on()
+    card.transmit(SELECT)
+    request = bytes((ECHO,)) + payload
+    while len(request) > fragment:
+        part, request = request[:fragment], request[fragment:]
+        assert card.transmit(CommandApdu(0x90, 0x10, 0x80, 0, part).encode()) == b"\x90\x00"
+    last = CommandApdu(0x80, 0x10, 0x80, 0, request, ne=le, extended=extended_last)
+    out, sw = split_response(card.transmit(last.encode()))
+    while sw >> 8 == 0x61:
+        assert len(out) % le == 0
+        more, sw = split_response(card.transmit(bytes((0, 0xC0, 0, 0, le % 256))))
+        out += more
+    assert sw == 0x9000
+    assert out == b"\x00" + payload
+    assert core.requests == [bytes((ECHO,)) + payload]
