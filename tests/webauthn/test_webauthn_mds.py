@@ -143,6 +143,15 @@ def test_tampered_blob_refused(mds: MdsSigner, pki: Pki) -> None:
     assert payload != other_payload
 
 
+def test_blob_from_expired_signer_refused(pki: Pki) -> None:
+    import datetime as dt
+
+    expired = MdsSigner.create(signer_not_after=dt.datetime(2025, 1, 1, tzinfo=dt.UTC))
+    blob = expired.blob([entry(AAGUID, pki.root)])
+    with pytest.raises(TrustError, match="not valid at this time"):
+        TrustStore.from_mds_blob(blob, expired.root, NOW)
+
+
 def test_stale_blob_refused(mds: MdsSigner, pki: Pki) -> None:
     blob = mds.blob([entry(AAGUID, pki.root)], next_update="2026-01-01")
     with pytest.raises(TrustError, match="stale"):

@@ -120,6 +120,11 @@ def test_self_attestation_refused_when_trust_required(pki: Pki) -> None:
     pol = policy(trust=TrustStore.from_certificates([pki.root]), require_trusted_attestation=True)
     refuse("untrusted-attestation", pol, register(CHALLENGE, "packed-self"))
     refuse("untrusted-attestation", pol, register(CHALLENGE, "none"))
+    lax = policy(trust=TrustStore.from_certificates([pki.root]))
+    for fmt, reason in (("packed-self", "self attestation"), ("none", "no attestation")):
+        reg = register(CHALLENGE, fmt)
+        cred = verify_registration(lax, CHALLENGE, reg.client_data_json, reg.attestation_object)
+        assert cred.attestation_reason == reason
 
 
 def test_expired_batch_certificate_untrusted(pki: Pki) -> None:

@@ -3,6 +3,7 @@ JWT (RS256, like the real service) carrying the entries a test needs."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from base64 import b64encode
 from dataclasses import dataclass
@@ -14,7 +15,7 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.x509.oid import NameOID
 from fido2.utils import websafe_encode
 from fido2.webauthn import Aaguid
-from webauthn_factory import der, make_cert
+from webauthn_factory import NOT_AFTER, der, make_cert
 
 
 def _name(cn: str) -> x509.Name:
@@ -29,14 +30,19 @@ class MdsSigner:
     signer: x509.Certificate
 
     @classmethod
-    def create(cls) -> MdsSigner:
+    def create(cls, signer_not_after: dt.datetime = NOT_AFTER) -> MdsSigner:
         root_key = rsa.generate_private_key(65537, 2048)
         root = make_cert(
             _name("Test MDS Root"), root_key.public_key(), _name("Test MDS Root"), root_key, ca=True
         )
         signer_key = rsa.generate_private_key(65537, 2048)
         signer = make_cert(
-            _name("Test MDS Signer"), signer_key.public_key(), root.subject, root_key, ca=False
+            _name("Test MDS Signer"),
+            signer_key.public_key(),
+            root.subject,
+            root_key,
+            ca=False,
+            not_after=signer_not_after,
         )
         return cls(root_key, root, signer_key, signer)
 
