@@ -247,3 +247,25 @@ def test_registration_options_shape() -> None:
 def test_policy_rejects_bad_uv_value() -> None:
     with pytest.raises(ValueError):
         policy(user_verification="sometimes")
+
+
+def test_short_rsa_key_refused() -> None:
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    weak = SoftKey(alg=RS256.ALGORITHM, private=rsa.generate_private_key(65537, 1024))
+    refuse("unsupported-algorithm", policy(), register(CHALLENGE, "none", key=weak))
+
+
+def test_cose_key_with_wrong_curve_refused() -> None:
+    from fido2 import cbor
+
+    reg = register(CHALLENGE, "none")
+    decoded = cbor.decode(reg.attestation_object)
+    auth_data = decoded["authData"]
+    cose_start = 37 + 16 + 2 + len(reg.key.credential_id)
+    cose = cbor.decode(auth_data[cose_start:])
+    cose[-1] = 2  # P-384 curve id on an ES256 key
+    decoded["authData"] = auth_data[:cose_start] + cbor.encode(cose)
+    with pytest.raises(WebAuthnError) as info:
+        verify_registration(policy(), CHALLENGE, reg.client_data_json, cbor.encode(decoded))
+    assert info.value.code == "unsupported-algorithm"
