@@ -49,6 +49,9 @@ ENGLISH_US = 0x0409
 LIBUSB_ERROR_PIPE = -9  # a stall, as libusb reports it
 
 
+MINIMUM_LENGTHS = {DT_CONFIGURATION: 9, DT_INTERFACE: 9, DT_ENDPOINT: 7}
+
+
 class _Fields:
     """A descriptor as pyusb wants it: every field an attribute."""
 
@@ -103,7 +106,7 @@ def parse_configuration(raw: bytes) -> _Configuration:
     Class-specific descriptors (HID 0x21, CCID 0x21, ...) become the `extra_descriptors` of
     the interface (or endpoint) they follow, as libusb does. ValueError on a malformed bundle.
     """
-    if len(raw) < 9 or raw[1] != DT_CONFIGURATION:
+    if len(raw) < MINIMUM_LENGTHS[DT_CONFIGURATION] or raw[1] != DT_CONFIGURATION:
         raise ValueError("not a configuration descriptor")
     config = _Configuration(_unpack(*CONFIG_FIELDS, raw), bytes(raw))
     offset = raw[0]
@@ -113,6 +116,8 @@ def parse_configuration(raw: bytes) -> _Configuration:
         if length < 2 or offset + length > len(raw):
             raise ValueError(f"descriptor at offset {offset} overruns the bundle")
         chunk = raw[offset : offset + length]
+        if kind in MINIMUM_LENGTHS and length < MINIMUM_LENGTHS[kind]:
+            raise ValueError(f"descriptor type {kind} at offset {offset} is too short ({length})")
         if kind == DT_INTERFACE:
             interface = _Interface(_unpack(*INTERFACE_FIELDS, chunk))
             number = interface.fields["bInterfaceNumber"]

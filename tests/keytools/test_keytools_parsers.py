@@ -1,0 +1,154 @@
+"""The key tools' parsers on good and malformed input: descriptors, CTAP messages, recordings.
+
+Malformed input must give the protocol's answer or a one-line error, never an exception
+escaping into a trace or a listing; hypothesis feeds random bytes to each decoder.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from pathlib import Path
+
+import pytest
+from fido2 import cbor
+from hypothesis import given
+from hypothesis import strategies as st
+
+from bench.errors import UserError
+from bench.keytools.ctap_decode import (
+    decode_request,
+    decode_response,
+    decode_u2f_request,
+    decode_u2f_response,
+)
+from bench.keytools.redact import CLIENT_PIN, GET_ASSERTION, MAKE_CREDENTIAL
+from bench.keytools.trace import frame_header
+from bench.keytools.usb_replay import Recording, parse_configuration
+from bench.keytools.usb_scan import FIDO_USAGE_PAGE, report_usage_page
+from emulators.transport.fido_hid import FIDO_REPORT_DESCRIPTOR
+
+DATA = Path(__file__).parent.parent / "data" / "usb"
+
+
+def test_usage_page_of_fido_and_keyboard_descriptors() -> None:
+    assert report_usage_page(FIDO_REPORT_DESCRIPTOR) == FIDO_USAGE_PAGE
+    keyboard = bytes.fromhex(
+        json.loads((DATA / "plain-keyboard.json").read_text())["hid_report_descriptors"]["0"]
+    )
+    assert report_usage_page(keyboard) == 0x01  # Generic Desktop
+    assert report_usage_page(bytes.fromhex("05")) is None  # truncated item
+    assert report_usage_page(bytes.fromhex("0901 07d0f10000")) == 0xF1D0  # 4-byte item later
+
+
+@given(st.binary(max_size=80))
+def test_usage_page_never_raises(data: bytes) -> None:
+    page = report_usage_page(data)
+    assert page is None or 0 <= page < 2**32
+
+
+def test_configuration_bundle_of_the_recording() -> None:
+    raw = bytes.fromhex(
+        json.loads((DATA / "yubikey5-nfc.json").read_text())["configuration_descriptors"][0]
+    )
+    config = parse_configuration(raw)
+    assert config.fields["wTotalLength"] == len(raw) == 150
+    classes = [alts[0].fields["bInterfaceClass"] for alts in config.interfaces]
+    assert classes == [0x03, 0x03, 0x0B]
+    fido = config.interfaces[1][0]
+    assert [e["bEndpointAddress"] for e in fido.endpoints] == [0x02, 0x82]
+    assert fido.extra[1] == 0x21  # its HID class descriptor travels as extra bytes
+    assert len(config.interfaces[2][0].extra) == 54  # the CCID class descriptor
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.integers(0, 12), st.sampled_from([2, 4, 5, 0x21, 0x0B]), st.binary(max_size=10)
+        ),
+        max_size=8,
+    )
+)
+def test_malformed_configuration_is_a_value_error(items: list[tuple[int, int, bytes]]) -> None:
+    """Descriptor chains with wrong lengths and types: parsed or a ValueError, nothing else."""
+    body = b"".join(bytes((length, kind)) + rest for length, kind, rest in items)
+    data = bytes((9, 2)) + (9 + len(body)).to_bytes(2, "little") + bytes(5) + body
+    with contextlib.suppress(ValueError):
+        config = parse_configuration(data)
+        assert all(alts for alts in config.interfaces)
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        "not json",
+        "{}",
+        '{"device_descriptor": "zz", "configuration_descriptors": []}',
+        '{"device_descriptor": "1201", "configuration_descriptors": []}',
+    ],
+)
+def test_bad_recordings_are_one_line_errors(tmp_path: Path, content: str) -> None:
+    path = tmp_path / "bad.json"
+    path.write_text(content)
+    with pytest.raises(UserError) as caught:
+        Recording.load(path)
+    assert "\n" not in str(caught.value) and str(path) in str(caught.value)
+
+
+def test_client_pin_request_fields_are_named_and_secrets_redacted() -> None:
+    request = bytes((CLIENT_PIN,)) + cbor.encode(
+        {1: 2, 2: 3, 3: {1: 2}, 4: b"A" * 32, 5: b"B" * 64}
+    )
+    summary = decode_request(request)
+    assert summary["command"] == "clientPIN"
+    fields = summary["fields"]
+    assert fields["subCommand"] == "setPIN"
+    assert fields["pinUvAuthParam"] == "<redacted 32 bytes>"
+    assert fields["newPinEnc"] == "<redacted 64 bytes>"
+    assert "4141" not in json.dumps(summary) and "4242" not in json.dumps(summary)
+
+
+def test_extension_secrets_are_redacted_but_requests_for_them_are_shown() -> None:
+    salt_enc = b"S" * 64
+    request = bytes((GET_ASSERTION,)) + cbor.encode(
+        {
+            1: "rp.example",
+            2: b"c" * 32,
+            4: {"hmac-secret": {1: {}, 2: salt_enc, 3: b"a" * 32}, "credBlob": True},
+        }
+    )
+    fields = decode_request(request)["fields"]
+    assert fields["rpId"] == "rp.example"
+    assert fields["extensions"]["hmac-secret"].startswith("<redacted ")
+    assert fields["extensions"]["credBlob"] is True
+    make = bytes((MAKE_CREDENTIAL,)) + cbor.encode({6: {"credBlob": b"secret-blob"}})
+    assert decode_request(make)["fields"]["extensions"]["credBlob"] == "<redacted 11 bytes>"
+
+
+def test_large_blob_key_in_responses_is_redacted() -> None:
+    response = b"\x00" + cbor.encode({1: {"id": b"i", "type": "public-key"}, 7: b"K" * 32})
+    fields = decode_response(GET_ASSERTION, response)["fields"]
+    assert fields["largeBlobKey"] == "<redacted 32 bytes>"
+    assert decode_response(CLIENT_PIN, b"\x31")["status"] == "PIN_INVALID"
+
+
+@given(st.binary(max_size=300))
+def test_ctap_decoders_never_raise(data: bytes) -> None:
+    json.dumps(decode_request(data))
+    json.dumps(decode_response(data[0] if data else None, data[1:]))
+    json.dumps(decode_u2f_request(data))
+    json.dumps(decode_u2f_response(data))
+    frame_header(data)
+
+
+@given(
+    st.sampled_from([MAKE_CREDENTIAL, GET_ASSERTION, CLIENT_PIN, 0x0A, 0x0C, 0x0D]),
+    st.dictionaries(st.integers(0, 12), st.binary(min_size=20, max_size=40), max_size=12),
+)
+def test_no_secret_field_content_reaches_a_summary(command: int, body: dict[int, bytes]) -> None:
+    """Whatever the map holds, a value under a secret field name never shows up in hex."""
+    summary = decode_request(bytes((command,)) + cbor.encode(body))
+    fields = summary.get("fields", {})
+    for name, value in fields.items():
+        if name in ("pinUvAuthParam", "newPinEnc", "pinHashEnc", "set"):
+            assert value.startswith("<redacted ")
