@@ -22,7 +22,6 @@ leaves = st.one_of(
     st.binary(max_size=80),
     st.text(max_size=20),
     st.booleans(),
-    st.none(),
     st.sampled_from(["public-key", "id", "alg", "type", RP_ID, "rk", "up", "uv"]),
 )
 values = st.recursive(
@@ -75,6 +74,9 @@ def fresh_key() -> Authenticator:
 
 KEY = fresh_key()
 SEEDS = valid_requests(KEY)
+OTHER_MODELS = [make_key("ctap20"), make_key("u2f-only")]
+for _other in OTHER_MODELS:
+    _other.env.clock.advance(60)
 
 
 def check_response(out: bytes) -> None:
@@ -93,13 +95,100 @@ def check_state(key: Authenticator) -> None:
     check_response(again.process(b"\x04"))
 
 
-@given(command=st.sampled_from(COMMANDS), params=requests)
-def test_random_cbor_requests(command: int, params: dict[int, Any]) -> None:
+@given(
+    key=st.sampled_from([KEY, *OTHER_MODELS]),
+    command=st.sampled_from(COMMANDS),
+    params=requests,
+)
+def test_random_cbor_requests(key: Authenticator, command: int, params: dict[int, Any]) -> None:
     try:
         body = cbor.encode(params)
     except Exception:
         return
-    check_response(KEY.process(bytes([command]) + body))
+    check_response(key.process(bytes([command]) + body))
+    check_state(key)
+
+
+@st.composite
+def plausible_requests(draw: st.DrawFn) -> bytes:
+    """makeCredential/getAssertion requests that look like a platform's: each key is usually
+    well-formed, sometimes missing, sometimes junk, so every validation step and the code
+    behind it get reached."""
+    cred_id = KEY.state.residents[0].id
+    descriptors = st.lists(
+        st.fixed_dictionaries(
+            {
+                "type": st.sampled_from(["public-key", "public-key", "other"]),
+                "id": st.one_of(st.just(cred_id), st.binary(max_size=100)),
+            }
+        ),
+        max_size=3,
+    )
+    options = st.dictionaries(st.sampled_from(["rk", "up", "uv", "plat"]), st.booleans())
+    extensions = st.fixed_dictionaries(
+        {},
+        optional={
+            "credProtect": st.integers(0, 4),
+            "hmac-secret": st.one_of(st.booleans(), st.dictionaries(st.integers(1, 4), leaves)),
+            "credBlob": st.binary(max_size=40),
+            "largeBlobKey": st.booleans(),
+            "minPinLength": st.booleans(),
+        },
+    )
+    pin_param = st.one_of(st.binary(min_size=16, max_size=32), st.just(b""))
+    pin_protocol = st.sampled_from([1, 2, 3])
+    if draw(st.booleans()):
+        command = 0x01
+        required: dict[int, Any] = {
+            1: st.binary(min_size=32, max_size=32),
+            2: st.fixed_dictionaries({"id": st.sampled_from([RP_ID, "x.test"])}),
+            3: st.fixed_dictionaries({"id": st.binary(max_size=70)}),
+            4: st.lists(
+                st.fixed_dictionaries(
+                    {"type": st.just("public-key"), "alg": st.sampled_from([-7, -8, -257])}
+                ),
+                min_size=1,
+                max_size=3,
+            ),
+        }
+        optional = {
+            5: descriptors,
+            6: extensions,
+            7: options,
+            8: pin_param,
+            9: pin_protocol,
+            10: st.integers(0, 3),
+        }
+        pin_keys: tuple[int, ...] = (8, 9, 10)
+    else:
+        command = 0x02
+        required = {
+            1: st.sampled_from([RP_ID, "x.test"]),
+            2: st.binary(min_size=32, max_size=32),
+        }
+        optional = {3: descriptors, 4: extensions, 5: options, 6: pin_param, 7: pin_protocol}
+        pin_keys = (6, 7)
+    # Hypothesis favours small numbers, so the common case (well-formed) sits at the low end.
+    request = {}
+    for k, strategy in required.items():
+        fate = draw(st.integers(0, 19))  # 1 in 20 junk, 1 in 20 missing
+        if fate < 18:
+            request[k] = draw(strategy)
+        elif fate == 18:
+            request[k] = draw(leaves)
+    for k, strategy in optional.items():
+        fate = draw(st.integers(0, 19))
+        rare = k in pin_keys  # a pinUvAuthParam stops most requests early: keep it rare
+        if fate < (1 if rare else 7):
+            request[k] = draw(strategy)
+        elif fate == 19:
+            request[k] = draw(leaves)
+    return bytes([command]) + cbor.encode(request)
+
+
+@given(request=plausible_requests())
+def test_plausible_requests(request: bytes) -> None:
+    check_response(KEY.process(request))
     check_state(KEY)
 
 
