@@ -44,6 +44,7 @@ from emulators.ctap.transaction import Transaction
 log = logging.getLogger(__name__)
 
 ROLLBACK_START = 0x7FFFFFFF
+GLOBAL_COUNTER = "global"
 CREDENTIAL_MANAGEMENT_COMMANDS = (
     CtapCommand.CREDENTIAL_MANAGEMENT,
     CtapCommand.CREDENTIAL_MANAGEMENT_PRE,
@@ -237,7 +238,7 @@ class Authenticator:
 
     def next_counter(self, cred_id: bytes, user_present: bool = True) -> int:
         """Advance the credential's signature counter; faults may make it misbehave."""
-        key = counter_key(cred_id)
+        key = GLOBAL_COUNTER if self._profile.global_counter else counter_key(cred_id)
         faults = self.faults
         if Fault.COUNTER_ROLLBACK in faults:
             value = self._rollback.get(key, ROLLBACK_START) - 1

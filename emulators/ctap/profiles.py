@@ -78,6 +78,8 @@ class DeviceProfile:
     max_resident_credentials: int = 50
     attestation: str = "batch"  # batch | self | none
     enterprise_rp_ids: tuple[str, ...] = ()
+    global_counter: bool = False
+    """One signature counter for all credentials (as many real keys have) instead of one each."""
     dropped: tuple[str, ...] = ()
     """Claims of a captured getInfo this emulator cannot honour (see module docstring)."""
 

@@ -398,3 +398,20 @@ def test_swapping_the_profile_changes_the_command_set(key) -> None:
     assert key.process(b"\x0b") == b"\x00"
     key.profile = get_profile("ctap20")
     assert key.process(b"\x0b") == bytes([CtapStatus.INVALID_COMMAND])
+
+
+def test_global_counter_profile_shares_one_sequence() -> None:
+    key = make_key()
+    key.profile = key.profile.with_(global_counter=True)
+    ctap2 = Ctap2(DirectDevice(key))
+    ids = [
+        ctap2.make_credential(CDH, RP, {"id": bytes([i])}, ES256).auth_data.credential_data
+        for i in range(2)
+    ]
+    counters = [
+        ctap2.get_assertion(
+            RP_ID, CDH, [{"type": "public-key", "id": ids[i % 2].credential_id}]
+        ).auth_data.counter
+        for i in range(4)
+    ]
+    assert counters == list(range(counters[0], counters[0] + 4))
