@@ -10,6 +10,7 @@ has no way to verify the user.
 
 from __future__ import annotations
 
+import logging
 import struct
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -24,11 +25,12 @@ from emulators.ctap.constants import (
     Version,
 )
 from emulators.ctap.errors import CtapError
-from emulators.ctap.faults import Fault
 from emulators.ctap.transaction import Transaction
 
 if TYPE_CHECKING:
     from emulators.ctap.authenticator import Authenticator
+
+log = logging.getLogger(__name__)
 
 CLA = 0x00
 PARAM_LEN = 32
@@ -104,14 +106,15 @@ def process(auth: Authenticator, raw: bytes, transaction: Transaction | None) ->
     except CtapError:  # presence timed out, was declined or cancelled
         return sw(IsoSw.CONDITIONS_NOT_SATISFIED)
     except Exception:
-        import logging
-
-        logging.getLogger(__name__).exception("internal error in U2F command")
+        log.exception("internal error in U2F command")
         return sw(IsoSw.WRONG_DATA)
 
 
 def _present(auth: Authenticator, transaction: Transaction | None, reason: str) -> bool:
-    """U2F has no keepalive-and-wait: no touch right now means 'conditions not satisfied'."""
+    """U2F has no keepalive-and-wait: no touch right now means 'conditions not satisfied'.
+
+    False only under the no-presence fault (the key goes ahead without a touch).
+    """
     try:
         return auth.presence(transaction, reason)
     except CtapError:
@@ -122,8 +125,7 @@ def register(auth: Authenticator, apdu: Apdu, transaction: Transaction | None) -
     if len(apdu.data) != 2 * PARAM_LEN:
         raise ApduError(IsoSw.WRONG_LENGTH)
     challenge, application = apdu.data[:PARAM_LEN], apdu.data[PARAM_LEN:]
-    if not _present(auth, transaction, "U2F register") and Fault.NO_PRESENCE not in auth.faults:
-        raise ApduError(IsoSw.CONDITIONS_NOT_SATISFIED)
+    _present(auth, transaction, "U2F register")
     secret = auth.wrapper.new_secret(int(CoseAlg.ES256))
     key_handle = auth.wrapper.wrap(application, secret)
     public = auth.wrapper.key(key_handle, secret).raw_p256_public()
@@ -164,8 +166,6 @@ def authenticate(auth: Authenticator, apdu: Apdu, transaction: Transaction | Non
         raise ApduError(IsoSw.CONDITIONS_NOT_SATISFIED)
     if apdu.p1 == U2fControl.ENFORCE_USER_PRESENCE:
         present = _present(auth, transaction, "U2F authenticate")
-        if not present and Fault.NO_PRESENCE not in auth.faults:
-            raise ApduError(IsoSw.CONDITIONS_NOT_SATISFIED)
     elif apdu.p1 == U2fControl.DONT_ENFORCE_USER_PRESENCE:
         present = False
     else:
