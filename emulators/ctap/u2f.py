@@ -107,7 +107,7 @@ def process(auth: Authenticator, raw: bytes, transaction: Transaction | None) ->
         return sw(IsoSw.CONDITIONS_NOT_SATISFIED)
     except Exception:
         log.exception("internal error in U2F command")
-        return sw(IsoSw.WRONG_DATA)
+        return sw(IsoSw.NO_PRECISE_DIAGNOSIS)
 
 
 def _present(auth: Authenticator, transaction: Transaction | None, reason: str) -> bool:
