@@ -4,7 +4,10 @@
   bench's `udp:HOST:PORT` target, other FIDO test tools);
 - `--uhid`: a kernel HID device through /dev/uhid, so a /dev/hidrawN appears for browsers
   and libfido2;
-- `--usbip`: a USB device on a USB/IP server, for `usbip attach -r HOST -b 1-1`.
+- `--usbip`: a USB device on a USB/IP server, for `usbip attach -r HOST -b 1-1`;
+- `--vpcd`: a contactless card in vsmartcard's vpcd PC/SC reader (slot 0 is 127.0.0.1:35963),
+  so that pcscd clients (python-fido2's `CtapPcscDevice`, the bench's `pcsc:` target) see it;
+  being in the field counts as the user's tap.
 Runs until SIGINT/SIGTERM, then closes everything and exits 0; the key's state file is
 written on every change, so nothing is lost at shutdown.
 """
@@ -24,6 +27,7 @@ from bench.errors import UserError
 from emulators.ctap.errors import StateError
 from emulators.ctap.faults import Fault
 from emulators.ctap.profiles import PROFILES
+from emulators.transport.nfc import NfcBreakage
 from emulators.transport.udp import (
     DEFAULT_HOST,
     DEFAULT_PORT,
@@ -34,6 +38,7 @@ from emulators.transport.udp import (
     parse_address,
 )
 from emulators.transport.usbip import USBIP_PORT
+from emulators.transport.vpcd import VPCD_DEFAULT_HOST, VPCD_DEFAULT_PORT
 
 if TYPE_CHECKING:
     from emulators.key import EmulatedKey
@@ -65,6 +70,13 @@ def register(subcommands: argparse._SubParsersAction) -> None:
         metavar="HOST:PORT",
         help=f"serve the key as USB/IP bus id 1-1 (default {DEFAULT_HOST}:{USBIP_PORT})",
     )
+    transport.add_argument(
+        "--vpcd",
+        nargs="?",
+        const=f"{VPCD_DEFAULT_HOST}:{VPCD_DEFAULT_PORT}",
+        metavar="HOST:PORT",
+        help=f"plug into the vpcd reader slot (default {VPCD_DEFAULT_HOST}:{VPCD_DEFAULT_PORT})",
+    )
     parser.add_argument(
         "--reply-to",
         metavar="HOST:PORT",
@@ -93,6 +105,14 @@ def register(subcommands: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--allow-remote", action="store_true", help="allow binding a non-loopback address"
     )
+    parser.add_argument(
+        "--nfc-break",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="with --vpcd, break the ISO 7816 framing on purpose (repeatable): "
+        + ", ".join(b.value for b in NfcBreakage),
+    )
     parser.set_defaults(handler=run)
 
 
@@ -118,10 +138,14 @@ def _addresses(args: argparse.Namespace) -> tuple[Address, Address, Address]:
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.udp is None and args.uhid:
+    if args.nfc_break and args.vpcd is None:
+        raise UserError("--nfc-break applies to --vpcd only")
+    if args.uhid:
         return _serve_until_stopped(args, _start_uhid)
-    if args.udp is None:
+    if args.usbip is not None:
         return _serve_until_stopped(args, _start_usbip)
+    if args.vpcd is not None:
+        return _serve_until_stopped(args, _start_vpcd)
     return _run_udp(args)
 
 
@@ -169,6 +193,30 @@ def _start_usbip(key: EmulatedKey, args: argparse.Namespace) -> tuple[str, Calla
         raise UserError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
     where = f"usbip {host}:{port} bus id {server.busid} (usbip attach -r {host} -b {server.busid})"
     return where, server.close
+
+
+def _start_vpcd(key: EmulatedKey, args: argparse.Namespace) -> tuple[str, Callable[[], None]]:
+    from emulators.transport.nfc import NfcCard
+    from emulators.transport.vpcd import VpcdClient
+
+    try:
+        host, port = parse_address(args.vpcd, default_port=VPCD_DEFAULT_PORT)
+        breakages = NfcBreakage.parse(args.nfc_break)
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+    if port == 0:
+        raise UserError("the vpcd reader port must be 1-65535")
+    client = VpcdClient(NfcCard(key.authenticator, breakages=breakages), host, port)
+    leave = threading.Event()
+    worker = threading.Thread(target=client.run, args=(leave,), name="vpcd", daemon=True)
+    worker.start()
+
+    def close() -> None:
+        leave.set()
+        worker.join(timeout=10)
+        sys.stderr.write("tokenbench: emulated card removed\n")
+
+    return f"a card in vpcd at {host}:{port}", close
 
 
 def _serve_until_stopped(

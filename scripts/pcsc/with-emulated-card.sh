@@ -1,13 +1,13 @@
 #!/bin/sh
 # Run a command against the emulated key as a contactless card, with a private PC/SC stack.
 #
-#   scripts/pcsc/with-emulated-card.sh [emulate-vpcd options --] COMMAND [ARGS...]
+#   scripts/pcsc/with-emulated-card.sh [emulate --vpcd options --] COMMAND [ARGS...]
 #   e.g. scripts/pcsc/with-emulated-card.sh .venv/bin/pytest --pyargs bench.suites \
 #            --target 'pcsc:Virtual PCD 00 00' --bench-suite nfc
 #        scripts/pcsc/with-emulated-card.sh --nfc-break no-command-chaining -- .venv/bin/pytest ...
 #
 # Everything runs in new network and mount namespaces (root needed): a pcscd with only the vpcd
-# reader (its socket on a private /run/pcscd), `tokenbench key emulate-vpcd` plugged into slot 0,
+# reader (its socket on a private /run/pcscd), `tokenbench key emulate --vpcd` plugged into slot 0,
 # then COMMAND. The host's pcscd, readers and ports are untouched; pcscd and the card are
 # stopped when COMMAND ends, and COMMAND's exit status is returned.
 set -eu
@@ -39,8 +39,8 @@ mkdir -p /run/pcscd
 mount --bind "$work/run" /run/pcscd
 pcscd --foreground -c "$work/conf" >"$work/pcscd.log" 2>&1 &
 pcscd_pid=$!
-# shellcheck disable=SC2086 # the emulate-vpcd options are words
-"$here/.venv/bin/tokenbench" key emulate-vpcd 127.0.0.1:35963 $emulate_args 2>"$work/card.log" &
+# shellcheck disable=SC2086 # the emulate --vpcd options are words
+"$here/.venv/bin/tokenbench" key emulate --vpcd 127.0.0.1:35963 $emulate_args 2>"$work/card.log" &
 card_pid=$!
 cleanup() {
     kill -TERM "$card_pid" 2>/dev/null || true

@@ -24,7 +24,7 @@ How the PC/SC integration tests get a real pcscd without touching the machine's 
   namespace is per thread on Linux, so a short-lived thread setns()es into
   /proc/<pcscd pid>/ns/net, creates the TCP connection and exits; the socket stays in that
   namespace while the rest of the process keeps the host's network. Subprocesses (the
-  `tokenbench key emulate-vpcd` test) are started with `nsenter --net=...`.
+  `tokenbench key emulate --vpcd` test) are started with `nsenter --net=...`.
 * Teardown sends SIGTERM to pcscd and then kills the whole `unshare` process group, so nothing
   is left running even when a test fails.
 """

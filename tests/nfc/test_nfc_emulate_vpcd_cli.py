@@ -1,4 +1,4 @@
-"""`tokenbench key emulate-vpcd`: the real command, run in the private pcscd's network namespace
+"""`tokenbench key emulate --vpcd`: the real command, run in the private pcscd's network namespace
 (`nsenter --net`), seen by python-fido2 through pcscd; clean exit on SIGTERM and SIGINT."""
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ def wait_for(condition, what: str) -> None:  # type: ignore[no-untyped-def]
 def emulate_vpcd(private_pcscd, *args: str) -> Iterator[subprocess.Popen]:
     command = ["nsenter", f"--net={private_pcscd.netns_path}", sys.executable, "-m", "bench.cli"]
     process = subprocess.Popen(
-        [*command, "key", "emulate-vpcd", f"127.0.0.1:{PORT}", *args],
+        [*command, "key", "emulate", "--vpcd", f"127.0.0.1:{PORT}", *args],
         cwd=PROJECT,
         stderr=subprocess.PIPE,
         text=True,
@@ -87,14 +87,14 @@ def test_emulate_vpcd_with_a_broken_framing_option(private_pcscd) -> None:
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["host:0"], "port must be"),
-        (["host:http"], "port must be"),
+        (["--vpcd", "host:0"], "port"),
+        (["--vpcd", "host:http"], "port"),
         (["--nfc-break", "nonsense"], "unknown NFC breakage"),
         (["--fault", "nonsense"], "unknown fault"),
     ],
 )
 def test_emulate_vpcd_bad_arguments_are_one_line(capsys, args: list[str], message: str) -> None:
-    assert main(["key", "emulate-vpcd", *args]) == 1
+    assert main(["key", "emulate", "--vpcd", "127.0.0.1:1", *args]) == 1
     err = capsys.readouterr().err
     assert message in err
     assert err.count("\n") == 1
