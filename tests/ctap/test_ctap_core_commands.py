@@ -415,3 +415,15 @@ def test_global_counter_profile_shares_one_sequence() -> None:
         for i in range(4)
     ]
     assert counters == list(range(counters[0], counters[0] + 4))
+
+
+def test_zero_length_pin_uv_auth_param_on_get_assertion(key) -> None:
+    from ctap_testkit import with_pin
+
+    register(key, resident="required")
+    ctap2 = Ctap2(DirectDevice(key))
+    for expected in (CtapStatus.PIN_NOT_SET, CtapStatus.PIN_INVALID):
+        with pytest.raises(CtapError) as e:
+            ctap2.get_assertion(RP_ID, CDH, pin_uv_param=b"", pin_uv_protocol=2)
+        assert e.value.code == expected
+        with_pin(key)
