@@ -11,6 +11,7 @@ import pytest
 from emulators.clock import FakeClock
 from emulators.totp.app import VirtualTotpApp
 from emulators.totp.factory import TokenFactory
+from emulators.totp.token import HardwareTotpToken
 from verifier.errors import IamError
 from verifier.iam import IamService
 from verifier.seeds import SeedImportError
@@ -19,11 +20,16 @@ YEAR = 365.25 * 86400
 PSK = bytes(range(16))
 
 
-def press_twice(token, clock: FakeClock) -> tuple[str, str]:
-    """Two consecutive codes, as a person reads them off the display 30 s apart."""
+def press_twice(token: HardwareTotpToken, clock: FakeClock) -> tuple[str, str]:
+    """Two consecutive codes, as a person reads them: one code, then the next one to appear
+    (pressing again each second until it changes; a token's steps follow its own clock)."""
     first = token.press()
-    clock.advance(token.period)
-    second = token.press()
+    second = first
+    for _ in range(2 * token.period):
+        clock.advance(1)
+        second = token.press()
+        if second != first:
+            break
     assert first and second and first != second
     return first, second
 
