@@ -76,3 +76,9 @@ def access_denied(message: str) -> IamError:
 def no_such_device(serial: str, user_name: str | None = None) -> IamError:
     owner = f" for user {user_name}" if user_name is not None else ""
     return IamError(NO_SUCH_ENTITY, f"MFA Device with serial number {serial}{owner} not found.")
+
+
+def limit_exceeded(user_name: str, limit: int = 8) -> IamError:
+    return IamError(
+        LIMIT_EXCEEDED, f"Cannot exceed quota for MFA devices per user: {limit} ({user_name})"
+    )

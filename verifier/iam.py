@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import base64
 import io
-import os
 import secrets
 import urllib.parse
 from collections.abc import Callable, Sequence
@@ -36,15 +35,24 @@ from verifier.errors import (
     ENTITY_ALREADY_EXISTS,
     INVALID_AUTHENTICATION_CODE,
     INVALID_INPUT,
-    LIMIT_EXCEEDED,
     NO_SUCH_ENTITY,
     SERVICE_FAILURE,
     VALIDATION_ERROR,
     IamError,
+    limit_exceeded,
     no_such_device,
 )
+from verifier.iam_names import (
+    KIND_FIDO,
+    KIND_HARDWARE,
+    KIND_SMS,
+    KIND_VIRTUAL,
+    MAX_DEVICES_PER_IDENTITY,
+    TOTP_KINDS,
+)
+from verifier.iam_seeds import SeedOperations
 from verifier.iam_tags import TagOperations
-from verifier.seeds import ImportedSeed, SeedCipher, SeedError, read_seed_file
+from verifier.seeds import SeedCipher, SeedError
 from verifier.store import Device, DuplicateError, Identity, Store
 from verifier.totp import (
     DEFAULT_POLICY,
@@ -58,10 +66,7 @@ from verifier.totp import (
     verify_consecutive,
 )
 
-MAX_DEVICES_PER_IDENTITY = 8
 VIRTUAL_SEED_BYTES = 40  # IAM's Base32StringSeed is 64 base32 characters
-KIND_VIRTUAL, KIND_HARDWARE, KIND_FIDO, KIND_SMS = "virtual", "hardware", "fido", "sms"
-TOTP_KINDS = (KIND_VIRTUAL, KIND_HARDWARE)
 SESSION_SECONDS = 43_200
 BAD_CODE = "MultiFactorAuthentication failed with invalid MFA one time pass code."
 
@@ -138,7 +143,7 @@ def _random_account_id(rng: Callable[[int], bytes]) -> str:
     return str(int.from_bytes(rng(8), "big") % 10**12).zfill(12)
 
 
-class IamService(TagOperations):
+class IamService(TagOperations, SeedOperations):
     """One account's MFA rules. Thread-safe: all shared state is in the store."""
 
     def __init__(
@@ -547,62 +552,6 @@ class IamService(TagOperations):
         params = TotpParams(device.algorithm or "SHA1", device.digits or 6, device.period or 30)
         return TotpKey(secret, params)
 
-    # --- hardware seeds and legacy SMS ----------------------------------------------------------
-
-    def import_seeds(self, seeds: Sequence[ImportedSeed]) -> dict[str, Any]:
-        """Store imported hardware seeds (sealed), all or nothing."""
-        now = self.clock.now()
-        devices = [
-            Device(
-                serial=seed.serial,
-                kind=KIND_HARDWARE,
-                created_at=now,
-                manufacturer=seed.manufacturer,
-                seed_sealed=self.cipher.seal(seed.serial, seed.secret),
-                algorithm=seed.params.algorithm,
-                digits=seed.params.digits,
-                period=seed.params.period,
-            )
-            for seed in seeds
-        ]
-        for device in devices:
-            if self.store.device(device.serial) is not None:
-                raise IamError(
-                    ENTITY_ALREADY_EXISTS,
-                    f"serial {device.serial} is already known; nothing was imported",
-                )
-        try:
-            self.store.add_devices(devices)
-        except DuplicateError:
-            raise IamError(
-                ENTITY_ALREADY_EXISTS, "a serial in the file is already known; nothing imported"
-            ) from None
-        return {"SerialNumbers": [d.serial for d in devices]}
-
-    def import_seed_file(
-        self, path: str | os.PathLike[str], *, password: str | None = None, psk: bytes | None = None
-    ) -> dict[str, Any]:
-        """Read a PSKC or CSV seed file and import every token in it, or none."""
-        return self.import_seeds(read_seed_file(path, password=password, psk=psk))
-
-    def add_legacy_sms_device(self, *, UserName: str) -> dict[str, Any]:
-        """An SMS device as a migrated legacy account has it: listed and counted, never
-        enable-able again once removed."""
-        identity = self.identity(UserName)
-        if self.store.count_assigned(identity.id) >= self.device_limit:
-            raise _limit(identity)
-        serial = names.sms_serial(self.account_id, identity.user_name)
-        now = self.clock.now()
-        device = Device(serial=serial, kind=KIND_SMS, created_at=now)
-        outcome = self.store.add_assigned_device(
-            Device(**{**device.__dict__, "enable_date": now}), identity, limit=self.device_limit
-        )
-        if outcome == "limit":
-            raise _limit(identity)
-        if outcome != "ok":
-            raise IamError(ENTITY_ALREADY_EXISTS, f"{serial} exists")
-        return {"SerialNumber": serial}
-
 
 def _state(device: Device) -> TotpState:
     return TotpState(
@@ -615,11 +564,7 @@ def no_device(serial: str, identity: Identity | None = None) -> IamError:
 
 
 def _limit(identity: Identity) -> IamError:
-    return IamError(
-        LIMIT_EXCEEDED,
-        f"Cannot exceed quota for MFA devices per user: {MAX_DEVICES_PER_IDENTITY} "
-        f"({identity.user_name})",
-    )
+    return limit_exceeded(identity.user_name)
 
 
 def _locked(device: Device) -> IamError:

@@ -25,9 +25,9 @@ from verifier.errors import (
     ACCESS_DENIED,
     ENTITY_ALREADY_EXISTS,
     INVALID_INPUT,
-    LIMIT_EXCEEDED,
     NO_SUCH_ENTITY,
     IamError,
+    limit_exceeded,
 )
 from verifier.iam import ADMIN, KIND_FIDO, MAX_DEVICES_PER_IDENTITY, Caller, IamService, Session
 from verifier.store import Ceremony, Device, Store
@@ -229,7 +229,4 @@ def _random_suffix(raw: bytes) -> str:
 
 
 def _limit(user_name: str) -> IamError:
-    return IamError(
-        LIMIT_EXCEEDED,
-        f"Cannot exceed quota for MFA devices per user: {MAX_DEVICES_PER_IDENTITY} ({user_name})",
-    )
+    return limit_exceeded(user_name, MAX_DEVICES_PER_IDENTITY)

@@ -27,6 +27,9 @@ TAG_PUNCTUATION = frozenset(" _.:/=+-@")
 RESERVED_TAG_PREFIX = "aws:"
 ASSIGNMENT_STATUSES = ("Assigned", "Unassigned", "Any")
 ROOT_USER_NAME = "root"
+MAX_DEVICES_PER_IDENTITY = 8  # IAM: up to 8 MFA devices of any kinds per identity
+KIND_VIRTUAL, KIND_HARDWARE, KIND_FIDO, KIND_SMS = "virtual", "hardware", "fido", "sms"
+TOTP_KINDS = (KIND_VIRTUAL, KIND_HARDWARE)
 
 
 def _fail(parameter: str, rule: str) -> IamError:
