@@ -232,3 +232,24 @@ def test_postgres_store(tmp_path: Path, capsys: pytest.CaptureFixture[str], monk
         with engine.begin() as conn:
             conn.exec_driver_sql(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
         engine.dispose()
+
+
+def test_wrong_kek_is_service_failure(cli: Cli) -> None:
+    cli.ok("create-user", "--user-name", "alice")
+    outfile = cli.tmp_path / "p.seed"
+    created = cli.ok("create-virtual-mfa-device", "--virtual-mfa-device-name", "p",
+                     "--outfile", str(outfile),
+                     "--bootstrap-method", "Base32StringSeed")  # fmt: skip
+    cli.base[3] = str(cli.tmp_path / "another-kek")
+    code1, code2 = codes(outfile.read_text(), 0, 1)
+    err = cli.fails("ServiceFailure", "EnableMFADevice", "enable-mfa-device", "--user-name",
+                    "alice", "--serial-number", created["VirtualMFADevice"]["SerialNumber"],
+                    "--authentication-code1", code1, "--authentication-code2", code2)  # fmt: skip
+    assert "wrong key-encryption key" in err
+
+
+def test_group_without_verb(cli: Cli) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["iam"])
+    assert info.value.code == 2
+    assert cli.capsys.readouterr().err.count("\n") == 1

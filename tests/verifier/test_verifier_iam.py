@@ -463,3 +463,26 @@ def test_virtual_serial_round_trip(name: str) -> None:
         return
     serial = names.virtual_serial(ACCOUNT, "/", name)
     assert serial.endswith(":mfa/" + name) and names.serial_number(serial) == serial
+
+
+def test_resync_refused_while_locked(service: IamService) -> None:
+    service.create_user(UserName="alice")
+    serial, app = new_virtual(service, "phone")
+    enable(service, "alice", serial, app)
+    service.clock.advance(60)
+    wrong = "000000" if app.code() != "000000" else "111111"
+    for _ in range(service.policy.lockout_limit):
+        with pytest.raises(IamError):
+            service.sign_in(UserName="alice", SerialNumber=serial, TokenCode=wrong)
+    code1, code2 = app.pair()
+    call = lambda: service.resync_mfa_device(  # noqa: E731
+        UserName="alice", SerialNumber=serial, AuthenticationCode1=code1, AuthenticationCode2=code2
+    )
+    with pytest.raises(IamError, match="locked") as info:
+        call()
+    assert info.value.code == "AccessDenied"
+    service.clock.advance(service.policy.lockout_cooldown)
+    code1, code2 = app.pair()
+    service.resync_mfa_device(
+        UserName="alice", SerialNumber=serial, AuthenticationCode1=code1, AuthenticationCode2=code2
+    )
