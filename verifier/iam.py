@@ -19,6 +19,7 @@ Decisions made where IAM leaves room, and why:
 from __future__ import annotations
 
 import base64
+import contextlib
 import io
 import secrets
 import urllib.parse
@@ -126,16 +127,19 @@ def open_account(
     names.account_id(account_id)
     if account_id not in existing:
         now = clock.now()
-        store.add_account(account_id, now)
-        store.add_identity(
-            account_id,
-            names.ROOT_USER_NAME,
-            user_id=account_id,
-            user_handle=rng(32),
-            is_root=True,
-            path="/",
-            now=now,
-        )
+        with contextlib.suppress(DuplicateError):  # another process created it first
+            store.add_account(account_id, now)
+        if store.root_identity(account_id) is None:
+            with contextlib.suppress(DuplicateError):
+                store.add_identity(
+                    account_id,
+                    names.ROOT_USER_NAME,
+                    user_id=account_id,
+                    user_handle=rng(32),
+                    is_root=True,
+                    path="/",
+                    now=now,
+                )
     return account_id
 
 
