@@ -1,0 +1,189 @@
+"""The emulated key as a fake /dev/hidraw0 under umockdev: a real-client path without a kernel.
+
+Unmodified programs (python-fido2's Linux backend, libfido2's `fido2-token`) run with
+libumockdev-preload and the testbed's UMOCKDEV_DIR; they enumerate the node through sysfs and
+libudev, issue hidraw ioctls and read()/write() 64-byte reports as with a real key. Unlike
+uhid/USB/IP this needs no root, no kernel module and no VM, which makes it the quick path.
+
+umockdev's API is reachable only through GObject introspection, which Debian ships for the
+system interpreter; so `scripts/umockdev/hidraw_server.py` runs under /usr/bin/python3 and
+plays the hidraw driver, while this module (in the venv, beside the key) moves reports to and
+from it over a SOCK_SEQPACKET socketpair: one message per report, no framing needed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import select
+import socket
+import subprocess
+import tempfile
+import threading
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+from emulators.transport.fido_hid import (
+    EMULATOR_PRODUCT_ID,
+    EMULATOR_VENDOR_ID,
+    FIDO_REPORT_DESCRIPTOR,
+    MANUFACTURER,
+    REPORT_SIZE,
+    strip_report_id,
+)
+
+SERVER_SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "umockdev" / "hidraw_server.py"
+SYSTEM_PYTHON = "/usr/bin/python3"  # the interpreter that has python3-gi + gir1.2-umockdev-1.0
+PRELOAD_LIBRARY = "libumockdev-preload.so.0"
+START_TIMEOUT = 15.0
+MAX_MESSAGE = 65536
+
+
+class UmockdevUnavailable(OSError):
+    """umockdev, its GI typelib or python3-gi is missing, or the testbed did not start."""
+
+
+class UmockdevHidraw:
+    """A fake hidraw node served by a helper process; reports go to `deliver`, and `send`."""
+
+    def __init__(
+        self,
+        deliver: Callable[[bytes], None],
+        *,
+        name: str = "tokenbench emulated FIDO key",
+        product: str = "Emulated FIDO key",
+        serial: str = "",
+        node: str = "hidraw0",
+        python: str = SYSTEM_PYTHON,
+    ) -> None:
+        self._deliver = deliver
+        self.devnode = f"/dev/{node}"
+        self._config = {
+            "report_descriptor": FIDO_REPORT_DESCRIPTOR.hex(),
+            "vendor_id": EMULATOR_VENDOR_ID,
+            "product_id": EMULATOR_PRODUCT_ID,
+            "name": name,
+            "manufacturer": MANUFACTURER,
+            "product": product,
+            "serial": serial,
+            "node": node,
+        }
+        self._python = python
+        self._sock: socket.socket | None = None
+        self._proc: subprocess.Popen[str] | None = None
+        # The helper's stderr goes to a file: a pipe nobody reads could fill and stall it.
+        self._stderr = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115 -- closed in close()
+        self._thread: threading.Thread | None = None
+        self.root: str = ""
+
+    def start(self) -> UmockdevHidraw:
+        """Start the helper and wait until its testbed exists (raises UmockdevUnavailable)."""
+        if not Path(self._python).exists():
+            raise UmockdevUnavailable(f"{self._python} not found (needs python3-gi)")
+        mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        try:
+            self._proc = subprocess.Popen(
+                [self._python, str(SERVER_SCRIPT), json.dumps(self._config), str(theirs.fileno())],
+                pass_fds=[theirs.fileno()],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=self._stderr,
+                text=True,
+            )
+        finally:
+            theirs.close()
+        self._sock = mine
+        self.root = self._wait_ready()
+        self._thread = threading.Thread(target=self._read_loop, name="umockdev", daemon=True)
+        self._thread.start()
+        return self
+
+    def _wait_ready(self) -> str:
+        assert self._proc is not None and self._proc.stdout is not None
+        ready, _, _ = select.select([self._proc.stdout], [], [], START_TIMEOUT)
+        line = self._proc.stdout.readline() if ready else ""
+        if not line.startswith("ready "):
+            self._proc.kill()
+            self._proc.wait()
+            detail = self._stderr_tail()
+            self.close()
+            raise UmockdevUnavailable(f"umockdev hidraw helper did not start: {detail}")
+        return line.split(" ", 1)[1].strip()
+
+    def _stderr_tail(self) -> str:
+        """The helper's last words, for the error message."""
+        self._stderr.seek(0)
+        lines = [line for line in self._stderr.read().splitlines() if line.strip()]
+        status = self._proc.returncode if self._proc is not None else None
+        return lines[-1] if lines else f"exit status {status}"
+
+    def client_env(self, base: Mapping[str, str] | None = None) -> dict[str, str]:
+        """The environment under which an unmodified program sees the fake node."""
+        env = dict(os.environ if base is None else base)
+        preload = env.get("LD_PRELOAD", "")
+        env["LD_PRELOAD"] = f"{PRELOAD_LIBRARY} {preload}".strip()
+        env["UMOCKDEV_DIR"] = self.root
+        return env
+
+    def send(self, report: bytes) -> None:
+        """An input report from the key to the host (the key's report sink)."""
+        if self._sock is not None:
+            # If the helper is gone, reports are dropped, as by an unplugged device.
+            with contextlib.suppress(OSError):
+                self._sock.send(report)
+
+    def _read_loop(self) -> None:
+        """Output reports the clients wrote: the report-ID byte goes, as usbhid strips it."""
+        sock = self._sock
+        assert sock is not None
+        while True:
+            try:
+                data = sock.recv(MAX_MESSAGE)
+            except OSError:
+                return
+            if not data:
+                return
+            report = strip_report_id(data)
+            if len(report) == REPORT_SIZE:
+                self._deliver(report)
+
+    def close(self) -> None:
+        """Close the socket (the helper then removes its testbed and exits)."""
+        if self._sock is not None:
+            with contextlib.suppress(OSError):
+                self._sock.shutdown(socket.SHUT_RDWR)
+            self._sock.close()
+            self._sock = None
+        if self._proc is not None:
+            try:
+                self._proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
+                self._proc.wait()
+            if self._proc.stdout is not None:
+                self._proc.stdout.close()
+            self._proc = None
+        if not self._stderr.closed:
+            self._stderr.close()
+        if self._thread is not None:
+            self._thread.join(timeout=2)
+            self._thread = None
+
+    def __enter__(self) -> UmockdevHidraw:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def attach_umockdev(key: object, **kwargs: object) -> UmockdevHidraw:
+    """Expose an `EmulatedKey` as a fake hidraw node; returns the running bridge.
+
+    Run clients with `bridge.client_env()`. Remove the sink with `key.remove_sink(bridge.send)`
+    when done if the key outlives the bridge.
+    """
+    bridge = UmockdevHidraw(key.receive, **kwargs)  # type: ignore[attr-defined]
+    bridge.start()
+    key.add_sink(bridge.send)  # type: ignore[attr-defined]
+    return bridge
