@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 
 # Debian packages: what building the venv needs, and what the tests talk to.
 APT_BASE := python3 python3-venv python3-dev gcc make
-APT_TEST := libpcsclite-dev swig pcscd vsmartcard-vpcd libfido2-1 fido2-tools postgresql qemu-system-x86 busybox-static usbip udev umockdev
+APT_TEST := libpcsclite-dev swig pcscd vsmartcard-vpcd libfido2-1 fido2-tools postgresql qemu-system-x86 busybox-static usbip udev umockdev python3-gi gir1.2-umockdev-1.0
 
 .PHONY: run test lint clean
 
