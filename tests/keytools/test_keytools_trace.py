@@ -7,16 +7,19 @@ would in front of a real key.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fido2 import cbor
@@ -25,7 +28,7 @@ from fido2.ctap import CtapError
 from fido2.ctap1 import Ctap1
 from fido2.ctap2 import Ctap2
 from fido2.ctap2.pin import ClientPin
-from fido2.hid import CtapHidDevice
+from fido2.hid import STATUS, CtapHidDevice
 from fido2.hid.base import HidDescriptor
 from fido2.utils import websafe_decode
 from fido2.webauthn import (
@@ -52,6 +55,7 @@ class Traced:
     out: io.StringIO
     log_path: Path
     front: TraceFrontEnd
+    target: Any
 
 
 def _udp_client(server: UdpKeyServer) -> CtapHidDevice:
@@ -63,7 +67,13 @@ def _udp_client(server: UdpKeyServer) -> CtapHidDevice:
 
 @pytest.fixture
 def traced(tmp_path: Path) -> Iterator[Traced]:
-    target = parse_target("emu:")
+    with trace_of("emu:", tmp_path) as result:
+        yield result
+
+
+@contextlib.contextmanager
+def trace_of(uri: str, tmp_path: Path) -> Iterator[Traced]:
+    target = parse_target(uri)
     clock = MonotonicClock()
     out = io.StringIO()
     log = TraceLog(out, tmp_path / "trace.json", clock)
@@ -73,7 +83,7 @@ def traced(tmp_path: Path) -> Iterator[Traced]:
     ).start()
     device = _udp_client(server)
     try:
-        yield Traced(device, out, tmp_path / "trace.json", front)
+        yield Traced(device, out, tmp_path / "trace.json", front, target)
     finally:
         device.close()
         server.close()
@@ -235,6 +245,40 @@ def test_ctap_errors_from_the_key_reach_the_client(traced: Traced) -> None:
         ClientPin(ctap).get_pin_token("0000")  # no PIN set on a fresh key
     assert caught.value.code == CtapError.ERR.PIN_NOT_SET
     assert any(r["summary"].get("status") == "PIN_NOT_SET" for r in _records(traced))
+
+
+def test_keepalive_and_cancel_are_relayed(tmp_path: Path) -> None:
+    """The key waits for a touch: the client sees UPNEEDED through the trace; CANCEL reaches it."""
+    with trace_of("emu:presence=touch", tmp_path) as traced:
+        ctap = Ctap2(traced.device)
+        statuses: list[int] = []
+
+        def touch_when_asked(status: int) -> None:
+            statuses.append(status)
+            if status == STATUS.UPNEEDED and statuses.count(STATUS.UPNEEDED) == 1:
+                traced.target.key.touch()
+
+        arguments = (
+            b"k" * 32,
+            {"id": RP.id, "name": RP.name},
+            {"id": b"u", "name": "u"},
+            [{"type": "public-key", "alg": -7}],
+        )
+        ctap.make_credential(*arguments, on_keepalive=touch_when_asked)
+        assert STATUS.UPNEEDED in statuses
+        cancel = threading.Event()
+
+        def cancel_when_asked(status: int) -> None:
+            if status == STATUS.UPNEEDED:
+                cancel.set()
+
+        with pytest.raises(CtapError) as caught:
+            ctap.make_credential(*arguments, event=cancel, on_keepalive=cancel_when_asked)
+        assert caught.value.code == CtapError.ERR.KEEPALIVE_CANCEL
+        records = _records(traced)
+        assert any(r["cmd"] == "CANCEL" for r in records)
+        answers = [r for r in records if r["cmd"] == "CBOR" and r["direction"] == "key->host"]
+        assert answers[-1]["summary"]["status"] == "KEEPALIVE_CANCEL"
 
 
 def _free_udp_port() -> int:
