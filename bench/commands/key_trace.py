@@ -72,7 +72,7 @@ def _start_listener(args: argparse.Namespace, front: Any) -> tuple[Any, str]:
         try:
             device = attach_uhid(front, name="tokenbench trace")
         except UhidUnavailable as exc:
-            raise UserError(str(exc)) from None
+            raise UserError(exc.strerror or str(exc)) from None
         return device, "uhid (a new /dev/hidrawN)"
     from emulators.transport.usbip import serve_usbip
 

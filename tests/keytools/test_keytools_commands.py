@@ -91,6 +91,29 @@ def test_list_finds_the_recorded_yubikey_through_the_pyusb_backend_hook(
     assert "usb:001:005" in out and "1050:0407" in out and "2:ccid" in out
 
 
+def test_list_shows_hid_keys_from_python_fido2_enumeration(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """hidraw enumeration replaced by an emulated key's real CtapHidDevice (no hidraw here)."""
+    from fido2.hid import CtapHidDevice
+
+    key = EmulatedKey.create()
+    try:
+        monkeypatch.setattr(
+            CtapHidDevice, "list_devices", classmethod(lambda cls: iter([key.hid_device()]))
+        )
+        monkeypatch.setenv("TOKENBENCH_PYUSB_BACKEND", "bench.keytools.usb_replay:replay_from_env")
+        monkeypatch.setenv("TOKENBENCH_USB_RECORDINGS", "")
+        code, out, err = run(capsys, "key", "list", "--json")
+    finally:
+        key.close()
+    assert code == 0, err
+    hid = [d for d in json.loads(out)["devices"] if d["source"] == "hid"]
+    assert len(hid) == 1
+    assert hid[0]["path"].startswith("hid:") and hid[0]["product"] == "tokenbench CTAP 2.1 key"
+    assert hid[0]["interfaces"] == ["fido-hid (usage page 0xF1D0)"]
+
+
 def test_list_without_devices_explains_each_source(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -329,3 +329,34 @@ def test_trace_command_runs_until_sigterm_and_writes_its_log(tmp_path: Path) -> 
     assert process.returncode == 0, err
     assert "getInfo" in out and "trace stopped" in err
     assert any(r["summary"].get("command") == "getInfo" for r in json.loads(log.read_text()))
+
+
+@pytest.mark.parametrize(
+    ("extra", "expected"),
+    [
+        (("--target", "emu:", "--listen", "udp", "--udp", "10.1.2.3:8111"), "not loopback"),
+        (("--target", "emu:", "--listen", "udp", "--udp", "127.0.0.1:x"), "not a number"),
+        (("--target", "hid:/dev/hidraw-missing", "--listen", "udp"), "cannot open"),
+        (("--target", "totp:emu", "--listen", "udp"), "not a security key target"),
+        (("--target", "emu:", "--listen", "udp", "--duration", "0"), "must be positive"),
+    ],
+)
+def test_trace_errors_are_one_line(
+    capsys: pytest.CaptureFixture[str], extra: tuple[str, ...], expected: str
+) -> None:
+    from bench.cli import main
+
+    assert main(["key", "trace", *extra]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("tokenbench: error: ") and expected in err[0]
+
+
+def test_trace_without_uhid_is_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    """No /dev/uhid (as in this container): a clear message, nothing left running."""
+    from bench.cli import main
+
+    if Path("/dev/uhid").exists():
+        pytest.skip("this machine has /dev/uhid: the error path cannot be reached")
+    code = main(["key", "trace", "--target", "emu:", "--listen", "uhid", "--duration", "1"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 1 and len(err) == 1 and "cannot open /dev/uhid" in err[0]
