@@ -27,8 +27,9 @@ from emulators.ctap.constants import (
     SetMinPinLengthParam as MP,
 )
 from emulators.ctap.errors import CtapError
-from emulators.ctap.request import get_bool, get_bytes, get_int, get_list, get_map
+from emulators.ctap.request import get_bool, get_int, get_list, get_map
 from emulators.ctap.transaction import Transaction
+from emulators.ctap.user_verification import token_param
 
 if TYPE_CHECKING:
     from emulators.ctap.authenticator import Authenticator
@@ -61,16 +62,11 @@ def handle(
 def _authorize(
     auth: Authenticator, params: dict[Any, Any], sub: int, sub_params: dict[Any, Any] | None
 ) -> None:
-    param = get_bytes(params, P.PIN_UV_AUTH_PARAM)
-    protocol = get_int(params, P.PIN_UV_AUTH_PROTOCOL)
-    if param is None:
-        if auth.uv_protected() or auth.state.always_uv:
-            raise CtapError(CtapStatus.PUAT_REQUIRED, "configuration needs a token")
-        return
-    if protocol is None:
-        raise CtapError(CtapStatus.MISSING_PARAMETER, "pinUvAuthProtocol missing")
-    if protocol not in auth.profile.pin_uv_auth_protocols:
-        raise CtapError(CtapStatus.INVALID_PARAMETER, f"pinUvAuthProtocol {protocol}")
+    if P.PIN_UV_AUTH_PARAM not in params and not (auth.uv_protected() or auth.state.always_uv):
+        return  # not protected by UV: configuration is open (§6.11)
+    param, protocol = token_param(
+        auth, params, P.PIN_UV_AUTH_PARAM, P.PIN_UV_AUTH_PROTOCOL, "authenticatorConfig"
+    )
     message = (
         PIN_UV_AUTH_PREFIX
         + bytes([CtapCommand.CONFIG, sub])

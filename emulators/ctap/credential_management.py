@@ -35,6 +35,7 @@ from emulators.ctap.errors import CtapError
 from emulators.ctap.request import get_bytes, get_int, get_map, get_str
 from emulators.ctap.state import ResidentCredential
 from emulators.ctap.transaction import Transaction
+from emulators.ctap.user_verification import token_param
 
 if TYPE_CHECKING:
     from emulators.ctap.authenticator import Authenticator
@@ -115,14 +116,9 @@ def _authorize(
     rp_id: str | None,
     forbid_rp_id: bool = False,
 ) -> None:
-    param = get_bytes(params, P.PIN_UV_AUTH_PARAM)
-    protocol = get_int(params, P.PIN_UV_AUTH_PROTOCOL)
-    if param is None:
-        raise CtapError(CtapStatus.PUAT_REQUIRED, "credential management needs a token")
-    if protocol is None:
-        raise CtapError(CtapStatus.MISSING_PARAMETER, "pinUvAuthProtocol missing")
-    if protocol not in auth.profile.pin_uv_auth_protocols:
-        raise CtapError(CtapStatus.INVALID_PARAMETER, f"pinUvAuthProtocol {protocol}")
+    param, protocol = token_param(
+        auth, params, P.PIN_UV_AUTH_PARAM, P.PIN_UV_AUTH_PROTOCOL, "credential management"
+    )
     message = bytes([sub]) + (cbor.encode(sub_params) if sub_params is not None else b"")
     # Credential management checks a token's RP ID but, unlike mc/ga, never binds one (§6.8):
     # only pass the RP ID on when the token already carries one.

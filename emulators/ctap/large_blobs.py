@@ -28,6 +28,7 @@ from emulators.ctap.constants import (
 from emulators.ctap.errors import CtapError
 from emulators.ctap.request import get_bytes, get_int
 from emulators.ctap.transaction import Transaction
+from emulators.ctap.user_verification import token_param
 
 if TYPE_CHECKING:
     from emulators.ctap.authenticator import Authenticator
@@ -111,14 +112,9 @@ def handle(
 
 
 def _authorize(auth: Authenticator, params: dict[Any, Any], offset: int, data: bytes) -> None:
-    param = get_bytes(params, P.PIN_UV_AUTH_PARAM)
-    protocol = get_int(params, P.PIN_UV_AUTH_PROTOCOL)
-    if param is None:
-        raise CtapError(CtapStatus.PUAT_REQUIRED, "large-blob writes need a token")
-    if protocol is None:
-        raise CtapError(CtapStatus.MISSING_PARAMETER, "pinUvAuthProtocol missing")
-    if protocol not in auth.profile.pin_uv_auth_protocols:
-        raise CtapError(CtapStatus.INVALID_PARAMETER, f"pinUvAuthProtocol {protocol}")
+    param, protocol = token_param(
+        auth, params, P.PIN_UV_AUTH_PARAM, P.PIN_UV_AUTH_PROTOCOL, "large-blob write"
+    )
     message = (
         PIN_UV_AUTH_PREFIX
         + bytes([CtapCommand.LARGE_BLOBS, 0x00])

@@ -46,6 +46,23 @@ def pin_uv_param(
     return param, protocol
 
 
+def token_param(
+    auth: Authenticator, params: dict[Any, Any], param_key: int, protocol_key: int, what: str
+) -> tuple[bytes, int]:
+    """pinUvAuthParam + protocol of a management command (credMgmt, largeBlobs, config):
+    PUAT_REQUIRED without a param, MISSING_PARAMETER without a protocol, INVALID_PARAMETER
+    for a protocol this key does not speak."""
+    param = get_bytes(params, param_key)
+    protocol = get_int(params, protocol_key)
+    if param is None:
+        raise CtapError(CtapStatus.PUAT_REQUIRED, f"{what} needs a pinUvAuthToken")
+    if protocol is None:
+        raise CtapError(CtapStatus.MISSING_PARAMETER, "pinUvAuthProtocol missing")
+    if protocol not in auth.profile.pin_uv_auth_protocols:
+        raise CtapError(CtapStatus.INVALID_PARAMETER, f"pinUvAuthProtocol {protocol}")
+    return param, protocol
+
+
 def uv_option(auth: Authenticator, options: dict[str, bool]) -> None:
     """The "uv" option asks for built-in UV, which this key does not have."""
     if options.get("uv"):
