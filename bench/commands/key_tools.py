@@ -196,7 +196,13 @@ def run_reset(args: argparse.Namespace) -> int:
         ):
             raise UserError("reset cancelled")
         _power_cycle(target)
-        reset(open_ctap2(target.device()))
+        ctap = open_ctap2(target.device())
+        touched = target.presence_needed()  # "touch the key now" (an emulated key: a touch)
+        try:
+            reset(ctap)
+        finally:
+            if touched is not None:
+                touched()
     finally:
         target.close()
     print(f"{args.target}: reset done (no PIN, no credentials)")

@@ -341,6 +341,12 @@ def test_reset_without_yes_needs_a_person(
     assert code == 0 and "a.example" in out  # nothing was reset
 
 
+def test_reset_touches_a_key_that_waits_for_a_touch(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(capsys, "key", "reset", "--target", "emu:presence=touch", "--yes")
+    assert code == 0, err
+    assert "reset done" in out
+
+
 def test_reset_refused_by_the_key_is_one_line(capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = run(capsys, "key", "reset", "--target", "emu:presence=deny", "--yes")
     assert code == 1
