@@ -180,3 +180,35 @@ def test_codes_match_pyotp(step: int, algorithm: str) -> None:
         base64.b32encode(SHA512_KEY).decode(), digest=getattr(hashlib, algorithm.lower())
     )
     assert key.code_at_step(step) == otp.generate_otp(step)
+
+
+@given(
+    st.integers(min_value=-300, max_value=300),
+    st.integers(min_value=-5, max_value=5),
+    st.integers(min_value=0, max_value=3),
+)
+def test_window_property(drift: int, offset: int, window: int) -> None:
+    """A code `offset` steps from the learned drift is accepted iff |offset| <= window."""
+    key = _key()
+    step = key.step_at(NOW) + drift + offset
+    verdict = verify(
+        key, TotpState(drift_steps=drift), key.code_at_step(step), NOW, VerifyPolicy(window=window)
+    )
+    # (a different step's code can collide with probability ~1e-6 per step; these are fixed keys)
+    assert verdict.accepted == (abs(offset) <= window)
+    if verdict.accepted:
+        assert verdict.step == step and verdict.drift_steps == drift + offset
+
+
+def test_verifier_does_not_import_emulators() -> None:
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys, verifier.iam, verifier.iam_console, verifier.store, verifier.seeds;"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'emulators'))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == "[]"
