@@ -144,12 +144,6 @@ def test_make_credential_and_assert_with_pin(protocol: int) -> None:
     assert_with_pin(key, allow=[])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="CORE's user_verification.after_use clears the token's UV flag after the up=false "
-    "pre-flight getAssertion Fido2Client sends for an allow list; CTAP 2.1 clears it only "
-    "when the 'up' option is true (getAssertion step 7 / makeCredential step 14)",
-)
 def test_assert_with_allow_list_and_pin() -> None:
     key = key_with_pin(2)
     registration = register(key, resident=False)
