@@ -9,7 +9,8 @@ chmod 755 "$run_dir"
 chown postgres: "$run_dir"  # the server writes its log and socket here
 pg_bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
 pg_data="$run_dir/pg"
-pg_port=${TOKENBENCH_PG_PORT:-55432}
+# A free loopback port, so that several runs (developers, CI) never collide.
+pg_port=${TOKENBENCH_PG_PORT:-$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')}
 
 stop_services() {
     if [ -n "${pg_bin:-}" ] && [ -f "$pg_data/postmaster.pid" ]; then
