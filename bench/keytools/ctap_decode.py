@@ -12,56 +12,40 @@ from typing import Any
 
 from fido2 import cbor
 from fido2.ctap import CtapError
+from fido2.ctap2.pin import ClientPin
 from fido2.webauthn import AuthenticatorData
 
 from bench.keytools.redact import (
     CLIENT_PIN,
     CREDENTIAL_MANAGEMENT,
+    CREDENTIAL_MANAGEMENT_PRE,
     FIELD_NAMES,
-    MAKE_CREDENTIAL,
     SECRET_FIELDS,
     redact_extensions,
     redacted,
 )
+from bench.report_records import CTAP2_COMMANDS, U2F_INSTRUCTIONS
+from emulators.ctap.constants import CredMgmtSub, CtapCommand, U2fIns
 
-COMMAND_NAMES: dict[int, str] = {
-    0x01: "makeCredential",
-    0x02: "getAssertion",
-    0x04: "getInfo",
-    0x06: "clientPIN",
-    0x07: "reset",
-    0x08: "getNextAssertion",
-    0x09: "bioEnrollment",
-    0x0A: "credentialManagement",
-    0x0B: "selection",
-    0x0C: "largeBlobs",
-    0x0D: "config",
-    0x40: "bioEnrollment(preview)",
-    0x41: "credentialManagement(preview)",
-}
+# Display names in the spec's spelling; the numbers come from the named constants.
 CLIENT_PIN_SUBCOMMANDS: dict[int, str] = {
-    1: "getPINRetries",
-    2: "getKeyAgreement",
-    3: "setPIN",
-    4: "changePIN",
-    5: "getPinToken",
-    6: "getPinUvAuthTokenUsingUvWithPermissions",
-    7: "getUVRetries",
-    9: "getPinUvAuthTokenUsingPinWithPermissions",
+    ClientPin.CMD.GET_PIN_RETRIES: "getPINRetries",
+    ClientPin.CMD.GET_KEY_AGREEMENT: "getKeyAgreement",
+    ClientPin.CMD.SET_PIN: "setPIN",
+    ClientPin.CMD.CHANGE_PIN: "changePIN",
+    ClientPin.CMD.GET_TOKEN_USING_PIN_LEGACY: "getPinToken",
+    ClientPin.CMD.GET_TOKEN_USING_UV: "getPinUvAuthTokenUsingUvWithPermissions",
+    ClientPin.CMD.GET_UV_RETRIES: "getUVRetries",
+    ClientPin.CMD.GET_TOKEN_USING_PIN: "getPinUvAuthTokenUsingPinWithPermissions",
 }
 CREDENTIAL_MANAGEMENT_SUBCOMMANDS: dict[int, str] = {
-    1: "getCredsMetadata",
-    2: "enumerateRPsBegin",
-    3: "enumerateRPsGetNextRP",
-    4: "enumerateCredentialsBegin",
-    5: "enumerateCredentialsGetNextCredential",
-    6: "deleteCredential",
-    7: "updateUserInformation",
-}
-U2F_INSTRUCTIONS: dict[int, str] = {
-    0x01: "U2F_REGISTER",
-    0x02: "U2F_AUTHENTICATE",
-    0x03: "U2F_VERSION",
+    CredMgmtSub.GET_CREDS_METADATA: "getCredsMetadata",
+    CredMgmtSub.ENUMERATE_RPS_BEGIN: "enumerateRPsBegin",
+    CredMgmtSub.ENUMERATE_RPS_GET_NEXT: "enumerateRPsGetNextRP",
+    CredMgmtSub.ENUMERATE_CREDENTIALS_BEGIN: "enumerateCredentialsBegin",
+    CredMgmtSub.ENUMERATE_CREDENTIALS_GET_NEXT: "enumerateCredentialsGetNextCredential",
+    CredMgmtSub.DELETE_CREDENTIAL: "deleteCredential",
+    CredMgmtSub.UPDATE_USER_INFORMATION: "updateUserInformation",
 }
 HEX_SHOWN = 16  # bytes of a byte string shown before "..."
 
@@ -113,7 +97,7 @@ def _named_fields(command: int, direction: str, body: dict[Any, Any]) -> dict[st
             fields[name] = _auth_data(value)
         elif name == "subCommand" and command == CLIENT_PIN:
             fields[name] = CLIENT_PIN_SUBCOMMANDS.get(value, value)
-        elif name == "subCommand" and command in (CREDENTIAL_MANAGEMENT, 0x41):
+        elif name == "subCommand" and command in (CREDENTIAL_MANAGEMENT, CREDENTIAL_MANAGEMENT_PRE):
             fields[name] = CREDENTIAL_MANAGEMENT_SUBCOMMANDS.get(value, value)
         elif name == "attStmt" and isinstance(value, dict):
             fields[name] = {str(k): _plain(v) for k, v in value.items() if k != "x5c"}
@@ -143,7 +127,7 @@ def decode_request(payload: bytes) -> dict[str, Any]:
     if not payload:
         return {"command": "empty"}
     command = payload[0]
-    summary: dict[str, Any] = {"command": COMMAND_NAMES.get(command, f"0x{command:02x}")}
+    summary: dict[str, Any] = {"command": CTAP2_COMMANDS.get(command, f"0x{command:02x}")}
     body, problem = _cbor_map(payload[1:])
     if problem:
         summary["error"] = problem
@@ -168,7 +152,7 @@ def decode_response(command: int | None, payload: bytes) -> dict[str, Any]:
     if problem:
         summary["error"] = problem
     elif body:
-        if command == 0x04:  # getInfo: public, shown with numeric keys
+        if command == CtapCommand.GET_INFO:  # public, shown with numeric keys
             summary["fields"] = _plain(body)
         else:
             summary["fields"] = _named_fields(command or 0, "response", body)
@@ -184,10 +168,10 @@ def decode_u2f_request(apdu: bytes) -> dict[str, Any]:
         "p1": f"0x{apdu[2]:02x}",
     }
     data = apdu[7:] if len(apdu) > 7 and apdu[4] == 0 else apdu[5:]
-    if ins in (0x01, 0x02) and len(data) >= 64:
+    if ins in (U2fIns.REGISTER, U2fIns.AUTHENTICATE) and len(data) >= 64:
         summary["challenge"] = short_hex(data[:32])
         summary["application"] = short_hex(data[32:64])
-        if ins == 0x02 and len(data) > 64:
+        if ins == U2fIns.AUTHENTICATE and len(data) > 64:
             summary["keyHandle"] = short_hex(data[65 : 65 + data[64]])
     return summary
 
@@ -196,7 +180,3 @@ def decode_u2f_response(response: bytes) -> dict[str, Any]:
     if len(response) < 2:
         return {"status": "too short"}
     return {"status": f"0x{response[-2:].hex()}", "data": f"{len(response) - 2} bytes"}
-
-
-def is_make_credential(payload: bytes) -> bool:
-    return bool(payload) and payload[0] == MAKE_CREDENTIAL

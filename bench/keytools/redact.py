@@ -10,20 +10,17 @@ from __future__ import annotations
 
 from typing import Any
 
-# CTAP2 command bytes (CTAP 2.1 §6, §7).
-MAKE_CREDENTIAL = 0x01
-GET_ASSERTION = 0x02
-GET_INFO = 0x04
-CLIENT_PIN = 0x06
-RESET = 0x07
-GET_NEXT_ASSERTION = 0x08
-BIO_ENROLLMENT = 0x09
-CREDENTIAL_MANAGEMENT = 0x0A
-SELECTION = 0x0B
-LARGE_BLOBS = 0x0C
-CONFIG = 0x0D
-BIO_ENROLLMENT_PRE = 0x40
-CREDENTIAL_MANAGEMENT_PRE = 0x41
+from emulators.ctap.constants import CtapCommand
+
+MAKE_CREDENTIAL = CtapCommand.MAKE_CREDENTIAL
+GET_ASSERTION = CtapCommand.GET_ASSERTION
+CLIENT_PIN = CtapCommand.CLIENT_PIN
+BIO_ENROLLMENT = CtapCommand.BIO_ENROLLMENT
+CREDENTIAL_MANAGEMENT = CtapCommand.CREDENTIAL_MANAGEMENT
+LARGE_BLOBS = CtapCommand.LARGE_BLOBS
+CONFIG = CtapCommand.CONFIG
+BIO_ENROLLMENT_PRE = CtapCommand.BIO_ENROLLMENT_PRE
+CREDENTIAL_MANAGEMENT_PRE = CtapCommand.CREDENTIAL_MANAGEMENT_PRE
 
 # (command, direction) -> {map key: field name}; direction "request" or "response".
 FIELD_NAMES: dict[tuple[int, str], dict[int, str]] = {

@@ -144,30 +144,41 @@ class ForwardingCore:
         event = transaction.cancelled if transaction is not None else None
         return bytes(self.device.call(cmd, payload, event, on_keepalive))
 
-    def process(self, request: bytes, transaction: Transaction | None = None) -> bytes:
-        command = request[0] if request else None
-        self.log.message(TO_KEY, "CBOR", decode_request(request))
+    def _traced_call(
+        self,
+        label: str,
+        cmd: int,
+        payload: bytes,
+        transaction: Transaction | None,
+        summary: dict[str, Any],
+        decode: Callable[[bytes], dict[str, Any]],
+    ) -> bytes:
+        self.log.message(TO_KEY, label, summary)
         started = self.clock.now()
         try:
-            response = self._forward(CTAPHID.CBOR, request, transaction)
-        except Exception as exc:
-            self.log.message(TO_HOST, "CBOR", {"error": f"{type(exc).__name__}: {exc}"})
+            response = self._forward(cmd, payload, transaction)
+        except Exception as exc:  # the endpoint answers the client with ERR_OTHER
+            self.log.message(TO_HOST, label, {"error": f"{type(exc).__name__}: {exc}"})
             raise
         ms = (self.clock.now() - started) * 1000
-        self.log.message(TO_HOST, "CBOR", decode_response(command, response), ms)
+        self.log.message(TO_HOST, label, decode(response), ms)
         return response
 
+    def process(self, request: bytes, transaction: Transaction | None = None) -> bytes:
+        command = request[0] if request else None
+        return self._traced_call(
+            "CBOR",
+            CTAPHID.CBOR,
+            request,
+            transaction,
+            decode_request(request),
+            lambda response: decode_response(command, response),
+        )
+
     def process_u2f(self, apdu: bytes, transaction: Transaction | None = None) -> bytes:
-        self.log.message(TO_KEY, "MSG", decode_u2f_request(apdu))
-        started = self.clock.now()
-        try:
-            response = self._forward(CTAPHID.MSG, apdu, transaction)
-        except Exception as exc:
-            self.log.message(TO_HOST, "MSG", {"error": f"{type(exc).__name__}: {exc}"})
-            raise
-        ms = (self.clock.now() - started) * 1000
-        self.log.message(TO_HOST, "MSG", decode_u2f_response(response), ms)
-        return response
+        return self._traced_call(
+            "MSG", CTAPHID.MSG, apdu, transaction, decode_u2f_request(apdu), decode_u2f_response
+        )
 
     def wink(self) -> None:
         self.log.message(TO_KEY, "WINK", {})

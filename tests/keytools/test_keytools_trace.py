@@ -99,7 +99,13 @@ def _client(device: CtapHidDevice, pin: str | None = None) -> Fido2Client:
     return Fido2Client(device, DefaultClientDataCollector(ORIGIN), user_interaction=Pin())
 
 
-def _register_and_authenticate(device: CtapHidDevice, pin: str | None = None) -> None:
+def _register_and_authenticate(
+    device: CtapHidDevice,
+    pin: str | None = None,
+    make_extensions: dict | None = None,
+    get_extensions: dict | None = None,
+) -> Any:
+    """makeCredential then getAssertion with that credential; the assertion response."""
     client = _client(device, pin)
     uv = "discouraged" if pin is None else "required"
     created = client.make_credential(
@@ -109,18 +115,20 @@ def _register_and_authenticate(device: CtapHidDevice, pin: str | None = None) ->
             challenge=b"m" * 32,
             pub_key_cred_params=[{"type": "public-key", "alg": -7}],
             authenticator_selection={"userVerification": uv},
+            extensions=make_extensions,
         )
     )
-    credential_id = created.raw_id
     assertion = client.get_assertion(
         PublicKeyCredentialRequestOptions(
             challenge=b"a" * 32,
             rp_id=RP.id,
-            allow_credentials=[{"type": "public-key", "id": credential_id}],
+            allow_credentials=[{"type": "public-key", "id": created.raw_id}],
             user_verification=uv,
+            extensions=get_extensions,
         )
     ).get_response(0)
-    assert assertion.raw_id == credential_id
+    assert assertion.raw_id == created.raw_id
+    return assertion
 
 
 def _subcommand(record: dict) -> object:
@@ -193,27 +201,12 @@ def test_set_pin_and_use_it_never_shows_the_pin_or_its_encryption(traced: Traced
 
 
 def test_hmac_secret_salts_and_outputs_are_redacted(traced: Traced) -> None:
-    client = _client(traced.device)
     salt = bytes(range(32))
-    created = client.make_credential(
-        PublicKeyCredentialCreationOptions(
-            rp=RP,
-            user=USER,
-            challenge=b"h" * 32,
-            pub_key_cred_params=[{"type": "public-key", "alg": -7}],
-            authenticator_selection={"userVerification": "discouraged"},
-            extensions={"prf": {}},
-        )
+    result = _register_and_authenticate(
+        traced.device,
+        make_extensions={"prf": {}},
+        get_extensions={"prf": {"eval": {"first": salt}}},
     )
-    result = client.get_assertion(
-        PublicKeyCredentialRequestOptions(
-            challenge=b"g" * 32,
-            rp_id=RP.id,
-            allow_credentials=[{"type": "public-key", "id": created.raw_id}],
-            user_verification="discouraged",
-            extensions={"prf": {"eval": {"first": salt}}},
-        )
-    ).get_response(0)
     output = websafe_decode(result.client_extension_results["prf"]["results"]["first"])
     text = traced.out.getvalue() + traced.log_path.read_text()
     assert len(output) == 32 and output[:8].hex() not in text
