@@ -33,6 +33,7 @@ import struct
 import sys
 import termios
 import threading
+import time
 import tty
 from collections import deque
 from dataclasses import dataclass, field
@@ -61,12 +62,12 @@ HID_MAX_DESCRIPTOR_SIZE = 4096
 RAWINFO = struct.Struct("<IHH")  # struct hidraw_devinfo: bustype u32, vendor, product (16 bits)
 DESC_SIZE = struct.Struct("<I")  # struct hidraw_report_descriptor starts with its u32 size
 HID_MAX_BUFFER_SIZE = 16384  # hidraw refuses larger writes
+HIDRAW_MIN_WRITE = 2  # and shorter ones ("passed too short report"): report ID + one byte
 MAX_MESSAGE = 65536
 BUS_USB = 0x03
 HIDRAW_MAJOR = 247  # any major works: umockdev maps the node, no kernel driver is involved
 
-# IoctlClient.complete(-100, 0) would mean "not handled: run the real call" in umockdev.
-NOT_HANDLED = -100
+UNPLUG_GRACE = 1.0  # seconds the node answers ENODEV after the device went away
 
 
 @dataclass(frozen=True)
@@ -176,10 +177,14 @@ class HidrawNode(UMockdev.IoctlBase):
         self.doorbell = doorbell
         self.lock = threading.Lock()
         self.files: dict[int, OpenFile] = {}
+        self.gone = False
 
     # -- ioctl ------------------------------------------------------------------------------
 
     def do_handle_ioctl(self, client: UMockdev.IoctlClient) -> bool:
+        if self.gone:
+            client.complete(-1, errno.ENODEV)
+            return True
         request = client.get_request()
         ioc_type = (request >> IOC_TYPESHIFT) & ((1 << IOC_TYPEBITS) - 1)
         nr = request & ((1 << IOC_NRBITS) - 1)
@@ -241,7 +246,10 @@ class HidrawNode(UMockdev.IoctlBase):
 
     def do_handle_write(self, client: UMockdev.IoctlClient) -> bool:
         data = bytes(client.get_arg().retrieve())
-        if not data or len(data) > HID_MAX_BUFFER_SIZE:
+        if self.gone:
+            client.complete(-1, errno.ENODEV)
+            return True
+        if not HIDRAW_MIN_WRITE <= len(data) <= HID_MAX_BUFFER_SIZE:
             client.complete(-1, errno.EINVAL)
             return True
         try:
@@ -254,6 +262,9 @@ class HidrawNode(UMockdev.IoctlBase):
 
     def do_handle_read(self, client: UMockdev.IoctlClient) -> bool:
         with self.lock:
+            if self.gone:
+                client.complete(-1, errno.ENODEV)
+                return True
             file = self.files.setdefault(hash(client), OpenFile(client))
             if file.reports:
                 self._deliver(client, file.reports.popleft())
@@ -280,12 +291,17 @@ class HidrawNode(UMockdev.IoctlBase):
             self._update_doorbell()
 
     def device_gone(self) -> None:
-        """The device went away: blocked readers get an error, as on unplug."""
+        """The device went away: blocked and later calls get ENODEV, as after an unplug."""
         with self.lock:
+            self.gone = True
             for file in self.files.values():
                 if file.waiting_read is not None:
                     file.waiting_read.complete(-1, errno.ENODEV)
                     file.waiting_read = None
+
+    def has_clients(self) -> bool:
+        with self.lock:
+            return any(file.client.get_connected() for file in self.files.values())
 
     @staticmethod
     def _deliver(client: UMockdev.IoctlClient, report: bytes) -> None:
@@ -307,6 +323,11 @@ def pump_reports(peer: socket.socket, node: HidrawNode, loop: GLib.MainLoop) -> 
             break
         node.input_report(report)
     node.device_gone()
+    # Stay a moment for open files to see ENODEV: once this process is gone, umockdev's
+    # preload aborts any client that still uses the node (it cannot fail the call itself).
+    deadline = time.monotonic() + UNPLUG_GRACE
+    while node.has_clients() and time.monotonic() < deadline:
+        time.sleep(0.02)
     loop.quit()
 
 

@@ -1,0 +1,249 @@
+"""The emulated key as a fake /dev/hidraw0 under umockdev, driven by unmodified clients.
+
+python-fido2's Linux backend and libfido2's `fido2-token` run as child processes with
+libumockdev-preload and the testbed's UMOCKDEV_DIR: they enumerate sysfs / libudev, issue the
+hidraw ioctls and read()/write() reports exactly as on a desktop with a USB key. No kernel,
+no root-only device and no VM are involved. umockdev is a test dependency (`make test`
+installs it), so a missing umockdev fails these tests rather than skipping them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fido2.cose import CoseKey
+from fido2.ctap2 import Ctap2
+from fido2.webauthn import AuthenticatorData
+
+from emulators.key import EmulatedKey
+from emulators.transport.fido_hid import (
+    EMULATOR_PRODUCT_ID,
+    EMULATOR_VENDOR_ID,
+    FIDO_REPORT_DESCRIPTOR,
+    REPORT_SIZE,
+)
+from emulators.transport.umockdev_hidraw import (
+    UmockdevHidraw,
+    UmockdevUnavailable,
+    attach_umockdev,
+)
+
+HERE = Path(__file__).resolve().parent
+FIDO2_CLIENT = HERE / "fido2_hidraw_client.py"
+HIDRAW_PROBE = HERE / "hidraw_probe.py"
+NAME = "tokenbench umockdev key"
+ORIGIN = "https://umockdev.example"
+CHILD_TIMEOUT = 30
+BUS_USB = 3
+
+
+@pytest.fixture(scope="module")
+def key() -> Iterator[EmulatedKey]:
+    with EmulatedKey.create(seed=4242) as emulated:
+        yield emulated
+
+
+@pytest.fixture(scope="module")
+def bridge(key: EmulatedKey) -> Iterator[UmockdevHidraw]:
+    node = attach_umockdev(key, name=NAME, product="Emulated FIDO key")
+    yield node
+    key.remove_sink(node.send)
+    node.close()
+
+
+def run(bridge: UmockdevHidraw, *argv: str | Path) -> subprocess.CompletedProcess[str]:
+    """One unmodified client program, seeing the testbed instead of the real /dev and /sys."""
+    done = subprocess.run(
+        [str(a) for a in argv],
+        env=bridge.client_env(),
+        capture_output=True,
+        text=True,
+        timeout=CHILD_TIMEOUT,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done
+
+
+def run_json(bridge: UmockdevHidraw, script: Path, *args: str) -> Any:
+    return json.loads(run(bridge, sys.executable, script, *args).stdout.splitlines()[-1])
+
+
+def in_process_info(key: EmulatedKey) -> Any:
+    return Ctap2(key.hid_device()).get_info()
+
+
+# -- libfido2 ---------------------------------------------------------------------------------
+
+
+def test_fido2_token_lists_the_fake_node(bridge: UmockdevHidraw) -> None:
+    out = run(bridge, "fido2-token", "-L").stdout.strip().splitlines()
+    expected = (
+        f"/dev/hidraw0: vendor=0x{EMULATOR_VENDOR_ID:04x}, product=0x{EMULATOR_PRODUCT_ID:04x}"
+        " (tokenbench Emulated FIDO key)"
+    )
+    assert out == [expected]
+
+
+def test_fido2_token_reads_info_from_this_key(bridge: UmockdevHidraw, key: EmulatedKey) -> None:
+    out = run(bridge, "fido2-token", "-I", "/dev/hidraw0").stdout
+    fields = dict(line.split(": ", 1) for line in out.splitlines() if ": " in line)
+    info = in_process_info(key)
+    assert fields["aaguid"] == bytes(info.aaguid).hex()
+    assert fields["version strings"].split(", ") == list(info.versions)
+    assert fields["maxmsgsiz"] == str(info.max_msg_size)
+
+
+# -- python-fido2 -----------------------------------------------------------------------------
+
+
+def test_python_fido2_enumerates_one_key(bridge: UmockdevHidraw) -> None:
+    devices = run_json(bridge, FIDO2_CLIENT, "list")
+    assert devices == [
+        {
+            "path": "/dev/hidraw0",
+            "vid": EMULATOR_VENDOR_ID,
+            "pid": EMULATOR_PRODUCT_ID,
+            "product_name": NAME,
+            "serial": None,
+            "report_size_in": REPORT_SIZE,
+            "report_size_out": REPORT_SIZE,
+        }
+    ]
+
+
+def test_python_fido2_get_info_is_this_key(bridge: UmockdevHidraw, key: EmulatedKey) -> None:
+    got = run_json(bridge, FIDO2_CLIENT, "info")
+    info = in_process_info(key)
+    assert got["aaguid"] == bytes(info.aaguid).hex()
+    assert got["versions"] == list(info.versions)
+    assert got["device_version"][0] == key.profile.firmware_version & 0xFF
+
+
+def test_python_fido2_register_and_sign_in(bridge: UmockdevHidraw, key: EmulatedKey) -> None:
+    got = run_json(bridge, FIDO2_CLIENT, "ceremony", ORIGIN)
+    assert got["attestation_format"] == "packed"
+    cose = got["public_key"]  # JSON: string labels, byte strings as hex
+    public_key = CoseKey.parse(
+        {int(k): bytes.fromhex(v) if isinstance(v, str) else v for k, v in cose.items()}
+    )
+    counters = []
+    for assertion in got["assertions"]:
+        auth_data = bytes.fromhex(assertion["authenticator_data"])
+        client_data = bytes.fromhex(assertion["client_data"])
+        parsed = AuthenticatorData(auth_data)
+        assert parsed.is_user_present()
+        assert not parsed.is_user_verified()  # user_verification="discouraged", no PIN set
+        counters.append(parsed.counter)
+        public_key.verify(
+            auth_data + hashlib.sha256(client_data).digest(),
+            bytes.fromhex(assertion["signature"]),
+        )
+    assert counters[0] < counters[1]
+    # The credential lives on this key: it signs for it when asked in-process too.
+    credential_id = bytes.fromhex(got["credential_id"])
+    rp_id = ORIGIN.split("://", 1)[1]
+    direct = Ctap2(key.hid_device()).get_assertion(
+        rp_id, b"\x00" * 32, [{"type": "public-key", "id": credential_id}]
+    )
+    assert direct.credential["id"] == credential_id
+    assert direct.auth_data.counter > counters[1]
+
+
+# -- hidraw behaviour seen by a bare client ---------------------------------------------------
+
+
+def test_poll_reports_readable_only_while_a_report_waits(bridge: UmockdevHidraw) -> None:
+    got = run_json(bridge, HIDRAW_PROBE, "poll")
+    assert got == {
+        "readable_before_request": False,
+        "written": REPORT_SIZE + 1,
+        "readable_after_request": True,
+        "reply_is_init": True,
+        "reply_length": REPORT_SIZE,
+        "readable_after_drain": False,
+    }
+
+
+def test_every_open_file_gets_each_report(bridge: UmockdevHidraw) -> None:
+    assert run_json(bridge, HIDRAW_PROBE, "broadcast") == {"first": True, "second": True}
+
+
+def test_ioctls_follow_hidraw_copy_rules(bridge: UmockdevHidraw) -> None:
+    got = run_json(bridge, HIDRAW_PROBE, "ioctls")
+    assert (got["bus"], got["vid"], got["pid"]) == (
+        BUS_USB,
+        EMULATOR_VENDOR_ID,
+        EMULATOR_PRODUCT_ID,
+    )
+    assert got["descriptor_size"] == len(FIDO_REPORT_DESCRIPTOR)
+    assert bytes.fromhex(got["descriptor"]) == FIDO_REPORT_DESCRIPTOR
+    short = bytes.fromhex(got["short_copy"])
+    assert short[:5] == FIDO_REPORT_DESCRIPTOR[:5]
+    assert set(short[5:]) == {0xEE}  # nothing written past what the caller asked for
+    assert got["name_len"] == 8  # truncated to the ioctl's size, like the kernel
+    assert bytes.fromhex(got["name"]) == NAME.encode()[:8]
+    assert got["unknown_is_enotty"], got["unknown_errno"]
+    assert got["oversized_is_einval"]
+
+
+def test_bad_writes_are_refused_and_the_node_keeps_working(bridge: UmockdevHidraw) -> None:
+    got = run_json(bridge, HIDRAW_PROBE, "garbage")
+    einval = -22
+    # empty and 1-byte writes, and writes over HID_MAX_BUFFER_SIZE, fail as in hidraw; the
+    # others are taken (and dropped by the key: not 64-byte reports).
+    assert got["results"] == [einval, einval, 10, 101, einval]
+    assert got["answered_after"]
+
+
+# -- lifecycle --------------------------------------------------------------------------------
+
+
+def wait_until_blocked_on_helper(pid: int) -> None:
+    """The preload sends read() to the helper and then sleeps on the unix socket's answer."""
+    deadline = time.monotonic() + CHILD_TIMEOUT
+    wchan = Path(f"/proc/{pid}/wchan")
+    while wchan.read_text() != "unix_stream_read_generic":
+        assert time.monotonic() < deadline, "the client never blocked in read()"
+        time.sleep(0.01)
+
+
+def test_unplug_fails_a_blocked_reader_and_removes_the_testbed() -> None:
+    node = UmockdevHidraw(lambda report: None).start()  # no key: nothing will ever answer
+    root = Path(node.root)
+    child = subprocess.Popen(
+        [sys.executable, str(HIDRAW_PROBE), "unplug"],
+        env=node.client_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert child.stdout is not None
+        assert child.stdout.readline().strip() == "waiting"
+        wait_until_blocked_on_helper(child.pid)
+        node.close()
+        out, err = child.communicate(timeout=CHILD_TIMEOUT)
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+    assert json.loads(out.splitlines()[-1]) == {"errno": 19, "is_enodev": True}, err
+    assert not root.exists()
+
+
+def test_missing_system_python_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(UmockdevUnavailable, match="not found"):
+        UmockdevHidraw(lambda report: None, python=str(tmp_path / "python3")).start()
+
+
+def test_helper_that_does_not_start_is_a_clear_error() -> None:
+    with pytest.raises(UmockdevUnavailable, match="did not start"):
+        UmockdevHidraw(lambda report: None, python="/bin/false").start()
