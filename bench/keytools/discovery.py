@@ -72,20 +72,32 @@ def list_hid() -> tuple[list[FoundDevice], list[str]]:
 
 
 def list_pcsc() -> tuple[list[FoundDevice], list[str]]:
+    """FIDO cards in PC/SC readers (python-fido2 selects the FIDO applet on each)."""
     try:
         from fido2.pcsc import CtapPcscDevice
+        from smartcard.System import readers
     except ImportError:
         return [], ["PC/SC: pyscard is not installed (pip install tokenbench[hardware])"]
     try:
-        devices = list(CtapPcscDevice.list_devices())
+        found_readers = list(readers())
     except Exception as exc:  # pyscard raises its own types when pcscd is absent
         return [], [f"PC/SC: not available, is pcscd running? ({_first_line(exc)})"]
-    found = []
-    for device in devices:
-        reader = device.product_name or repr(device)
-        found.append(FoundDevice("pcsc", f"pcsc:{reader}", product=reader, interfaces=["ccid"]))
+    found, notes = [], []
+    for reader in found_readers:
+        try:  # what CtapPcscDevice.list_devices does, keeping the exact reader name
+            device = CtapPcscDevice(reader.createConnection(), reader.name)
+        except Exception:  # no card, or a card without the FIDO applet
+            notes.append(f"PC/SC: reader {reader.name!r} holds no FIDO card")
+            continue
+        found.append(
+            FoundDevice(
+                "pcsc", f"pcsc:{reader.name}", product=reader.name, interfaces=["fido-iso7816"]
+            )
+        )
         device.close()
-    return found, ([] if found else ["PC/SC: no FIDO card in any reader"])
+    if not found_readers:
+        notes.append("PC/SC: pcscd runs but sees no reader")
+    return found, notes
 
 
 def _usb_entry(device: UsbDevice) -> FoundDevice:

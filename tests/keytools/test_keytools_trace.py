@@ -37,11 +37,12 @@ from fido2.webauthn import (
     PublicKeyCredentialRpEntity,
     PublicKeyCredentialUserEntity,
 )
+from keytools_udp import serve_and_connect
 
 from bench.keytools.trace import TraceFrontEnd, TraceLog
 from bench.targets import parse_target
 from emulators.clock import MonotonicClock
-from emulators.transport.udp import REPORT_SIZE, UdpHidConnection, UdpKeyServer
+from emulators.transport.udp import REPORT_SIZE, UdpHidConnection
 
 ORIGIN = "https://trace.example"
 RP = PublicKeyCredentialRpEntity(id="trace.example", name="Trace")
@@ -58,13 +59,6 @@ class Traced:
     target: Any
 
 
-def _udp_client(server: UdpKeyServer) -> CtapHidDevice:
-    connection = UdpHidConnection(server.address, local=("127.0.0.1", 0), timeout=5.0)
-    server.reply_to = connection.local_address
-    descriptor = HidDescriptor("udp-trace", 0, 0, REPORT_SIZE, REPORT_SIZE, "trace", None)
-    return CtapHidDevice(descriptor, connection)
-
-
 @pytest.fixture
 def traced(tmp_path: Path) -> Iterator[Traced]:
     with trace_of("emu:", tmp_path) as result:
@@ -78,10 +72,7 @@ def trace_of(uri: str, tmp_path: Path) -> Iterator[Traced]:
     out = io.StringIO()
     log = TraceLog(out, tmp_path / "trace.json", clock)
     front = TraceFrontEnd(target.device(), log, clock)
-    server = UdpKeyServer(
-        front, bind=("127.0.0.1", 0), reply_to=("127.0.0.1", 9), control=("127.0.0.1", 0)
-    ).start()
-    device = _udp_client(server)
+    server, device = serve_and_connect(front)
     try:
         yield Traced(device, out, tmp_path / "trace.json", front, target)
     finally:
