@@ -225,6 +225,27 @@ def test_info_reads_unsigned_mds_json_entries(
     assert report["model_source"].startswith("unsigned MDS JSON")
 
 
+def test_info_reads_the_emulators_own_metadata_statement(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """`key attestation-ca` writes the emulated model's statement; `key info --mds` reads it."""
+    code, _, err = run(capsys, "key", "attestation-ca", "--out", str(tmp_path))
+    assert code == 0, err
+    statement = tmp_path / "metadata-statement.json"
+    code, out, err = run(capsys, "key", "info", "--target", "emu:", "--mds", str(statement))
+    assert code == 0, err
+    assert "Model:  tokenbench CTAP 2.1 key (unsigned MDS JSON metadata-statement.json)" in out
+
+
+def test_info_with_malformed_mds_json_is_one_line(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"aaguid": "not-a-uuid"}')
+    code, _, err = run(capsys, "key", "info", "--target", "emu:", "--mds", str(bad))
+    assert code == 1 and "refused" in one_line_error(err)
+
+
 @pytest.mark.parametrize(
     ("argv", "expected"),
     [
