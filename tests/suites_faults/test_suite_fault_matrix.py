@@ -1,0 +1,434 @@
+"""Every conformance-suite test is shown to fail against a deliberately broken device.
+
+`FAULT_TABLE` maps each suite test (module::name[param], target part removed) to the faults
+that must break it. The matrix test runs, per fault, the tests the table names for it
+against an emulated device with that fault (one pytest process per fault, through the
+bench plugin) and asserts that each of them failed; a completeness test asserts that no
+suite test is missing from the table.
+
+Faults: `emu:fault=...` are the emulator's (emulators/ctap/faults.py); `emu:wire=...` are
+bench-side framing faults (bench/targets.py `WIRE_FAULTS`) standing in for transport faults
+the emulator does not offer; `totp:emu,fault=...` break emulated TOTP tokens or their seed
+file. The `nfc` suite is proven by its owner against a broken card (tests/nfc).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+SUITES = ROOT / "bench" / "suites"
+PARALLEL = 4  # most of a broken run is waiting for answers that never come
+
+TARGETS = {
+    "bad-signature": "emu:fault=bad-signature",
+    "counter-rollback": "emu:fault=counter-rollback",
+    "wrong-rpid-hash": "emu:fault=wrong-rpid-hash",
+    "malformed-cbor": "emu:fault=malformed-cbor",
+    "no-presence": "emu:fault=no-presence",
+    "duplicate-packet": "emu:fault=duplicate-packet",
+    "drop-packet": "emu:fault=drop-packet",
+    "slow": "emu:fault=slow,presence=touch",
+    "clone": "emu:fault=clone",
+    "wire-bad-length": "emu:wire=bad-length",
+    "wire-no-errors": "emu:wire=no-errors",
+    "wire-fixed-cid": "emu:wire=fixed-cid",
+    "wire-u2f-status": "emu:wire=u2f-status",
+    "wire-no-keepalive": "emu:wire=no-keepalive,presence=touch",
+    "totp-wrong-seed": "totp:emu,fault=wrong-seed",
+    "totp-missing-seed": "totp:emu,fault=missing-seed",
+    "totp-extra-drift": "totp:emu,fault=extra-drift",
+    "totp-dead-battery": "totp:emu,fault=dead-battery",
+    "totp-stuck-display": "totp:emu,fault=stuck-display",
+}
+
+FAULT_TABLE: dict[str, tuple[str, ...]] = {
+    "test_ctap2_client_pin.py::test_bad_pin_uv_auth_param_is_refused[2]": (
+        "no-presence",
+        "malformed-cbor",
+    ),
+    "test_ctap2_client_pin.py::test_bad_pin_uv_auth_param_is_refused[pinUvAuthProtocol1]": (
+        "no-presence",
+        "malformed-cbor",
+    ),
+    "test_ctap2_client_pin.py::test_change_pin[2]": (
+        "no-presence",
+        "malformed-cbor",
+    ),
+    "test_ctap2_client_pin.py::test_change_pin[pinUvAuthProtocol1]": (
+        "no-presence",
+        "malformed-cbor",
+    ),
+    "test_ctap2_client_pin.py::test_discoverable_credential_needs_the_pin": (
+        "no-presence",
+        "malformed-cbor",
+    ),
+    "test_ctap2_client_pin.py::test_pin_blocks_after_eight_failures[2]": (
+        "no-presence",
+        "malformed-cbor",
+    ),
+    "test_ctap2_client_pin.py::test_pin_blocks_after_eight_failures[pinUvAuthProtocol1]": (
+        "no-presence",
+        "malformed-cbor",
+    ),
+    "test_ctap2_client_pin.py::test_set_pin_then_token_gives_uv[2]": (
+        "no-presence",
+        "malformed-cbor",
+    ),
+    "test_ctap2_client_pin.py::test_set_pin_then_token_gives_uv[pinUvAuthProtocol1]": (
+        "no-presence",
+        "malformed-cbor",
+    ),
+    "test_ctap2_client_pin.py::test_set_pin_twice_is_not_allowed[2]": (
+        "no-presence",
+        "malformed-cbor",
+    ),
+    "test_ctap2_client_pin.py::test_set_pin_twice_is_not_allowed[pinUvAuthProtocol1]": (
+        "no-presence",
+        "malformed-cbor",
+    ),
+    "test_ctap2_client_pin.py::test_short_pin_is_a_policy_violation[2]": (
+        "no-presence",
+        "malformed-cbor",
+    ),
+    "test_ctap2_client_pin.py::test_short_pin_is_a_policy_violation[pinUvAuthProtocol1]": (
+        "no-presence",
+        "malformed-cbor",
+    ),
+    "test_ctap2_client_pin.py::test_token_is_bound_to_its_rp_id[2]": (
+        "no-presence",
+        "malformed-cbor",
+    ),
+    "test_ctap2_client_pin.py::test_token_is_bound_to_its_rp_id[pinUvAuthProtocol1]": (
+        "no-presence",
+        "malformed-cbor",
+    ),
+    "test_ctap2_client_pin.py::test_token_without_permission_is_refused[2]": (
+        "no-presence",
+        "malformed-cbor",
+    ),
+    "test_ctap2_client_pin.py::test_token_without_permission_is_refused[pinUvAuthProtocol1]": (
+        "no-presence",
+        "malformed-cbor",
+    ),
+    "test_ctap2_client_pin.py::test_wrong_pin_retries_and_power_cycle_rule[2]": (
+        "no-presence",
+        "malformed-cbor",
+    ),
+    "test_ctap2_client_pin.py::test_wrong_pin_retries_and_power_cycle_rule[pinUvAuthProtocol1]": (
+        "no-presence",
+        "malformed-cbor",
+    ),
+    "test_ctap2_credentials.py::test_algorithms_claimed_in_get_info_work[ES256]": (
+        "bad-signature",
+        "wrong-rpid-hash",
+    ),
+    "test_ctap2_credentials.py::test_algorithms_claimed_in_get_info_work[EdDSA]": (
+        "bad-signature",
+        "wrong-rpid-hash",
+    ),
+    "test_ctap2_credentials.py::test_discoverable_credentials_and_get_next_assertion": (
+        "bad-signature",
+        "wrong-rpid-hash",
+    ),
+    "test_ctap2_credentials.py::test_exclude_list_refuses_a_known_credential": ("malformed-cbor",),
+    "test_ctap2_credentials.py::test_first_supported_algorithm_is_chosen": ("malformed-cbor",),
+    "test_ctap2_credentials.py::test_get_assertion_missing_parameter[cdh]": ("malformed-cbor",),
+    "test_ctap2_credentials.py::test_get_assertion_missing_parameter[rpId]": ("malformed-cbor",),
+    "test_ctap2_credentials.py::test_get_assertion_signature_and_counter": (
+        "bad-signature",
+        "counter-rollback",
+    ),
+    "test_ctap2_credentials.py::test_get_assertion_unknown_credential": ("malformed-cbor",),
+    "test_ctap2_credentials.py::test_get_assertion_wrong_rp_has_no_credentials": (
+        "malformed-cbor",
+    ),
+    "test_ctap2_credentials.py::test_get_next_assertion_without_state": ("malformed-cbor",),
+    "test_ctap2_credentials.py::test_make_credential_attestation_verifies": (
+        "bad-signature",
+        "wrong-rpid-hash",
+    ),
+    "test_ctap2_credentials.py::test_make_credential_missing_parameter[cdh]": ("malformed-cbor",),
+    "test_ctap2_credentials.py::test_make_credential_missing_parameter[params]": (
+        "malformed-cbor",
+    ),
+    "test_ctap2_credentials.py::test_make_credential_missing_parameter[rp]": ("malformed-cbor",),
+    "test_ctap2_credentials.py::test_make_credential_missing_parameter[user]": ("malformed-cbor",),
+    "test_ctap2_credentials.py::test_make_credential_up_false_is_invalid_option": (
+        "malformed-cbor",
+    ),
+    "test_ctap2_credentials.py::test_make_credential_wrong_type[cdh]": ("malformed-cbor",),
+    "test_ctap2_credentials.py::test_make_credential_wrong_type[params]": ("malformed-cbor",),
+    "test_ctap2_credentials.py::test_make_credential_wrong_type[rp]": ("malformed-cbor",),
+    "test_ctap2_credentials.py::test_make_credential_wrong_type[user]": ("malformed-cbor",),
+    "test_ctap2_credentials.py::test_silent_assertion_has_no_up_flag": (
+        "bad-signature",
+        "malformed-cbor",
+    ),
+    "test_ctap2_credentials.py::test_unsupported_algorithm": ("malformed-cbor",),
+    "test_ctap2_extensions.py::test_cred_blob": ("malformed-cbor",),
+    "test_ctap2_extensions.py::test_cred_blob_too_long_is_not_stored": ("malformed-cbor",),
+    "test_ctap2_extensions.py::test_cred_protect_optional_with_list": ("malformed-cbor",),
+    "test_ctap2_extensions.py::test_cred_protect_uv_required_hides_the_credential": (
+        "malformed-cbor",
+    ),
+    "test_ctap2_extensions.py::test_hmac_secret[2]": ("malformed-cbor",),
+    "test_ctap2_extensions.py::test_hmac_secret[pinUvAuthProtocol1]": ("malformed-cbor",),
+    "test_ctap2_extensions.py::test_hmac_secret_bad_salt_auth": ("malformed-cbor",),
+    "test_ctap2_extensions.py::test_large_blob_key": ("malformed-cbor",),
+    "test_ctap2_extensions.py::test_large_blob_key_needs_rk": ("malformed-cbor",),
+    "test_ctap2_extensions.py::test_min_pin_length_extension": (
+        "no-presence",
+        "malformed-cbor",
+    ),
+    "test_ctap2_info.py::test_get_info_is_canonical_cbor": ("malformed-cbor",),
+    "test_ctap2_info.py::test_get_info_is_consistent": ("malformed-cbor",),
+    "test_ctap2_info.py::test_get_info_required_members": ("malformed-cbor",),
+    "test_ctap2_management.py::test_config_min_pin_length_and_force_change": (
+        "no-presence",
+        "malformed-cbor",
+    ),
+    "test_ctap2_management.py::test_config_min_pin_length_cannot_decrease": (
+        "no-presence",
+        "malformed-cbor",
+    ),
+    "test_ctap2_management.py::test_credential_management_lists_and_deletes": (
+        "no-presence",
+        "malformed-cbor",
+    ),
+    "test_ctap2_management.py::test_credential_management_needs_cm_permission": (
+        "no-presence",
+        "malformed-cbor",
+    ),
+    "test_ctap2_management.py::test_credential_management_updates_user": (
+        "no-presence",
+        "malformed-cbor",
+    ),
+    "test_ctap2_management.py::test_large_blob_write_needs_a_token": (
+        "no-presence",
+        "malformed-cbor",
+    ),
+    "test_ctap2_management.py::test_large_blobs_round_trip": (
+        "no-presence",
+        "malformed-cbor",
+    ),
+    "test_ctap2_management.py::test_reset_only_within_10_s_of_power_up": ("malformed-cbor",),
+    "test_ctap2_management.py::test_reset_removes_credentials": (
+        "no-presence",
+        "malformed-cbor",
+    ),
+    "test_ctap2_management.py::test_selection": (
+        "no-presence",
+        "malformed-cbor",
+    ),
+    "test_ctaphid_framing.py::test_capabilities_match_the_commands": ("wire-bad-length",),
+    "test_ctaphid_framing.py::test_continuation_out_of_sequence_is_invalid_seq": (
+        "wire-no-errors",
+    ),
+    "test_ctaphid_framing.py::test_init_allocates_a_channel": ("wire-bad-length",),
+    "test_ctaphid_framing.py::test_init_allocates_distinct_channels": ("wire-fixed-cid",),
+    "test_ctaphid_framing.py::test_init_on_allocated_channel_resynchronises": ("wire-bad-length",),
+    "test_ctaphid_framing.py::test_init_with_wrong_nonce_length_is_invalid_len": (
+        "wire-no-errors",
+    ),
+    "test_ctaphid_framing.py::test_invalid_channel[unallocated]": ("wire-no-errors",),
+    "test_ctaphid_framing.py::test_invalid_channel[zero]": ("wire-no-errors",),
+    "test_ctaphid_framing.py::test_lock_keeps_other_channels_out": ("wire-no-errors",),
+    "test_ctaphid_framing.py::test_lock_longer_than_10_seconds_is_invalid_par": ("wire-no-errors",),
+    "test_ctaphid_framing.py::test_message_longer_than_7609_is_invalid_len": ("wire-no-errors",),
+    "test_ctaphid_framing.py::test_other_channel_is_busy_during_a_transaction": ("wire-no-errors",),
+    "test_ctaphid_framing.py::test_ping_echoes_every_size[0]": ("wire-bad-length",),
+    "test_ctaphid_framing.py::test_ping_echoes_every_size[1024]": ("wire-bad-length",),
+    "test_ctaphid_framing.py::test_ping_echoes_every_size[1059]": ("wire-bad-length",),
+    "test_ctaphid_framing.py::test_ping_echoes_every_size[116]": ("wire-bad-length",),
+    "test_ctaphid_framing.py::test_ping_echoes_every_size[117]": ("wire-bad-length",),
+    "test_ctaphid_framing.py::test_ping_echoes_every_size[1]": ("wire-bad-length",),
+    "test_ctaphid_framing.py::test_ping_echoes_every_size[56]": ("wire-bad-length",),
+    "test_ctaphid_framing.py::test_ping_echoes_every_size[57]": ("wire-bad-length",),
+    "test_ctaphid_framing.py::test_ping_echoes_every_size[58]": ("wire-bad-length",),
+    "test_ctaphid_framing.py::test_ping_echoes_every_size[7551]": ("wire-bad-length",),
+    "test_ctaphid_framing.py::test_ping_echoes_every_size[7608]": ("wire-bad-length",),
+    "test_ctaphid_framing.py::test_ping_echoes_every_size[7609]": ("wire-bad-length",),
+    "test_ctaphid_framing.py::test_spurious_continuation_is_ignored": ("wire-bad-length",),
+    "test_ctaphid_framing.py::test_unfinished_message_times_out": ("wire-no-errors",),
+    "test_ctaphid_framing.py::test_unknown_command_is_invalid_cmd": ("wire-no-errors",),
+    "test_ctaphid_framing.py::test_wink": ("wire-bad-length",),
+    "test_ctaphid_keepalive.py::test_cancel_alone_is_not_answered": ("wire-bad-length",),
+    "test_ctaphid_keepalive.py::test_get_info_answers_without_keepalive": ("slow",),
+    "test_ctaphid_keepalive.py::test_keepalive_then_cancel_while_waiting_for_the_user": (
+        "wire-no-keepalive",
+    ),
+    "test_totp_tokens.py::test_codes_match_the_seed": (
+        "totp-wrong-seed",
+        "totp-missing-seed",
+    ),
+    "test_totp_tokens.py::test_display_lights_and_goes_blank": (
+        "totp-missing-seed",
+        "totp-dead-battery",
+    ),
+    "test_totp_tokens.py::test_drift_within_tolerance": (
+        "totp-wrong-seed",
+        "totp-missing-seed",
+    ),
+    "test_totp_tokens.py::test_every_token_has_a_seed": ("totp-missing-seed",),
+    "test_totp_tokens.py::test_next_period_shows_the_next_code": (
+        "totp-wrong-seed",
+        "totp-missing-seed",
+    ),
+    "test_u2f_ctap1.py::test_authenticate_check_only": (
+        "bad-signature",
+        "wrong-rpid-hash",
+    ),
+    "test_u2f_ctap1.py::test_authenticate_dont_enforce_presence": (
+        "bad-signature",
+        "wrong-rpid-hash",
+    ),
+    "test_u2f_ctap1.py::test_authenticate_enforce_presence": (
+        "bad-signature",
+        "wrong-rpid-hash",
+    ),
+    "test_u2f_ctap1.py::test_bad_class_byte": ("wire-u2f-status",),
+    "test_u2f_ctap1.py::test_counter_increases": (
+        "bad-signature",
+        "counter-rollback",
+    ),
+    "test_u2f_ctap1.py::test_register_attestation_verifies": (
+        "bad-signature",
+        "wrong-rpid-hash",
+    ),
+    "test_u2f_ctap1.py::test_u2f_credential_works_through_ctap2": (
+        "bad-signature",
+        "wrong-rpid-hash",
+    ),
+    "test_u2f_ctap1.py::test_unknown_instruction": ("wire-u2f-status",),
+    "test_u2f_ctap1.py::test_version": ("wire-u2f-status",),
+    "test_u2f_ctap1.py::test_wrong_application_parameter": (
+        "bad-signature",
+        "wrong-rpid-hash",
+    ),
+    "test_u2f_ctap1.py::test_wrong_key_handle[check]": ("wire-u2f-status",),
+    "test_u2f_ctap1.py::test_wrong_key_handle[enforce]": ("wire-u2f-status",),
+    "test_verifier_e2e.py::test_iam_rules_for_a_token": (
+        "totp-wrong-seed",
+        "totp-extra-drift",
+    ),
+    "test_verifier_e2e.py::test_security_key_registers_and_signs_in": (
+        "bad-signature",
+        "counter-rollback",
+    ),
+    "test_verifier_e2e.py::test_token_enables_signs_in_and_refuses_replay": (
+        "totp-wrong-seed",
+        "totp-extra-drift",
+    ),
+    "test_verifier_e2e.py::test_token_resyncs_after_drift": (
+        "totp-wrong-seed",
+        "totp-extra-drift",
+    ),
+}
+
+
+def node_id(name: str, target: str) -> str:
+    """'test_x.py::test_y[p]' + 'emu:' -> the pytest node id of that test for that target."""
+    module, _, test = name.partition("::")
+    if test.endswith("]"):
+        base, param = test[:-1].split("[", 1)
+        test = f"{base}[{target}-{param}]"
+    else:
+        test = f"{test}[{target}]"
+    return f"{SUITES / module}::{test}"
+
+
+def table_name(nodeid: str, target: str) -> str:
+    """The inverse of `node_id`: a node id (any form) -> the table's name of the test."""
+    module_path, _, test = nodeid.partition("::")
+    test = test.replace(f"[{target}-", "[").replace(f"[{target}]", "")
+    return f"{Path(module_path).name}::{test}"
+
+
+def run_fault(fault: str, names: list[str], workdir: Path) -> dict[str, str]:
+    """Run the named suite tests against the broken target; name -> outcome."""
+    target = TARGETS[fault]
+    results = workdir / f"{fault}.json"
+    command = [
+        sys.executable,
+        "-m",
+        "pytest",
+        *[node_id(n, target) for n in names],
+        "--target",
+        target,
+        "--allow-destructive",
+        "--bench-json",
+        str(results),
+        "-q",
+        "-p",
+        "no:cacheprovider",
+    ]
+    subprocess.run(command, cwd=ROOT, capture_output=True, timeout=300, check=False)
+    if not results.exists():
+        return {}
+    tests = json.loads(results.read_text())["tests"]
+    return {table_name(t["nodeid"], target): t["outcome"] for t in tests}
+
+
+def collected_suite_tests() -> set[str]:
+    """Every suite test the bench runs against emulated keys and tokens (nfc excluded)."""
+    targets = ("emu:", "totp:emu")
+    command = [sys.executable, "-m", "pytest", "--pyargs", "bench.suites", "--co", "-q"]
+    for target in targets:
+        command += ["--target", target]
+    out = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    names = set()
+    for line in out.stdout.splitlines():
+        if "::" not in line or "test_nfc" in line:
+            continue
+        name = line.strip()
+        for target in targets:
+            name = name.replace(f"[{target}-", "[").replace(f"[{target}]", "")
+        names.add(f"{Path(name.partition('::')[0]).name}::{name.partition('::')[2]}")
+    return names
+
+
+def faults_to_tests() -> dict[str, list[str]]:
+    by_fault: dict[str, list[str]] = defaultdict(list)
+    for name, faults in FAULT_TABLE.items():
+        for fault in faults:
+            by_fault[fault].append(name)
+    return by_fault
+
+
+def test_table_covers_every_suite_test():
+    collected = collected_suite_tests()
+    assert len(collected) > 100, f"collected only {len(collected)} suite tests"
+    missing = sorted(collected - set(FAULT_TABLE))
+    assert not missing, f"suite tests no fault is shown to break: {missing}"
+    stale = sorted(set(FAULT_TABLE) - collected)
+    assert not stale, f"table names tests that no longer exist: {stale}"
+    assert all(FAULT_TABLE.values()), "a table entry lists no fault"
+    assert set(faults_to_tests()) <= set(TARGETS), "a table entry names an unknown fault"
+
+
+@pytest.mark.slow
+def test_every_suite_test_fails_under_its_faults(tmp_path):
+    by_fault = faults_to_tests()
+    with ThreadPoolExecutor(max_workers=PARALLEL) as pool:
+        outcomes = dict(
+            zip(
+                by_fault,
+                pool.map(lambda f: run_fault(f, by_fault[f], tmp_path), by_fault),
+                strict=True,
+            )
+        )
+    survivors = []
+    for fault, names in by_fault.items():
+        for name in names:
+            outcome = outcomes[fault].get(name, "not run")
+            if outcome not in ("failed", "error"):
+                survivors.append(f"{name} under {fault}: {outcome}")
+    assert not survivors, "tests that did not fail under their fault:\n" + "\n".join(survivors)
