@@ -339,9 +339,7 @@ class IamService(TagOperations, SeedOperations):
         caller: Caller = ADMIN,
     ) -> dict[str, Any]:
         """Assign a TOTP device after two consecutive codes (in the wide resync window)."""
-        names.serial_number(SerialNumber)
-        names.authentication_code(AuthenticationCode1, "AuthenticationCode1")
-        names.authentication_code(AuthenticationCode2, "AuthenticationCode2")
+        names.serial_and_codes(SerialNumber, AuthenticationCode1, AuthenticationCode2)
         identity = self.target(caller, UserName, changes_mfa=True)
         device = self.store.device(SerialNumber)
         if device is None or (device.kind == KIND_VIRTUAL and device.account_id != self.account_id):
@@ -446,9 +444,7 @@ class IamService(TagOperations, SeedOperations):
     ) -> dict[str, Any]:
         """Two consecutive codes in the wide window around the learned drift; learns the new
         drift. Refused while the device is locked."""
-        names.serial_number(SerialNumber)
-        names.authentication_code(AuthenticationCode1, "AuthenticationCode1")
-        names.authentication_code(AuthenticationCode2, "AuthenticationCode2")
+        names.serial_and_codes(SerialNumber, AuthenticationCode1, AuthenticationCode2)
         identity = self.target(caller, UserName, changes_mfa=False)
         device = self._assigned_totp(SerialNumber, identity)
         now = self.clock.now()

@@ -95,6 +95,13 @@ def authentication_code(value: object, parameter: str) -> str:
     return _check(value, AUTH_CODE_RE, parameter, "Member must be 6 (or 8) digits")
 
 
+def serial_and_codes(serial: object, code1: object, code2: object) -> None:
+    """EnableMFADevice's and ResyncMFADevice's SerialNumber and two AuthenticationCodes."""
+    serial_number(serial)
+    authentication_code(code1, "AuthenticationCode1")
+    authentication_code(code2, "AuthenticationCode2")
+
+
 def assignment_status(value: object) -> str:
     if value not in ASSIGNMENT_STATUSES:
         raise _fail(

@@ -182,24 +182,19 @@ def _args_user_serial_codes(p: argparse.ArgumentParser) -> None:
     p.add_argument("--authentication-code2", required=True)
 
 
-def _enable(ctx: _Context, args: argparse.Namespace) -> None:
-    ctx.service.enable_mfa_device(
-        UserName=args.user_name,
-        SerialNumber=args.serial_number,
-        AuthenticationCode1=args.authentication_code1,
-        AuthenticationCode2=args.authentication_code2,
-        caller=ctx.caller,
-    )
+def _with_codes(method: str) -> Callable[[_Context, argparse.Namespace], None]:
+    """enable-mfa-device and resync-mfa-device: the same arguments, another operation."""
 
+    def run(ctx: _Context, args: argparse.Namespace) -> None:
+        getattr(ctx.service, method)(
+            UserName=args.user_name,
+            SerialNumber=args.serial_number,
+            AuthenticationCode1=args.authentication_code1,
+            AuthenticationCode2=args.authentication_code2,
+            caller=ctx.caller,
+        )
 
-def _resync(ctx: _Context, args: argparse.Namespace) -> None:
-    ctx.service.resync_mfa_device(
-        UserName=args.user_name,
-        SerialNumber=args.serial_number,
-        AuthenticationCode1=args.authentication_code1,
-        AuthenticationCode2=args.authentication_code2,
-        caller=ctx.caller,
-    )
+    return run
 
 
 def _args_user(p: argparse.ArgumentParser) -> None:
@@ -316,10 +311,12 @@ def _list_tags(ctx: _Context, args: argparse.Namespace) -> dict[str, Any]:
     return ctx.service.list_mfa_device_tags(SerialNumber=args.serial_number)
 
 
+_ENABLE, _RESYNC = _with_codes("enable_mfa_device"), _with_codes("resync_mfa_device")
+
 VERBS: dict[str, _Verb] = {
     "create-virtual-mfa-device": ("CreateVirtualMFADevice", _args_create_virtual, _create_virtual),
-    "enable-mfa-device": ("EnableMFADevice", _args_user_serial_codes, _enable),
-    "resync-mfa-device": ("ResyncMFADevice", _args_user_serial_codes, _resync),
+    "enable-mfa-device": ("EnableMFADevice", _args_user_serial_codes, _ENABLE),
+    "resync-mfa-device": ("ResyncMFADevice", _args_user_serial_codes, _RESYNC),
     "deactivate-mfa-device": ("DeactivateMFADevice", _args_user_serial, _deactivate),
     "delete-virtual-mfa-device": ("DeleteVirtualMFADevice", _args_serial, _delete_virtual),
     "list-mfa-devices": ("ListMFADevices", _args_user, _list_devices),

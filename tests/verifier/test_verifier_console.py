@@ -19,7 +19,7 @@ from fido2.cose import ES256
 from fido2.utils import websafe_decode, websafe_encode
 from fido2.webauthn import AttestedCredentialData
 from PIL import Image
-from verifier_helpers import ACCOUNT, Authenticator
+from verifier_helpers import ACCOUNT, enable, new_virtual
 
 from verifier import webauthn
 from verifier.errors import IamError
@@ -223,25 +223,10 @@ def test_limit_counts_fido_with_other_kinds(console: ConsoleEnrolment) -> None:
         register(console, key, "alice")
     service.add_legacy_sms_device(UserName="alice")
     for n in range(3):
-        device = service.create_virtual_mfa_device(VirtualMFADeviceName=f"p{n}")["VirtualMFADevice"]
-        app = Authenticator(device["Base32StringSeed"], service.clock)
-        code1, code2 = app.pair()
-        service.enable_mfa_device(
-            UserName="alice",
-            SerialNumber=device["SerialNumber"],
-            AuthenticationCode1=code1,
-            AuthenticationCode2=code2,
-        )
+        enable(service, "alice", *new_virtual(service, f"p{n}"))
     assert code_of(lambda: register(console, key, "alice")) == "LimitExceeded"
-    device = service.create_virtual_mfa_device(VirtualMFADeviceName="p9")["VirtualMFADevice"]
-    app = Authenticator(device["Base32StringSeed"], service.clock)
-    call = lambda: service.enable_mfa_device(  # noqa: E731
-        UserName="alice",
-        SerialNumber=device["SerialNumber"],
-        AuthenticationCode1=app.code(),
-        AuthenticationCode2=app.code(1),
-    )
-    assert code_of(call) == "LimitExceeded"
+    serial, app = new_virtual(service, "p9")
+    assert code_of(lambda: enable(service, "alice", serial, app)) == "LimitExceeded"
 
 
 def test_self_service_fido_needs_mfa(console: ConsoleEnrolment) -> None:

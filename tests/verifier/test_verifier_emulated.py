@@ -4,6 +4,7 @@ imported, their crystals drifting)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -32,6 +33,19 @@ def press_twice(token: HardwareTotpToken, clock: FakeClock) -> tuple[str, str]:
             break
     assert first and second and first != second
     return first, second
+
+
+def with_two_codes(
+    operation: Callable[..., object], user: str, token: HardwareTotpToken, clock: FakeClock
+) -> None:
+    """EnableMFADevice or ResyncMFADevice with two consecutive codes read off the token."""
+    code1, code2 = press_twice(token, clock)
+    operation(
+        UserName=user,
+        SerialNumber=token.serial,
+        AuthenticationCode1=code1,
+        AuthenticationCode2=code2,
+    )
 
 
 def test_virtual_app_scans_qr_enables_and_signs_in(service: IamService) -> None:
@@ -81,11 +95,7 @@ def test_factory_pskc_import_and_drifting_token(service: IamService, tmp_path: P
     ahead = token.clock.now() - service.clock.now()
     assert 3100 < ahead < 3200  # ~105 steps ahead after two years at +50 ppm
     service.create_user(UserName="alice")
-    code1, code2 = press_twice(token, service.clock)
-    service.enable_mfa_device(
-        UserName="alice", SerialNumber=token.serial,
-        AuthenticationCode1=code1, AuthenticationCode2=code2,
-    )  # fmt: skip
+    with_two_codes(service.enable_mfa_device, "alice", token, service.clock)
     service.clock.advance(60)
     service.sign_in(UserName="alice", SerialNumber=token.serial, TokenCode=token.press())
     # a year on, the token is ~53 steps further ahead: sign-in fails until a resync
@@ -93,11 +103,7 @@ def test_factory_pskc_import_and_drifting_token(service: IamService, tmp_path: P
     with pytest.raises(IamError):
         service.sign_in(UserName="alice", SerialNumber=token.serial, TokenCode=token.press())
     service.clock.advance(60)
-    code1, code2 = press_twice(token, service.clock)
-    service.resync_mfa_device(
-        UserName="alice", SerialNumber=token.serial,
-        AuthenticationCode1=code1, AuthenticationCode2=code2,
-    )  # fmt: skip
+    with_two_codes(service.resync_mfa_device, "alice", token, service.clock)
     service.clock.advance(60)
     service.sign_in(UserName="alice", SerialNumber=token.serial, TokenCode=token.press())
 
@@ -119,8 +125,4 @@ def test_factory_pskc_with_pre_shared_key(service: IamService, tmp_path: Path) -
     device = service.store.device(tokens[1].serial)
     assert (device.algorithm, device.digits, device.period) == ("SHA256", 8, 60)
     service.create_user(UserName="bob")
-    code1, code2 = press_twice(tokens[1], clock)
-    service.enable_mfa_device(
-        UserName="bob", SerialNumber=tokens[1].serial,
-        AuthenticationCode1=code1, AuthenticationCode2=code2,
-    )  # fmt: skip
+    with_two_codes(service.enable_mfa_device, "bob", tokens[1], clock)

@@ -10,7 +10,16 @@ import zxingcpp
 from hypothesis import given
 from hypothesis import strategies as st
 from PIL import Image
-from verifier_helpers import ACCOUNT, START, Authenticator, b32
+from verifier_helpers import (
+    ACCOUNT,
+    START,
+    Authenticator,
+    b32,
+    enable,
+    enabled_virtual,
+    lock_out,
+    new_virtual,
+)
 
 from emulators.clock import DriftingClock
 from verifier import iam_names as names
@@ -28,23 +37,6 @@ def code_of(call) -> str:
         call()
     assert "\n" not in info.value.message
     return info.value.code
-
-
-def new_virtual(service: IamService, name: str, path: str = "/") -> tuple[str, Authenticator]:
-    device = service.create_virtual_mfa_device(VirtualMFADeviceName=name, Path=path)
-    device = device["VirtualMFADevice"]
-    return device["SerialNumber"], Authenticator(device["Base32StringSeed"], service.clock)
-
-
-def enable(service: IamService, user: str, serial: str, app: Authenticator, **kw) -> dict:
-    code1, code2 = app.pair()
-    return service.enable_mfa_device(
-        UserName=user,
-        SerialNumber=serial,
-        AuthenticationCode1=code1,
-        AuthenticationCode2=code2,
-        **kw,
-    )
 
 
 def import_hardware(service: IamService, serial: str = "GAHT00000001", digits: int = 6) -> None:
@@ -319,14 +311,8 @@ def test_sign_in_needs_a_device_of_this_identity(service: IamService) -> None:
 
 
 def test_lockout_and_cooldown(service: IamService) -> None:
-    service.create_user(UserName="alice")
-    serial, app = new_virtual(service, "phone")
-    enable(service, "alice", serial, app)
-    service.clock.advance(60)
-    wrong = "000000" if app.code() != "000000" else "111111"
-    for _ in range(service.policy.lockout_limit):
-        call = lambda: service.sign_in(UserName="alice", SerialNumber=serial, TokenCode=wrong)  # noqa: E731
-        assert code_of(call) == "AccessDenied"
+    serial, app = enabled_virtual(service)
+    lock_out(service, "alice", serial, app)
     call = lambda: service.sign_in(UserName="alice", SerialNumber=serial, TokenCode=app.code())  # noqa: E731
     with pytest.raises(IamError, match="locked"):
         call()
@@ -466,14 +452,8 @@ def test_virtual_serial_round_trip(name: str) -> None:
 
 
 def test_resync_refused_while_locked(service: IamService) -> None:
-    service.create_user(UserName="alice")
-    serial, app = new_virtual(service, "phone")
-    enable(service, "alice", serial, app)
-    service.clock.advance(60)
-    wrong = "000000" if app.code() != "000000" else "111111"
-    for _ in range(service.policy.lockout_limit):
-        with pytest.raises(IamError):
-            service.sign_in(UserName="alice", SerialNumber=serial, TokenCode=wrong)
+    serial, app = enabled_virtual(service)
+    lock_out(service, "alice", serial, app)
     code1, code2 = app.pair()
     call = lambda: service.resync_mfa_device(  # noqa: E731
         UserName="alice", SerialNumber=serial, AuthenticationCode1=code1, AuthenticationCode2=code2

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import insert
-from verifier_helpers import ACCOUNT, Authenticator, make_service
+from verifier_helpers import ACCOUNT, enabled_virtual, make_service
 
 from emulators.clock import FakeClock
 from verifier import migrations
@@ -40,22 +40,6 @@ def race(workers: int, attempt: Callable[[], object]) -> list[object]:
     for thread in threads:
         thread.join()
     return results
-
-
-def enabled_virtual(service: IamService, user: str = "alice") -> tuple[str, Authenticator]:
-    service.create_user(UserName=user)
-    created = service.create_virtual_mfa_device(VirtualMFADeviceName=f"{user}-phone")
-    device = created["VirtualMFADevice"]
-    app = Authenticator(device["Base32StringSeed"], service.clock)
-    code1, code2 = app.pair()
-    service.enable_mfa_device(
-        UserName=user,
-        SerialNumber=device["SerialNumber"],
-        AuthenticationCode1=code1,
-        AuthenticationCode2=code2,
-    )
-    service.clock.advance(60)
-    return device["SerialNumber"], app
 
 
 def test_fresh_store_is_at_latest_version(store: Store) -> None:

@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import create_engine
 
 from emulators.clock import FakeClock
+from verifier.errors import IamError
 from verifier.iam import IamService, open_account
 from verifier.seeds import SeedCipher
 from verifier.store import Store
@@ -65,6 +66,45 @@ class Authenticator:
 
     def pair(self, offset_steps: int = 0) -> tuple[str, str]:
         return self.code(offset_steps), self.code(offset_steps + 1)
+
+
+def new_virtual(service: IamService, name: str, path: str = "/") -> tuple[str, Authenticator]:
+    """CreateVirtualMFADevice, and an authenticator app holding its seed."""
+    device = service.create_virtual_mfa_device(VirtualMFADeviceName=name, Path=path)
+    device = device["VirtualMFADevice"]
+    return device["SerialNumber"], Authenticator(device["Base32StringSeed"], service.clock)
+
+
+def enable(
+    service: IamService, user: str | None, serial: str, app: Authenticator, **kwargs
+) -> dict:
+    """EnableMFADevice with the app's current and next codes."""
+    code1, code2 = app.pair()
+    return service.enable_mfa_device(
+        UserName=user,
+        SerialNumber=serial,
+        AuthenticationCode1=code1,
+        AuthenticationCode2=code2,
+        **kwargs,
+    )
+
+
+def enabled_virtual(service: IamService, user: str = "alice") -> tuple[str, Authenticator]:
+    """A new user with one enabled virtual device, the clock moved past the enabling codes."""
+    service.create_user(UserName=user)
+    serial, app = new_virtual(service, f"{user}-phone")
+    enable(service, user, serial, app)
+    service.clock.advance(60)
+    return serial, app
+
+
+def lock_out(service: IamService, user: str, serial: str, app: Authenticator) -> None:
+    """Fail sign-in as often as the lockout limit allows."""
+    wrong = "000000" if app.code() != "000000" else "111111"
+    for _ in range(service.policy.lockout_limit):
+        with pytest.raises(IamError) as info:
+            service.sign_in(UserName=user, SerialNumber=serial, TokenCode=wrong)
+        assert info.value.code == "AccessDenied"
 
 
 def b32(secret: bytes) -> str:
