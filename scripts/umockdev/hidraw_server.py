@@ -14,6 +14,10 @@ for one node and nothing else.
 - Every write() is passed on as one SOCK_SEQPACKET message; every message received is an
   input report, queued for each open file like hidraw does. A read() with nothing queued is
   held until a report arrives (umockdev completes requests asynchronously).
+- One gap to the kernel: umockdev accepts each open()'s socket asynchronously, so a file
+  that has not yet made any call (ioctl, read, write) may miss reports sent meanwhile.
+  Clients ioctl before they read, and a file that wrote is always known, so CTAPHID request
+  and reply are not affected.
 - umockdev backs a non-tty /dev node with a pty: poll()/select() on the client's fd look at
   that pty, not at the ioctl socket. `Doorbell` keeps one byte in the pty's input while any
   report is queued, so libfido2's poll-then-read loop sees POLLIN exactly when data waits.
@@ -62,6 +66,7 @@ HID_MAX_DESCRIPTOR_SIZE = 4096
 RAWINFO = struct.Struct("<IHH")  # struct hidraw_devinfo: bustype u32, vendor, product (16 bits)
 DESC_SIZE = struct.Struct("<I")  # struct hidraw_report_descriptor starts with its u32 size
 HID_MAX_BUFFER_SIZE = 16384  # hidraw refuses larger writes
+HIDRAW_BUFFER_SIZE = 64  # ring slots per open file; one stays free to tell full from empty
 HIDRAW_MIN_WRITE = 2  # and shorter ones ("passed too short report"): report ID + one byte
 MAX_MESSAGE = 65536
 BUS_USB = 0x03
@@ -275,19 +280,25 @@ class HidrawNode(UMockdev.IoctlBase):
 
     def _update_doorbell(self) -> None:
         """Called with the lock held, after any change to the queues."""
+        self._forget_closed_files()
         self.doorbell.set(any(file.reports for file in self.files.values()))
+
+    def _forget_closed_files(self) -> None:
+        """Called with the lock held: a closed file's queue goes with it, as in hidraw."""
+        for key, file in list(self.files.items()):
+            if not file.client.get_connected():
+                del self.files[key]
 
     def input_report(self, report: bytes) -> None:
         """A report from the device: every open file gets it (hidraw_report_event)."""
         with self.lock:
-            for key, file in list(self.files.items()):
-                if not file.client.get_connected():
-                    del self.files[key]
-                elif file.waiting_read is not None:
+            self._forget_closed_files()
+            for file in self.files.values():
+                if file.waiting_read is not None:
                     reader, file.waiting_read = file.waiting_read, None
                     self._deliver(reader, report)
-                else:
-                    file.reports.append(report)
+                elif len(file.reports) < HIDRAW_BUFFER_SIZE - 1:
+                    file.reports.append(report)  # a full queue drops the new report, as hidraw
             self._update_doorbell()
 
     def device_gone(self) -> None:

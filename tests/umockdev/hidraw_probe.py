@@ -74,6 +74,10 @@ def broadcast(node: str) -> Any:
     """hidraw copies every input report to every open file of the node."""
     first = os.open(node, os.O_RDWR)
     second = os.open(node, os.O_RDWR)
+    # umockdev accepts an open file's socket asynchronously; the first call on it (here an
+    # ioctl, as every real client makes) is what guarantees the helper knows the file.
+    for fd in (first, second):
+        fcntl.ioctl(fd, HIDIOCGRDESCSIZE, array("B", bytes(4)), True)
     os.write(first, init_request())
     on_second = os.read(second, REPORT)
     on_first = os.read(first, REPORT)
