@@ -21,12 +21,12 @@ mount -t 9p -o trans=virtio,version=9p2000.L,ro,cache=loose,msize=262144 hostroo
 mount -t proc proc /newroot/proc
 mount -t sysfs sysfs /newroot/sys
 mount --move /dev /newroot/dev
-mount -t tmpfs tmpfs /newroot/tmp
+# Writable space lives on /run only: the checkout under test may itself be below /tmp.
 mount -t tmpfs tmpfs /newroot/run
-mkdir -p /newroot/dev/pts /newroot/run/vhci_hcd
+mkdir -p /newroot/dev/pts /newroot/run/vhci_hcd /newroot/run/tmp
 ip link set lo up 2>/dev/null || /bin/busybox ip link set lo up
 echo "tb-guest: running $cmd"
-chroot /newroot /bin/sh -c "cd '$workdir' && HOME=/tmp PYTHONDONTWRITEBYTECODE=1 '$cmd'"
+chroot /newroot /bin/sh -c "cd '$workdir' && HOME=/run/tmp TMPDIR=/run/tmp PYTHONDONTWRITEBYTECODE=1 '$cmd'"
 echo "tb-guest: exit status $?"
 sync
 poweroff -f

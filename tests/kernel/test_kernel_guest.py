@@ -61,7 +61,7 @@ def boot_guest() -> tuple[dict[str, dict], str]:
         "-kernel", str(guest / "vmlinuz"),
         "-initrd", str(guest / "initrd.img"),
         "-append", f"console=ttyS0 quiet panic=-1 tb.cmd={GUEST_ENTRY} tb.cwd={REPO}",
-        "-virtfs", "local,path=/,mount_tag=hostroot,security_model=none,readonly=on",
+        "-virtfs", "local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap",
     ]  # fmt: skip
     run = subprocess.run(command, capture_output=True, text=True, timeout=BOOT_TIMEOUT)
     console = run.stdout + run.stderr
