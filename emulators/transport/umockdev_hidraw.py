@@ -171,7 +171,7 @@ class UmockdevHidraw:
             self._thread = None
 
     def __enter__(self) -> UmockdevHidraw:
-        return self.start()
+        return self if self._proc is not None else self.start()
 
     def __exit__(self, *exc: object) -> None:
         self.close()

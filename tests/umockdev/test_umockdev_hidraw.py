@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography.exceptions import InvalidSignature
 from fido2.cose import CoseKey
 from fido2.ctap2 import Ctap2
 from fido2.webauthn import AuthenticatorData
@@ -127,9 +128,8 @@ def test_python_fido2_get_info_is_this_key(bridge: UmockdevHidraw, key: Emulated
     assert got["device_version"][0] == key.profile.firmware_version & 0xFF
 
 
-def test_python_fido2_register_and_sign_in(bridge: UmockdevHidraw, key: EmulatedKey) -> None:
-    got = run_json(bridge, FIDO2_CLIENT, "ceremony", ORIGIN)
-    assert got["attestation_format"] == "packed"
+def verified_counters(got: Any) -> list[int]:
+    """Check each assertion's signature with the registered key; the counters, in order."""
     cose = got["public_key"]  # JSON: string labels, byte strings as hex
     public_key = CoseKey.parse(
         {int(k): bytes.fromhex(v) if isinstance(v, str) else v for k, v in cose.items()}
@@ -141,11 +141,18 @@ def test_python_fido2_register_and_sign_in(bridge: UmockdevHidraw, key: Emulated
         parsed = AuthenticatorData(auth_data)
         assert parsed.is_user_present()
         assert not parsed.is_user_verified()  # user_verification="discouraged", no PIN set
-        counters.append(parsed.counter)
         public_key.verify(
             auth_data + hashlib.sha256(client_data).digest(),
             bytes.fromhex(assertion["signature"]),
         )
+        counters.append(parsed.counter)
+    return counters
+
+
+def test_python_fido2_register_and_sign_in(bridge: UmockdevHidraw, key: EmulatedKey) -> None:
+    got = run_json(bridge, FIDO2_CLIENT, "ceremony", ORIGIN)
+    assert got["attestation_format"] == "packed"
+    counters = verified_counters(got)
     assert counters[0] < counters[1]
     # The credential lives on this key: it signs for it when asked in-process too.
     credential_id = bytes.fromhex(got["credential_id"])
@@ -155,6 +162,39 @@ def test_python_fido2_register_and_sign_in(bridge: UmockdevHidraw, key: Emulated
     )
     assert direct.credential["id"] == credential_id
     assert direct.auth_data.counter > counters[1]
+
+
+CTAPHID_KEEPALIVE = 0xBB  # command byte (0x80 | 0x3B) of an initialisation packet
+
+
+def ceremony_on_faulty_key(faults: str) -> tuple[Any, list[int]]:
+    """The ceremony against a fresh key with `faults`; also the command bytes the key sent."""
+    sent: list[int] = []
+    with EmulatedKey.create(seed=77, faults=faults, slow_delay=0.25) as faulty:
+        faulty.add_sink(lambda report: sent.append(report[4]))
+        with attach_umockdev(faulty) as node:
+            return run_json(node, FIDO2_CLIENT, "ceremony", ORIGIN), sent
+
+
+def test_ceremony_check_catches_bad_signatures() -> None:
+    """The same check fails against a key that signs wrongly (fault injection)."""
+    got, _ = ceremony_on_faulty_key("bad-signature")
+    with pytest.raises(InvalidSignature):
+        verified_counters(got)
+
+
+def test_ceremony_check_catches_counter_rollback() -> None:
+    got, _ = ceremony_on_faulty_key("counter-rollback")
+    counters = verified_counters(got)
+    assert not counters[0] < counters[1]
+
+
+def test_slow_key_keepalives_pass_through_the_fake_node() -> None:
+    """Held-back answers with CTAPHID keepalives meanwhile: blocking reads must carry both."""
+    got, sent = ceremony_on_faulty_key("slow")
+    counters = verified_counters(got)
+    assert counters[0] < counters[1]
+    assert sent.count(CTAPHID_KEEPALIVE) >= 3  # at least one per held-back answer
 
 
 # -- hidraw behaviour seen by a bare client ---------------------------------------------------
