@@ -109,7 +109,9 @@ def _usb_entry(device: UsbDevice) -> FoundDevice:
         interfaces.append(label)
     if device.fido_by_id_only:
         interfaces.append("fido (known VID:PID; report descriptor not readable)")
-    name = " ".join(p for p in (device.manufacturer, device.product) if p) or None
+    name = device.product
+    if device.manufacturer and not (name or "").startswith(device.manufacturer):
+        name = f"{device.manufacturer} {name}" if name else device.manufacturer
     return FoundDevice("usb", device.path, device.vid, device.pid, name, device.serial, interfaces)
 
 

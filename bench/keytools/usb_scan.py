@@ -4,8 +4,9 @@ HID enumeration (hidraw) only shows keys whose HID driver is bound and readable;
 descriptors also finds keys the current user cannot open yet (no udev rule), and CCID readers
 whether or not pcscd runs. A device is:
   - a FIDO key if a HID interface's report descriptor starts with usage page 0xF1D0 (CTAP 2.1,
-    11.2.8.1), or, when the report descriptor cannot be read (no permission), if its VID:PID is
-    in `KNOWN_FIDO_IDS`;
+    11.2.8.1), or, when the report descriptor cannot be read, if its VID:PID is in
+    `KNOWN_FIDO_IDS`. The descriptor is read from Linux sysfs when there (usbfs refuses
+    interface requests while usbhid holds the interface), else with a GET_DESCRIPTOR request;
   - a CCID reader if an interface has class 0x0B (USB CCID 1.1, 4.2).
 """
 
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from bench.keytools.usb_replay import DT_HID_REPORT, REQ_GET_DESCRIPTOR, backend_from_env
@@ -23,6 +25,7 @@ USB_CLASS_CCID = 0x0B
 HID_CLASS_DESCRIPTOR = 0x21
 REQUEST_IN_STANDARD_INTERFACE = 0x81
 CONTROL_TIMEOUT_MS = 500
+SYSFS_USB_DEVICES = Path("/sys/bus/usb/devices")
 
 # VID:PID of FIDO keys, for when the report descriptor cannot be read. Keep in step with
 # udev/70-tokenbench-fido.rules (tests/udev checks they agree).
@@ -143,9 +146,34 @@ def _report_length(extra: bytes) -> int:
     return 0
 
 
-def _usage_page(device: Any, interface: Any) -> int | None:
+def _sysfs_report_descriptor(device: Any, interface: Any, configuration: Any) -> bytes | None:
+    """The report descriptor Linux keeps in sysfs (world-readable, as fido_id reads it).
+
+    While the kernel's HID driver is bound, usbfs refuses interface requests (the interface is
+    claimed), so on Linux this is the way to read it without detaching the driver.
+    """
+    ports = device.port_numbers
+    if not ports:
+        return None
+    name = (
+        f"{device.bus}-{'.'.join(str(p) for p in ports)}:"
+        f"{configuration.bConfigurationValue}.{interface.bInterfaceNumber}"
+    )
+    for path in sorted((SYSFS_USB_DEVICES / name).glob("*:*:*.*/report_descriptor")):
+        try:
+            return path.read_bytes()
+        except OSError:
+            return None
+    return None
+
+
+def _usage_page(device: Any, interface: Any, configuration: Any, sysfs: bool) -> int | None:
     import usb.core
 
+    if sysfs:
+        descriptor = _sysfs_report_descriptor(device, interface, configuration)
+        if descriptor is not None:
+            return report_usage_page(descriptor)
     length = _report_length(bytes(interface.extra_descriptors or b""))
     if not length:
         return None
@@ -163,8 +191,12 @@ def _usage_page(device: Any, interface: Any) -> int | None:
     return report_usage_page(bytes(descriptor))
 
 
-def describe(device: Any) -> UsbDevice:
-    """A pyusb device's identity and interfaces (reads string and report descriptors)."""
+def describe(device: Any, sysfs: bool = False) -> UsbDevice:
+    """A pyusb device's identity and interfaces (reads string and report descriptors).
+
+    `sysfs`: read HID report descriptors from Linux sysfs first (real devices only; a
+    replayed recording must not pick up whatever sits on the same port of this machine).
+    """
     found = UsbDevice(
         bus=int(device.bus or 0),
         address=int(device.address or 0),
@@ -186,7 +218,7 @@ def describe(device: Any) -> UsbDevice:
                 protocol=int(interface.bInterfaceProtocol),
             )
             if entry.usb_class == USB_CLASS_HID:
-                entry.usage_page = _usage_page(device, interface)
+                entry.usage_page = _usage_page(device, interface, configuration, sysfs)
                 hid_unreadable |= entry.usage_page is None
             found.interfaces.append(entry)
         break  # the active (first) configuration is what the OS binds
@@ -205,5 +237,5 @@ def scan_usb(backend: Any = None) -> list[UsbDevice]:
     if backend is None:
         backend = backend_from_env()
     devices = usb.core.find(find_all=True, backend=backend)
-    described = [describe(d) for d in devices]
+    described = [describe(d, sysfs=backend is None) for d in devices]
     return [d for d in described if d.is_fido or d.is_ccid]
