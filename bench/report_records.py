@@ -70,6 +70,7 @@ class CommandTiming:
 
 @dataclass
 class TestRecord:
+    __test__ = False  # a record, not a pytest test class
     nodeid: str
     target: str
     suite: str

@@ -214,14 +214,25 @@ class KeyTarget(Target):
         super().__init__(uri)
         self.prompter = TerminalPrompter()
         self._device: CtapDevice | None = None
+        self._open_error: UserError | None = None
 
     @abstractmethod
     def _open(self) -> CtapDevice: ...
 
     def device(self) -> CtapDevice:
-        """The open device; re-opened after a power cycle."""
+        """The open device; re-opened after a power cycle.
+
+        A target that could not be opened is not tried again for every test: the first
+        failure is remembered and repeated, so an unreachable device fails fast.
+        """
+        if self._open_error is not None:
+            raise self._open_error
         if self._device is None:
-            self._device = self._open()
+            try:
+                self._device = self._open()
+            except UserError as exc:
+                self._open_error = exc
+                raise
         return self._device
 
     def _drop_device(self) -> None:
@@ -429,7 +440,7 @@ class UdpKeyTarget(KeyTarget):
         from emulators.transport import udp
 
         try:
-            return udp.open_udp_device((self.host, self.port))
+            return udp.open_udp_device((self.host, self.port), timeout=UDP_TIMEOUT)
         except OSError as exc:
             raise UserError(f"cannot reach {self.uri}: {exc}") from None
 
@@ -460,6 +471,7 @@ class UdpKeyTarget(KeyTarget):
 
 
 RAW_POLL_SECONDS = 0.02
+UDP_TIMEOUT = 2.0  # keepalives come every 100 ms; silence this long means nobody is there
 
 
 def polling_reader(connection: Any) -> Callable[[float], bytes | None]:
