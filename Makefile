@@ -11,7 +11,7 @@ APT_TEST := libpcsclite-dev swig pcscd vsmartcard-vpcd libfido2-1 fido2-tools po
 .PHONY: run test lint clean
 
 run: $(VENV)/.run-ready
-	$(BIN)/tokenbench totp demo
+	$(BIN)/tokenbench bench run --target emu: --target totp:emu --allow-destructive -j 2 --report report
 
 test: $(VENV)/.test-ready
 	$(BIN)/ruff check .
