@@ -1,0 +1,99 @@
+"""How long the whole suite set takes against the emulated key, and what each CTAP command costs.
+
+Run: `.venv/bin/python -m bench.perf.suite_perf`. It runs every suite against `emu:` and
+`totp:emu` exactly as `make run` does (one pytest process per target, destructive tests on),
+then prints the wall time per target and the median latency per CTAP command as the suites
+saw it. As a peer, measured in the same run, the same commands are timed through plain
+python-fido2 `Ctap2` on a fresh emulated key, without pytest or the bench's timing wrapper:
+the ratio shows what the bench adds on top of the device.
+"""
+
+from __future__ import annotations
+
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from rich.console import Console
+
+from bench.report_summary import command_latencies
+from bench.runner import RunOptions, execute
+
+PEER_ROUNDS = 200
+TARGETS = ("emu:", "totp:emu")
+
+
+def peer_latencies(rounds: int = PEER_ROUNDS) -> dict[str, float]:
+    """Median seconds per command through python-fido2 alone, on a fresh emulated key."""
+    import hashlib
+
+    from fido2.ctap2 import Ctap2
+
+    from emulators.key import EmulatedKey
+
+    key = EmulatedKey.create()
+    try:
+        ctap2 = Ctap2(key.hid_device())
+        rp, user = {"id": "perf.example"}, {"id": b"perf", "name": "perf"}
+        params = [{"type": "public-key", "alg": -7}]
+        cdh = hashlib.sha256(b"perf").digest()
+        made = ctap2.make_credential(cdh, rp, user, params)
+        allow = [{"type": "public-key", "id": made.auth_data.credential_data.credential_id}]
+        samples: dict[str, list[float]] = {"getInfo": [], "makeCredential": [], "getAssertion": []}
+        calls = {
+            "getInfo": lambda: ctap2.get_info(),
+            "makeCredential": lambda: ctap2.make_credential(cdh, rp, user, params),
+            "getAssertion": lambda: ctap2.get_assertion("perf.example", cdh, allow),
+        }
+        for _ in range(rounds):
+            for name, call in calls.items():
+                started = time.perf_counter()
+                call()
+                samples[name].append(time.perf_counter() - started)
+        return {name: statistics.median(values) for name, values in samples.items()}
+    finally:
+        key.close()
+
+
+def main() -> int:
+    console = Console(stderr=True)
+    with tempfile.TemporaryDirectory(prefix="tokenbench-perf-") as tmp:
+        options = RunOptions(
+            targets=TARGETS, allow_destructive=True, jobs=len(TARGETS), report_dir=Path(tmp)
+        )
+        started = time.perf_counter()
+        summary, _ = execute(options, console=Console(stderr=True, quiet=True))
+        wall = time.perf_counter() - started
+        import json
+
+        document = json.loads((Path(tmp) / "results.json").read_text())
+    from bench.report_records import TestRecord
+
+    records = [TestRecord.from_dict(t) for target in document["targets"] for t in target["tests"]]
+    peers = peer_latencies()
+    print(f"suite set against {', '.join(TARGETS)}: {wall:.2f} s wall (target: < 30 s)")
+    for target in document["targets"]:
+        seconds = sum(t["duration"] for t in target["tests"])
+        counts = target["counts"] or {}
+        print(
+            f"  {target['uri']:10} {len(target['tests']):4} tests, {seconds:6.2f} s in tests, "
+            f"passed {counts.get('passed', 0)}, failed {counts.get('failed', 0)}, "
+            f"skipped {counts.get('unclaimed', 0) + counts.get('not_permitted', 0)}"
+        )
+    print(f"{'command':22} {'count':>6} {'median ms':>10} {'peer ms':>9} {'ratio':>6}")
+    for name, values in sorted(command_latencies(records).items(), key=lambda kv: -len(kv[1])):
+        median = statistics.median(values)
+        peer = peers.get(name)
+        ratio = f"{median / peer:6.2f}" if peer else "     -"
+        peer_text = f"{peer * 1e3:9.3f}" if peer else "        -"
+        print(f"{name:22} {len(values):6d} {median * 1e3:10.3f} {peer_text} {ratio}")
+    print("peer: python-fido2 Ctap2 on a fresh emulated key, no pytest, no timing wrapper")
+    if not summary.ok:
+        console.print("[red]the suites did not all pass; figures above are still measured[/]")
+    return 0 if summary.ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
