@@ -9,6 +9,7 @@ installs it), so a missing umockdev fails these tests rather than skipping them.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import subprocess
@@ -62,15 +63,19 @@ def bridge(key: EmulatedKey) -> Iterator[UmockdevHidraw]:
 
 def run(bridge: UmockdevHidraw, *argv: str | Path) -> subprocess.CompletedProcess[str]:
     """One unmodified client program, seeing the testbed instead of the real /dev and /sys."""
-    done = subprocess.run(
+    done = run_unchecked(bridge, *argv)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done
+
+
+def run_unchecked(bridge: UmockdevHidraw, *argv: str | Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
         [str(a) for a in argv],
         env=bridge.client_env(),
         capture_output=True,
         text=True,
         timeout=CHILD_TIMEOUT,
     )
-    assert done.returncode == 0, done.stderr[-2000:]
-    return done
 
 
 def run_json(bridge: UmockdevHidraw, script: Path, *args: str) -> Any:
@@ -100,6 +105,44 @@ def test_fido2_token_reads_info_from_this_key(bridge: UmockdevHidraw, key: Emula
     assert fields["aaguid"] == bytes(info.aaguid).hex()
     assert fields["version strings"].split(", ") == list(info.versions)
     assert fields["maxmsgsiz"] == str(info.max_msg_size)
+
+
+def libfido2_register(bridge: UmockdevHidraw, workdir: Path) -> tuple[Path, bool]:
+    """fido2-cred -M on the node, then -V: the credential file, and whether it verified."""
+    request = workdir / "cred.in"
+    request.write_text(
+        f"{base64.b64encode(b'c' * 32).decode()}\nlibfido2.example\nerin\n"
+        f"{base64.b64encode(b'user-erin').decode()}\n"
+    )
+    made = run(bridge, "fido2-cred", "-M", "-i", request, "/dev/hidraw0").stdout
+    credential = workdir / "cred.out"
+    credential.write_text(made)
+    checked = run_unchecked(
+        bridge, "fido2-cred", "-V", "-i", credential, "-o", workdir / "pubkey.pem"
+    )
+    return credential, checked.returncode == 0
+
+
+def test_libfido2_registers_and_signs_in(bridge: UmockdevHidraw, tmp_path: Path) -> None:
+    """fido2-cred and fido2-assert (libfido2) make and use a credential; both verify."""
+    credential, verified = libfido2_register(bridge, tmp_path)
+    assert verified
+    fields = credential.read_text().splitlines()
+    assert fields[2] == "packed"  # attestation format; fields[4] is the credential ID
+    request = tmp_path / "assert.in"
+    request.write_text(f"{base64.b64encode(b'a' * 32).decode()}\nlibfido2.example\n{fields[4]}\n")
+    assertion = tmp_path / "assert.out"
+    assertion.write_text(run(bridge, "fido2-assert", "-G", "-i", request, "/dev/hidraw0").stdout)
+    run(bridge, "fido2-assert", "-V", "-i", assertion, tmp_path / "pubkey.pem", "es256")
+
+
+def test_libfido2_refuses_a_bad_attestation_signature(tmp_path: Path) -> None:
+    with (
+        EmulatedKey.create(seed=78, faults="bad-signature") as faulty,
+        attach_umockdev(faulty) as node,
+    ):
+        _, verified = libfido2_register(node, tmp_path)
+    assert not verified
 
 
 # -- python-fido2 -----------------------------------------------------------------------------
@@ -287,3 +330,9 @@ def test_missing_system_python_is_a_clear_error(tmp_path: Path) -> None:
 def test_helper_that_does_not_start_is_a_clear_error() -> None:
     with pytest.raises(UmockdevUnavailable, match="did not start"):
         UmockdevHidraw(lambda report: None, python="/bin/false").start()
+
+
+def test_interpreter_without_gi_is_a_clear_error() -> None:
+    """The venv's own interpreter has no PyGObject: the helper's import error is reported."""
+    with pytest.raises(UmockdevUnavailable, match="No module named 'gi'"):
+        UmockdevHidraw(lambda report: None, python=sys.executable).start()
