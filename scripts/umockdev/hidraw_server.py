@@ -18,6 +18,10 @@ for one node and nothing else.
   that has not yet made any call (ioctl, read, write) may miss reports sent meanwhile.
   Clients ioctl before they read, and a file that wrote is always known, so CTAPHID request
   and reply are not affected.
+- Another: umockdev serves each open file's requests one at a time, so while one thread of a
+  client sits in read(), another thread's write() on the *same* fd waits for it (the kernel
+  lets them pass each other). python-fido2 and libfido2 write, then read, on one thread;
+  a second open() of the node is not affected.
 - umockdev backs a non-tty /dev node with a pty: poll()/select() on the client's fd look at
   that pty, not at the ioctl socket. `Doorbell` keeps one byte in the pty's input while any
   report is queued, so libfido2's poll-then-read loop sees POLLIN exactly when data waits.
@@ -66,8 +70,8 @@ HID_MAX_DESCRIPTOR_SIZE = 4096
 RAWINFO = struct.Struct("<IHH")  # struct hidraw_devinfo: bustype u32, vendor, product (16 bits)
 DESC_SIZE = struct.Struct("<I")  # struct hidraw_report_descriptor starts with its u32 size
 HID_MAX_BUFFER_SIZE = 16384  # hidraw refuses larger writes
-HIDRAW_BUFFER_SIZE = 64  # ring slots per open file; one stays free to tell full from empty
 HIDRAW_MIN_WRITE = 2  # and shorter ones ("passed too short report"): report ID + one byte
+HIDRAW_BUFFER_SIZE = 64  # ring slots per open file; one stays free to tell full from empty
 MAX_MESSAGE = 65536
 BUS_USB = 0x03
 HIDRAW_MAJOR = 247  # any major works: umockdev maps the node, no kernel driver is involved
