@@ -253,7 +253,7 @@ def print_summary(
     console: Console, summary: Summary, records: list[TestRecord], elapsed: float
 ) -> None:
     table = Table(title=f"tokenbench results ({elapsed:.1f} s) — skips are never passes")
-    table.add_column("target")
+    table.add_column("target", no_wrap=True)
     for column in COLUMNS:
         table.add_column(column, justify="right")
     for counts in summary.targets.values():

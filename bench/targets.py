@@ -8,7 +8,7 @@ person at the bench (with a visible countdown). Only this module imports `emulat
 | URI | reaches |
 | --- | --- |
 | `emu:` / `emu:profile=NAME,state=FILE,fault=NAME` | a fresh emulated key, in-process CTAPHID |
-| `udp:HOST:PORT` | `tokenbench key emulate --udp` (simulator convention) |
+| `udp:HOST:PORT[,reply=PORT]` | `tokenbench key emulate --udp` (simulator convention) |
 | `hid:auto`, `hid:/dev/hidrawN` | real keys through python-fido2's HID backend |
 | `pcsc:auto`, `pcsc:READER` | keys in PC/SC readers through python-fido2's `CtapPcscDevice` |
 | `totp:emu[,count=N,drift-ppm=X,age-days=D,fault=F]` | emulated TOTP tokens minted on the fly |
@@ -42,6 +42,7 @@ SUITES: dict[str, str] = {
     "verifier": "the device against the verifier core end to end (WebAuthn, TOTP, IAM rules)",
 }
 REPLUG_SECONDS = 10.0
+DEFAULT_UDP_REPLY_PORT = 7112  # simulator convention: replies go to port 7112
 PRESENCE_SECONDS = 30.0
 EMULATED_READ_TIMEOUT = 2.0  # an in-process key answers (or keeps alive) within milliseconds
 
@@ -147,6 +148,10 @@ def split_options(text: str) -> dict[str, str]:
     return options
 
 
+def _is_port(text: str) -> bool:
+    return text.isdigit() and 0 < int(text) < 65536
+
+
 def parse_target(uri: str) -> Target:
     """Build the target a URI names; a malformed URI is one UserError line."""
     scheme, sep, rest = uri.partition(":")
@@ -155,10 +160,13 @@ def parse_target(uri: str) -> Target:
     if scheme == "emu":
         return EmulatedKeyTarget(uri, split_options(rest))
     if scheme == "udp":
-        host, _, port = rest.rpartition(":")
-        if not host or not port.isdigit() or not 0 < int(port) < 65536:
-            raise UserError(f"bad target {uri!r}: expected udp:HOST:PORT")
-        return UdpKeyTarget(uri, host, int(port))
+        address, _, opts = rest.partition(",")
+        host, _, port = address.rpartition(":")
+        options = split_options(opts)
+        reply = options.pop("reply", str(DEFAULT_UDP_REPLY_PORT))
+        if options or not host or not _is_port(port) or not _is_port(reply):
+            raise UserError(f"bad target {uri!r}: expected udp:HOST:PORT[,reply=PORT]")
+        return UdpKeyTarget(uri, host, int(port), int(reply))
     if scheme == "hid":
         if not rest:
             raise UserError(f"bad target {uri!r}: expected hid:auto or hid:/dev/hidrawN")
@@ -430,17 +438,19 @@ class EmulatedKeyTarget(KeyTarget):
 class UdpKeyTarget(KeyTarget):
     """`udp:HOST:PORT`: an emulator started with `tokenbench key emulate --udp`."""
 
-    def __init__(self, uri: str, host: str, port: int) -> None:
+    def __init__(self, uri: str, host: str, port: int, reply: int) -> None:
         super().__init__(uri)
         self.kind = TargetKind.HID
-        self.host, self.port = host, port
+        self.host, self.port, self.reply = host, port, reply
         self._control: Any = None
 
     def _open(self) -> CtapDevice:
         from emulators.transport import udp
 
         try:
-            return udp.open_udp_device((self.host, self.port), timeout=UDP_TIMEOUT)
+            return udp.open_udp_device(
+                (self.host, self.port), (self.host, self.reply), timeout=UDP_TIMEOUT
+            )
         except OSError as exc:
             raise UserError(f"cannot reach {self.uri}: {exc}") from None
 
@@ -448,7 +458,9 @@ class UdpKeyTarget(KeyTarget):
         from emulators.transport import udp
 
         self._drop_device()  # the simulator answers one reply port: take it over
-        connection = udp.UdpHidConnection((self.host, self.port), timeout=RAW_POLL_SECONDS)
+        connection = udp.UdpHidConnection(
+            (self.host, self.port), (self.host, self.reply), timeout=RAW_POLL_SECONDS
+        )
         return connection, polling_reader(connection)
 
     def _control_client(self) -> Any:

@@ -137,3 +137,39 @@ def test_unreachable_target_fails_the_run(tmp_path):
     assert done.returncode == 1
     results = json.loads((tmp_path / "results.json").read_text())
     assert results["ok"] is False
+
+
+def _free_udp_port() -> int:
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_run_against_the_udp_emulator(tmp_path):
+    import signal
+    import time
+
+    port, reply = _free_udp_port(), _free_udp_port()
+    server = subprocess.Popen(
+        [
+            str(TOKENBENCH),
+            *("key", "emulate", "--udp", f"127.0.0.1:{port}"),
+            *("--reply-to", f"127.0.0.1:{reply}"),
+        ],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        time.sleep(1.0)  # the emulator binds its sockets
+        target = f"udp:127.0.0.1:{port},reply={reply}"
+        done = _run(tmp_path, "--target", target, "-k", "get_info or u2f_version or lock_keeps")
+        assert done.returncode == 0, done.stderr[-2000:]
+        counts = json.loads((tmp_path / "results.json").read_text())["targets"][0]["counts"]
+        assert counts["passed"] >= 4 and counts["failed"] == 0, counts
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=10)
