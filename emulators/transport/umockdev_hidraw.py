@@ -23,6 +23,7 @@ import tempfile
 import threading
 from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import IO
 
 from emulators.transport.fido_hid import (
     EMULATOR_PRODUCT_ID,
@@ -72,8 +73,7 @@ class UmockdevHidraw:
         self._python = python
         self._sock: socket.socket | None = None
         self._proc: subprocess.Popen[str] | None = None
-        # The helper's stderr goes to a file: a pipe nobody reads could fill and stall it.
-        self._stderr = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115 -- closed in close()
+        self._stderr: IO[str] | None = None
         self._thread: threading.Thread | None = None
         self.root: str = ""
 
@@ -81,6 +81,8 @@ class UmockdevHidraw:
         """Start the helper and wait until its testbed exists (raises UmockdevUnavailable)."""
         if not Path(self._python).exists():
             raise UmockdevUnavailable(f"{self._python} not found (needs python3-gi)")
+        # The helper's stderr goes to a file: a pipe nobody reads could fill and stall it.
+        self._stderr = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115 -- closed in close()
         mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         try:
             self._proc = subprocess.Popen(
@@ -113,6 +115,7 @@ class UmockdevHidraw:
 
     def _stderr_tail(self) -> str:
         """The helper's last words, for the error message."""
+        assert self._stderr is not None
         self._stderr.seek(0)
         lines = [line for line in self._stderr.read().splitlines() if line.strip()]
         status = self._proc.returncode if self._proc is not None else None
@@ -128,10 +131,11 @@ class UmockdevHidraw:
 
     def send(self, report: bytes) -> None:
         """An input report from the key to the host (the key's report sink)."""
-        if self._sock is not None:
+        sock = self._sock  # close() may run meanwhile on another thread
+        if sock is not None:
             # If the helper is gone, reports are dropped, as by an unplugged device.
             with contextlib.suppress(OSError):
-                self._sock.send(report)
+                sock.send(report)
 
     def _read_loop(self) -> None:
         """Output reports the clients wrote: the report-ID byte goes, as usbhid strips it."""
@@ -164,8 +168,9 @@ class UmockdevHidraw:
             if self._proc.stdout is not None:
                 self._proc.stdout.close()
             self._proc = None
-        if not self._stderr.closed:
+        if self._stderr is not None:
             self._stderr.close()
+            self._stderr = None
         if self._thread is not None:
             self._thread.join(timeout=2)
             self._thread = None
