@@ -3,9 +3,9 @@
 Run: `.venv/bin/python -m bench.perf.suite_perf`. It runs every suite against `emu:` and
 `totp:emu` exactly as `make run` does (one pytest process per target, destructive tests on),
 then prints the wall time per target and the median latency per CTAP command as the suites
-saw it. As a peer, measured in the same run, the same commands are timed through plain
-python-fido2 `Ctap2` on a fresh emulated key, without pytest or the bench's timing wrapper:
-the ratio shows what the bench adds on top of the device.
+saw it. As a peer, measured in the same run, the same commands are timed as raw
+`CtapHidDevice.call()`s on a fresh emulated key, without pytest or the bench's timing
+wrapper: the ratio shows what the bench adds on top of the device.
 """
 
 from __future__ import annotations
@@ -26,32 +26,60 @@ TARGETS = ("emu:", "totp:emu")
 
 
 def peer_latencies(rounds: int = PEER_ROUNDS) -> dict[str, float]:
-    """Median seconds per command through python-fido2 alone, on a fresh emulated key."""
+    """Median seconds per raw CTAPHID call on a fresh emulated key, python-fido2 alone.
+
+    The same measure as the suites' timing wrapper (the `call()` of the device, request
+    bytes in, response bytes out, no client-side CBOR parsing), without pytest around it.
+    """
     import hashlib
 
-    from fido2.ctap2 import Ctap2
+    from fido2 import cbor
+    from fido2.hid import CTAPHID
 
     from emulators.key import EmulatedKey
 
     key = EmulatedKey.create()
     try:
-        ctap2 = Ctap2(key.hid_device())
-        rp, user = {"id": "perf.example"}, {"id": b"perf", "name": "perf"}
-        params = [{"type": "public-key", "alg": -7}]
+        device = key.hid_device()
         cdh = hashlib.sha256(b"perf").digest()
-        made = ctap2.make_credential(cdh, rp, user, params)
-        allow = [{"type": "public-key", "id": made.auth_data.credential_data.credential_id}]
-        samples: dict[str, list[float]] = {"getInfo": [], "makeCredential": [], "getAssertion": []}
-        calls = {
-            "getInfo": lambda: ctap2.get_info(),
-            "makeCredential": lambda: ctap2.make_credential(cdh, rp, user, params),
-            "getAssertion": lambda: ctap2.get_assertion("perf.example", cdh, allow),
+        made = device.call(
+            CTAPHID.CBOR,
+            b"\x01"
+            + cbor.encode(
+                {
+                    1: cdh,
+                    2: {"id": "perf.example"},
+                    3: {"id": b"perf", "name": "perf"},
+                    4: [{"type": "public-key", "alg": -7}],
+                }
+            ),
+        )
+        auth_data = cbor.decode(made[1:])[2]
+        id_length = int.from_bytes(auth_data[53:55], "big")
+        credential = auth_data[55 : 55 + id_length]
+        requests = {
+            "getInfo": b"\x04",
+            "makeCredential": b"\x01"
+            + cbor.encode(
+                {
+                    1: cdh,
+                    2: {"id": "perf.example"},
+                    3: {"id": b"perf", "name": "perf"},
+                    4: [{"type": "public-key", "alg": -7}],
+                }
+            ),
+            "getAssertion": b"\x02"
+            + cbor.encode(
+                {1: "perf.example", 2: cdh, 3: [{"type": "public-key", "id": credential}]}
+            ),
         }
+        samples: dict[str, list[float]] = {name: [] for name in requests}
         for _ in range(rounds):
-            for name, call in calls.items():
+            for name, request in requests.items():
                 started = time.perf_counter()
-                call()
+                answer = device.call(CTAPHID.CBOR, request)
                 samples[name].append(time.perf_counter() - started)
+                assert answer[:1] == b"\x00", f"peer {name} failed: 0x{answer[0]:02x}"
         return {name: statistics.median(values) for name, values in samples.items()}
     finally:
         key.close()
@@ -89,7 +117,7 @@ def main() -> int:
         ratio = f"{median / peer:6.2f}" if peer else "     -"
         peer_text = f"{peer * 1e3:9.3f}" if peer else "        -"
         print(f"{name:22} {len(values):6d} {median * 1e3:10.3f} {peer_text} {ratio}")
-    print("peer: python-fido2 Ctap2 on a fresh emulated key, no pytest, no timing wrapper")
+    print("peer: raw CtapHidDevice.call on a fresh emulated key, no pytest, no timing wrapper")
     if not summary.ok:
         console.print("[red]the suites did not all pass; figures above are still measured[/]")
     return 0 if summary.ok else 1
