@@ -28,11 +28,11 @@ $(VENV)/.created:
 	$(BIN)/pip install -q --upgrade pip
 	touch $@
 
-$(VENV)/.run-ready: $(VENV)/.created pyproject.toml
+$(VENV)/.run-ready: $(VENV)/.created pyproject.toml Makefile
 	$(BIN)/pip install -q -e '.[qr]'
 	touch $@
 
-$(VENV)/.test-ready: $(VENV)/.created pyproject.toml
+$(VENV)/.test-ready: $(VENV)/.created pyproject.toml Makefile
 	scripts/ensure-apt.sh $(APT_TEST)
 	$(BIN)/pip install -q -e '.[qr,hardware,postgres,dev]'
 	touch $@ $(VENV)/.run-ready
