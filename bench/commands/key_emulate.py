@@ -1,4 +1,4 @@
-"""`tokenbench key emulate --udp|--uhid|--usbip`: serve an emulated security key.
+"""`tokenbench key emulate --udp|--uhid|--usbip|--vpcd`: serve an emulated security key.
 
 - `--udp`: the simulator convention (python-fido2 through `emulators.transport.udp`, the
   bench's `udp:HOST:PORT` target, other FIDO test tools);
@@ -49,7 +49,7 @@ CLI_PRESENCE = ("auto", "deny", "prompt", "touch")
 def register(subcommands: argparse._SubParsersAction) -> None:
     parser = subcommands.add_parser(
         "emulate",
-        help="serve an emulated security key over UDP, uhid or USB/IP",
+        help="serve an emulated security key over UDP, uhid, USB/IP or vpcd",
         description=__doc__.splitlines()[0],
     )
     transport = parser.add_mutually_exclusive_group(required=True)
