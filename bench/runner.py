@@ -148,7 +148,26 @@ def _count_events(path: Path) -> tuple[int | None, int]:
     return total, done
 
 
+def preflight(target: Target) -> str:
+    """Why a device target cannot be reached (empty when it can): checked once, up front,
+    so that a missing key is one line instead of an error per test."""
+    from bench.targets import EmulatedKeyTarget, KeyTarget
+
+    if not isinstance(target, KeyTarget) or isinstance(target, EmulatedKeyTarget):
+        return ""
+    try:
+        target.device()
+    except UserError as exc:
+        return str(exc)
+    finally:
+        target.close()
+    return ""
+
+
 def _run_one(run: TargetRun, options: RunOptions, cwd: Path) -> None:
+    run.problem = preflight(run.target)
+    if run.problem:
+        return
     command = pytest_command(run, options)
     if run.interactive:
         completed = subprocess.run(command, cwd=cwd, timeout=None, check=False)

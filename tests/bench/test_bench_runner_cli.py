@@ -173,3 +173,11 @@ def test_run_against_the_udp_emulator(tmp_path):
     finally:
         server.send_signal(signal.SIGTERM)
         server.wait(timeout=10)
+
+
+def test_missing_real_key_is_one_problem_line(tmp_path):
+    done = _run(tmp_path, "--target", "hid:/dev/hidraw-none", "--suite", "ctap2")
+    assert done.returncode == 1
+    assert "did not run" in done.stderr and "hidraw-none" in done.stderr
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert results["targets"][0]["problem"] and results["targets"][0]["tests"] == []
