@@ -145,6 +145,7 @@ FAULT_TABLE: dict[str, tuple[str, ...]] = {
     "test_ctap2_credentials.py::test_get_assertion_signature_and_counter": (
         "bad-signature",
         "counter-rollback",
+        "clone",
     ),
     "test_ctap2_credentials.py::test_get_assertion_unknown_credential": ("malformed-cbor",),
     "test_ctap2_credentials.py::test_get_assertion_wrong_rp_has_no_credentials": (
@@ -253,9 +254,17 @@ FAULT_TABLE: dict[str, tuple[str, ...]] = {
     "test_ctaphid_framing.py::test_ping_echoes_every_size[56]": ("wire-bad-length",),
     "test_ctaphid_framing.py::test_ping_echoes_every_size[57]": ("wire-bad-length",),
     "test_ctaphid_framing.py::test_ping_echoes_every_size[58]": ("wire-bad-length",),
-    "test_ctaphid_framing.py::test_ping_echoes_every_size[7551]": ("wire-bad-length",),
+    "test_ctaphid_framing.py::test_ping_echoes_every_size[7551]": (
+        "wire-bad-length",
+        "drop-packet",
+        "duplicate-packet",
+    ),
     "test_ctaphid_framing.py::test_ping_echoes_every_size[7608]": ("wire-bad-length",),
-    "test_ctaphid_framing.py::test_ping_echoes_every_size[7609]": ("wire-bad-length",),
+    "test_ctaphid_framing.py::test_ping_echoes_every_size[7609]": (
+        "wire-bad-length",
+        "drop-packet",
+        "duplicate-packet",
+    ),
     "test_ctaphid_framing.py::test_spurious_continuation_is_ignored": ("wire-bad-length",),
     "test_ctaphid_framing.py::test_unfinished_message_times_out": ("wire-no-errors",),
     "test_ctaphid_framing.py::test_unknown_command_is_invalid_cmd": ("wire-no-errors",),
@@ -298,6 +307,7 @@ FAULT_TABLE: dict[str, tuple[str, ...]] = {
     "test_u2f_ctap1.py::test_counter_increases": (
         "bad-signature",
         "counter-rollback",
+        "clone",
     ),
     "test_u2f_ctap1.py::test_register_attestation_verifies": (
         "bad-signature",
@@ -322,6 +332,7 @@ FAULT_TABLE: dict[str, tuple[str, ...]] = {
     "test_verifier_e2e.py::test_security_key_registers_and_signs_in": (
         "bad-signature",
         "counter-rollback",
+        "clone",
     ),
     "test_verifier_e2e.py::test_token_enables_signs_in_and_refuses_replay": (
         "totp-wrong-seed",
