@@ -443,3 +443,11 @@ def test_every_suite_test_fails_under_its_faults(tmp_path):
             if outcome not in ("failed", "error"):
                 survivors.append(f"{name} under {fault}: {outcome}")
     assert not survivors, "tests that did not fail under their fault:\n" + "\n".join(survivors)
+
+
+def test_every_emulator_fault_breaks_some_suite_test():
+    from emulators.ctap.faults import Fault
+
+    used = set(faults_to_tests())
+    missing = [fault.value for fault in Fault if fault.value not in used]
+    assert not missing, f"emulator faults no suite test is shown to detect: {missing}"
