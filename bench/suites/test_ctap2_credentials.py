@@ -189,3 +189,16 @@ def test_get_next_assertion_without_state(ctap_device):
     ctap2.get_info()  # any other command clears the getNextAssertion state
     with expect_ctap_error(ERR.NOT_ALLOWED, what="getNextAssertion with nothing pending"):
         ctap2.send_cbor(GET_NEXT_ASSERTION)
+
+
+def test_make_credential_answer_is_canonical_cbor(ctap_device):
+    from fido2 import cbor
+    from fido2.hid import CTAPHID
+
+    ctap2_of(ctap_device)
+    request = {1: client_data_hash(), 2: rp(), 3: user(), 4: key_params()}
+    answer = ctap_device.call(CTAPHID.CBOR, bytes([MAKE_CREDENTIAL]) + cbor.encode(request))
+    assert answer[:1] == b"\x00", f"makeCredential status 0x{answer[0]:02x}"
+    decoded = cbor.decode(answer[1:])
+    assert cbor.encode(decoded) == answer[1:], "makeCredential answer is not canonical CBOR"
+    assert {1, 2, 3} <= set(decoded), f"answer keys {sorted(decoded)} lack fmt/authData/attStmt"
