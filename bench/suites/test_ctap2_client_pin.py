@@ -20,7 +20,7 @@ from bench.suites._ctap import (
     require_pin_protocol,
 )
 
-pytestmark = [pytest.mark.destructive, pytest.mark.needs_pin]
+pytestmark = [pytest.mark.destructive, pytest.mark.needs_pin, pytest.mark.power_cycle]
 PROTOCOLS = pytest.mark.parametrize("version", [1, 2], ids=["pinUvAuthProtocol1", "2"])
 INITIAL_RETRIES = 8
 CONSECUTIVE_FAILURES = 3

@@ -160,6 +160,7 @@ def test_large_blob_key_needs_rk(ctap_device):
 
 
 @pytest.mark.destructive
+@pytest.mark.power_cycle
 @pytest.mark.needs_pin
 def test_min_pin_length_extension(fresh_ctap2, bench_pin):
     from fido2.ctap2 import Config

@@ -24,7 +24,7 @@ from bench.suites._ctap import (
     skip_unclaimed,
 )
 
-pytestmark = [pytest.mark.destructive]
+pytestmark = [pytest.mark.destructive, pytest.mark.power_cycle]
 RESET_WINDOW = 10.0  # §6.6: reset only within 10 s of power-up
 PERM = ClientPin.PERMISSION
 RESULT = CredentialManagement.RESULT
