@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from bench.errors import UserError
@@ -49,8 +50,8 @@ def _run(args: argparse.Namespace) -> int:
         jobs=args.jobs,
     )
     summary, workdir = execute(options)
-    if args.report is not None:
-        print(workdir.resolve() / "report.html")
+    sys.stderr.flush()
+    print(workdir.resolve() / "report.html")  # the last line: where the report is
     return summary.exit_status
 
 
