@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -218,7 +219,7 @@ def execute(options: RunOptions, console: Console | None = None) -> tuple[Summar
     automatic = [r for r in runs if not r.interactive]
     _run_with_progress(automatic, options, cwd, console)
     for run in (r for r in runs if r.interactive):
-        console.print(f"[bold]{run.target.uri}[/]: this target needs you at the device")
+        console.print(f"[bold]{escape(run.target.uri)}[/]: this target needs you at the device")
         _run_one(run, options, cwd)
     elapsed = time.perf_counter() - started
     records = [rec for run in runs for rec in run.records]
@@ -274,15 +275,16 @@ def print_summary(
     table = Table(title=f"tokenbench results ({elapsed:.1f} s) — skips are never passes")
     table.add_column("target", no_wrap=True)
     for column in COLUMNS:
-        table.add_column(column, justify="right")
+        table.add_column(column, justify="right", min_width=len(column.split()[0]))
     for counts in summary.targets.values():
         style = "green" if counts.ok else "red"
-        table.add_row(f"[{style}]{counts.target}[/]", *(str(v) for v in counts.row))
+        table.add_row(f"[{style}]{escape(counts.target)}[/]", *(str(v) for v in counts.row))
     console.print(table)
     for uri, problem in summary.problems.items():
-        console.print(f"[red]{uri}: did not run: {problem}[/]")
+        console.print(f"[red]{escape(uri)}: did not run: {escape(problem)}[/]")
     for record in summary.failures:
-        console.print(f"[red]{record.outcome.upper()}[/] {record.nodeid}: {record.message}")
+        where = escape(record.nodeid.removeprefix("bench/suites/"))
+        console.print(f"[red]{record.outcome.upper()}[/] {where}: {escape(record.message)}")
     latencies = latency_table(records)
     if latencies:
         lat = Table(title="CTAP command latency (ms)")
