@@ -49,8 +49,10 @@ def test_get_info_is_consistent(ctap_device):
         assert info.pin_uv_protocols, "clientPin claimed without pinUvAuthProtocols"
         assert set(info.pin_uv_protocols) <= {1, 2}, f"protocols {info.pin_uv_protocols}"
     if "FIDO_2_1" in info.versions:
-        assert info.options.get("pinUvAuthToken"), "FIDO_2_1 requires pinUvAuthToken"
-        assert "credMgmt" in info.options, "FIDO_2_1 requires credMgmt"
+        if "clientPin" in info.options or "uv" in info.options:
+            assert info.options.get("pinUvAuthToken"), "FIDO_2_1 with PIN/UV: pinUvAuthToken"
+        if info.options.get("rk"):
+            assert "credMgmt" in info.options, "FIDO_2_1 with resident keys requires credMgmt"
     if info.options.get("largeBlobs"):
         assert info.max_large_blob >= MIN_MAX_MSG_SIZE, "largeBlobs needs >= 1024 bytes"
         assert "largeBlobKey" in info.extensions, "largeBlobs without the largeBlobKey extension"

@@ -131,7 +131,7 @@ def test_large_blobs_round_trip(fresh_ctap2, bench_pin):
 def test_large_blob_write_needs_a_token(fresh_ctap2):
     if not LargeBlobs.is_supported(fresh_ctap2.info):
         skip_unclaimed("largeBlobs")
-    # Without a PIN set the write still needs no token? §6.10.2: only when a PIN/UV is set.
+    # §6.10.2: a pinUvAuthParam is required only once the key is protected by a PIN/UV.
     blobs = LargeBlobs(fresh_ctap2)
     blobs.write_blob_array([])
     assert blobs.read_blob_array() == []
