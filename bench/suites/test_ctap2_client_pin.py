@@ -18,6 +18,7 @@ from bench.suites._ctap import (
     expect_ctap_error,
     make_credential,
     require_pin_protocol,
+    skip_unclaimed,
 )
 
 pytestmark = [pytest.mark.destructive, pytest.mark.needs_pin, pytest.mark.power_cycle]
@@ -37,6 +38,12 @@ CM = ClientPin.PERMISSION.CREDENTIAL_MGMT
 
 def _client(ctap2, version) -> ClientPin:
     return ClientPin(ctap2, require_pin_protocol(ctap2, version))
+
+
+def _require_permissions(ctap2) -> None:
+    """Permissions and the permissions RP ID exist only with pinUvAuthToken (CTAP 2.1)."""
+    if not ctap2.info.options.get("pinUvAuthToken"):
+        skip_unclaimed("pinUvAuthToken (permissions, permissions RP ID)")
 
 
 @PROTOCOLS
@@ -133,6 +140,7 @@ def test_change_pin(fresh_ctap2, bench_pin, version):
 
 @PROTOCOLS
 def test_token_is_bound_to_its_rp_id(fresh_ctap2, bench_pin, version):
+    _require_permissions(fresh_ctap2)
     client = _client(fresh_ctap2, version)
     client.set_pin(bench_pin)
     token = client.get_pin_token(bench_pin, MC, RP_ID)
@@ -150,6 +158,7 @@ def test_token_is_bound_to_its_rp_id(fresh_ctap2, bench_pin, version):
 
 @PROTOCOLS
 def test_token_without_permission_is_refused(fresh_ctap2, bench_pin, version):
+    _require_permissions(fresh_ctap2)
     client = _client(fresh_ctap2, version)
     client.set_pin(bench_pin)
     token = client.get_pin_token(bench_pin, GA, RP_ID)

@@ -16,6 +16,7 @@ from bench.suites._ctap import (
     client_data_hash,
     credential_id,
     credential_key,
+    ctap2_of,
     descriptor,
     expect_ctap_error,
     make_credential,
@@ -178,9 +179,7 @@ def test_selection(fresh_ctap2):
 @pytest.mark.power_cycle
 @pytest.mark.needs_presence
 def test_reset_removes_credentials(ctap_device, power_cycle):
-    from fido2.ctap2 import Ctap2
-
-    ctap2 = Ctap2(ctap_device)
+    ctap2 = ctap2_of(ctap_device)
     response, _ = make_credential(ctap2)
     cred = credential_id(response)
     power_cycle()
@@ -191,9 +190,8 @@ def test_reset_removes_credentials(ctap_device, power_cycle):
 
 @pytest.mark.power_cycle
 def test_reset_only_within_10_s_of_power_up(ctap_device, power_cycle, let_time_pass):
-    from fido2.ctap2 import Ctap2
-
+    ctap2 = ctap2_of(ctap_device)
     power_cycle()
     let_time_pass(RESET_WINDOW + 1)
     with expect_ctap_error(ERR.NOT_ALLOWED, what="reset 11 s after power-up"):
-        Ctap2(ctap_device).reset()
+        ctap2.reset()
