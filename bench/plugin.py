@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -38,6 +39,7 @@ MARKERS = {
     "target_kind(kind)": "the test applies to targets of this kind only (key or totp)",
 }
 DEFAULT_PIN = "314159"
+PIN_ENV = "TOKENBENCH_PIN"  # how a runner hands the PIN over without a visible argument
 SUITES_DIR = Path(__file__).parent / "suites"
 EXIT_UNEXPECTED_SKIP = 1
 
@@ -51,7 +53,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=[],
         help="run only these suites (ctaphid, ctap2, u2f, nfc, totp, verifier)",
     )
-    group.addoption("--pin", dest="bench_pin", default=None, help="the key's PIN for PIN tests")
+    group.addoption(
+        "--pin", dest="bench_pin", default=None, help=f"the key's PIN for PIN tests (or ${PIN_ENV})"
+    )
     group.addoption(
         "--allow-destructive",
         action="store_true",
@@ -82,7 +86,7 @@ class BenchSession:
         if unknown:
             raise pytest.UsageError(f"unknown suite(s): {', '.join(unknown)}")
         self.suites: set[str] = set(suites)
-        self.pin: str = config.getoption("bench_pin") or DEFAULT_PIN
+        self.pin: str = config.getoption("bench_pin") or os.environ.get(PIN_ENV) or DEFAULT_PIN
         self.allow_destructive: bool = config.getoption("allow_destructive")
         self.confirmed: set[str] = set(config.getoption("bench_confirmed"))
         try:

@@ -11,6 +11,7 @@ the emulated ones.
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -28,6 +29,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from bench.errors import UserError
+from bench.plugin import PIN_ENV
 from bench.report_records import TestRecord
 from bench.report_summary import COLUMNS, Summary, latency_table, summarize
 from bench.targets import SUITES, Target, parse_target
@@ -123,8 +125,6 @@ def pytest_command(run: TargetRun, options: RunOptions) -> list[str]:
         args += ["--bench-suite", suite]
     if options.keyword:
         args += ["-k", options.keyword]
-    if options.pin:
-        args += ["--pin", options.pin]
     if options.allow_destructive:
         args.append("--allow-destructive")
     if run.interactive:
@@ -165,13 +165,22 @@ def preflight(target: Target) -> str:
     return ""
 
 
+def _child_environment(options: RunOptions) -> dict[str, str]:
+    """The PIN travels in the environment, never on a command line others can read."""
+    env = dict(os.environ)
+    if options.pin:
+        env[PIN_ENV] = options.pin
+    return env
+
+
 def _run_one(run: TargetRun, options: RunOptions, cwd: Path) -> None:
     run.problem = preflight(run.target)
     if run.problem:
         return
     command = pytest_command(run, options)
+    env = _child_environment(options)
     if run.interactive:
-        completed = subprocess.run(command, cwd=cwd, timeout=None, check=False)
+        completed = subprocess.run(command, cwd=cwd, env=env, timeout=None, check=False)
     else:
         with run.log_path.open("w") as log:
             completed = subprocess.run(
@@ -180,6 +189,7 @@ def _run_one(run: TargetRun, options: RunOptions, cwd: Path) -> None:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
+                env=env,
                 timeout=TARGET_TIMEOUT,
                 check=False,
             )
