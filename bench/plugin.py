@@ -360,7 +360,7 @@ def bench_clock(bench_target: Any) -> Any:
 
 @pytest.fixture
 def totp_target(bench_target: Any) -> Any:
-    from bench.targets import TotpTarget
+    from bench.targets_totp import TotpTarget
 
     if not isinstance(bench_target, TotpTarget):
         pytest.fail(f"{bench_target.uri} is not a TOTP target")

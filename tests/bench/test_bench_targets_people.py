@@ -15,7 +15,8 @@ import pytest
 from bench import plugin
 from bench.errors import UserError
 from bench.suites._totp import find_step_offset, read_seeds
-from bench.targets import ManualTotpTarget, TerminalPrompter, parse_target
+from bench.targets import TerminalPrompter, parse_target
+from bench.targets_totp import ManualTotpTarget
 from emulators.clock import FakeClock
 from emulators.totp.factory import TokenFactory
 

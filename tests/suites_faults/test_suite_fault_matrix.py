@@ -7,7 +7,7 @@ bench plugin) and asserts that each of them failed; a completeness test asserts 
 suite test is missing from the table.
 
 Faults: `emu:fault=...` are the emulator's (emulators/ctap/faults.py); `emu:wire=...` are
-bench-side framing faults (bench/targets.py `WIRE_FAULTS`) standing in for transport faults
+bench-side framing faults (bench/targets_wire.py `WIRE_FAULTS`) standing in for transport faults
 the emulator does not offer; `totp:emu,fault=...` break emulated TOTP tokens or their seed
 file. The `nfc` suite is proven by its owner against a broken card (tests/nfc).
 """
