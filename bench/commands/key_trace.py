@@ -102,6 +102,10 @@ def run(args: argparse.Namespace) -> int:
         except (OSError, TimeoutError) as exc:
             raise UserError(f"cannot open {args.target}: {exc}") from None
         log = TraceLog(sys.stdout, args.log, clock)
+        try:
+            log.start_file()
+        except OSError as exc:
+            raise UserError(f"cannot write trace log {args.log}: {exc.strerror}") from None
         front = TraceFrontEnd(device, log, clock)
         try:
             listener, where = _start_listener(args, front)

@@ -24,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import sys
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -117,13 +118,28 @@ class TraceLog:
             self.out.write(line + "\n")
             self.out.flush()
 
-    def _write(self) -> None:
-        """Rewrite the log atomically, so a trace stopped at any moment leaves valid JSON."""
+    def start_file(self) -> None:
+        """Create the log file now, so an unwritable path is an error before tracing starts."""
+        self._write(raise_errors=True)
+
+    def _write(self, raise_errors: bool = False) -> None:
+        """Rewrite the log atomically, so a trace stopped at any moment leaves valid JSON.
+
+        A failure later on (disk full, directory gone) must not raise into the transport
+        thread that called us (the client would hang): it is said once, and the trace goes on
+        without the file.
+        """
         if self.path is None:
             return
         tmp = self.path.with_name(self.path.name + ".tmp")
-        tmp.write_text(json.dumps(self.records, indent=1) + "\n")
-        os.replace(tmp, self.path)
+        try:
+            tmp.write_text(json.dumps(self.records, indent=1) + "\n")
+            os.replace(tmp, self.path)
+        except OSError as exc:
+            if raise_errors:
+                raise
+            sys.stderr.write(f"tokenbench: trace log {self.path} not written: {exc.strerror}\n")
+            self.path = None
 
 
 class ForwardingCore:

@@ -15,6 +15,7 @@ import json
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import traceback
 from collections.abc import Callable
@@ -99,10 +100,13 @@ class Trace:
     """`tokenbench key trace` as a process; stop() ends it with SIGTERM."""
 
     def __init__(self, *args: str) -> None:
-        self.log = Path("/tmp") / f"trace-{time.monotonic_ns()}.json"
+        self.log = Path(tempfile.gettempdir()) / f"trace-{time.monotonic_ns()}.json"
+        # The printed trace goes to a file: a pipe nobody reads fills up (keepalive frames add
+        # up under TCG) and would stall the trace mid-message.
+        self.printed = self.log.with_suffix(".txt")
         self.process = subprocess.Popen(
             [TOKENBENCH, "key", "trace", *args, "--log", str(self.log)],
-            stdout=subprocess.PIPE,
+            stdout=self.printed.open("w"),
             stderr=subprocess.PIPE,
             text=True,
         )
@@ -112,7 +116,8 @@ class Trace:
 
     def stop(self) -> dict:
         self.process.send_signal(signal.SIGTERM)
-        out, _ = self.process.communicate(timeout=20)
+        self.process.communicate(timeout=20)
+        out = self.printed.read_text()
         records = json.loads(self.log.read_text()) if self.log.exists() else []
         commands = sorted({r["summary"].get("command") or r["cmd"] for r in records})
         return {"rc": self.process.returncode, "commands": commands, "printed": len(out)}

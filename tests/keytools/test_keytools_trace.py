@@ -223,6 +223,17 @@ def test_u2f_messages_are_forwarded_and_decoded(traced: Traced) -> None:
     assert any(r["cmd"] == "MSG" and r["summary"].get("status") == "0x9000" for r in records)
 
 
+def test_a_log_that_cannot_be_written_does_not_stall_the_client(
+    traced: Traced, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The log's directory vanishes mid-trace: one note on stderr, the client carries on."""
+    traced.log_path.unlink()
+    traced.log_path.parent.rename(traced.log_path.parent.with_name("moved-away"))
+    assert "FIDO_2_1" in Ctap2(traced.device).get_info().versions
+    assert "not written" in capsys.readouterr().err
+    assert "getInfo" in traced.out.getvalue()
+
+
 def test_ctap_errors_from_the_key_reach_the_client(traced: Traced) -> None:
     ctap = Ctap2(traced.device)
     with pytest.raises(CtapError) as caught:
@@ -275,6 +286,7 @@ def test_trace_command_runs_until_sigterm_and_writes_its_log(tmp_path: Path) -> 
     """The CLI end to end: `tokenbench key trace` as a process, a client over UDP, SIGTERM."""
     port, reply = _free_udp_port(), _free_udp_port()
     log = tmp_path / "cli-trace.json"
+    printed = tmp_path / "printed.txt"
     process = subprocess.Popen(
         [
             sys.executable,
@@ -293,7 +305,7 @@ def test_trace_command_runs_until_sigterm_and_writes_its_log(tmp_path: Path) -> 
             "--log",
             str(log),
         ],
-        stdout=subprocess.PIPE,
+        stdout=printed.open("w"),  # a file, not a pipe nobody reads while the trace runs
         stderr=subprocess.PIPE,
         text=True,
     )
@@ -309,9 +321,9 @@ def test_trace_command_runs_until_sigterm_and_writes_its_log(tmp_path: Path) -> 
         time.sleep(0.05)
     finally:
         process.send_signal(signal.SIGTERM)
-        out, err = process.communicate(timeout=10)
+        _, err = process.communicate(timeout=10)
     assert process.returncode == 0, err
-    assert "getInfo" in out and "trace stopped" in err
+    assert "getInfo" in printed.read_text() and "trace stopped" in err
     assert any(r["summary"].get("command") == "getInfo" for r in json.loads(log.read_text()))
 
 
@@ -323,6 +335,7 @@ def test_trace_command_runs_until_sigterm_and_writes_its_log(tmp_path: Path) -> 
         (("--target", "hid:/dev/hidraw-missing", "--listen", "udp"), "cannot open"),
         (("--target", "totp:emu", "--listen", "udp"), "not a security key target"),
         (("--target", "emu:", "--listen", "udp", "--duration", "0"), "must be positive"),
+        (("--target", "emu:", "--listen", "udp", "--log", "/proc/no/log.json"), "cannot write"),
     ],
 )
 def test_trace_errors_are_one_line(
