@@ -1,5 +1,8 @@
 """CTAP2 and U2F messages -> short, redacted, JSON-friendly summaries for `key trace`.
 
+Vendor commands (outside CTAP 2.1's command table) have no public layout and may carry key
+material (backup, provisioning): their bodies are shown only as `<redacted N bytes>`.
+
 A summary names the command (or status) and its fields with the CTAP 2.1 parameter names;
 byte strings are shown as short hex, secrets (see `redact`) as `<redacted N bytes>`, and an
 authenticatorData is decoded (rpIdHash, flags, counter, credential id, extension outputs)
@@ -128,6 +131,9 @@ def decode_request(payload: bytes) -> dict[str, Any]:
         return {"command": "empty"}
     command = payload[0]
     summary: dict[str, Any] = {"command": CTAP2_COMMANDS.get(command, f"0x{command:02x}")}
+    if command not in CTAP2_COMMANDS:  # vendor commands: no public layout, may carry keys
+        summary["body"] = redacted(payload[1:])
+        return summary
     body, problem = _cbor_map(payload[1:])
     if problem:
         summary["error"] = problem
@@ -148,6 +154,9 @@ def decode_response(command: int | None, payload: bytes) -> dict[str, Any]:
     summary: dict[str, Any] = {"status": name}
     if status:
         return summary
+    if command is None or command not in CTAP2_COMMANDS:
+        summary["body"] = redacted(payload[1:])
+        return summary
     body, problem = _cbor_map(payload[1:])
     if problem:
         summary["error"] = problem
@@ -155,7 +164,7 @@ def decode_response(command: int | None, payload: bytes) -> dict[str, Any]:
         if command == CtapCommand.GET_INFO:  # public, shown with numeric keys
             summary["fields"] = _plain(body)
         else:
-            summary["fields"] = _named_fields(command or 0, "response", body)
+            summary["fields"] = _named_fields(command, "response", body)
     return summary
 
 

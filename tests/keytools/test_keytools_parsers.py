@@ -132,6 +132,14 @@ def test_large_blob_key_in_responses_is_redacted() -> None:
     assert decode_response(CLIENT_PIN, b"\x31")["status"] == "PIN_INVALID"
 
 
+def test_vendor_commands_are_redacted_whole() -> None:
+    secret = b"vendor-private-key-material"
+    request = decode_request(b"\x51" + cbor.encode({1: secret}))
+    response = decode_response(0x51, b"\x00" + cbor.encode({1: secret}))
+    assert request == {"command": "0x51", "body": f"<redacted {len(cbor.encode({1: secret}))} bytes>"}
+    assert response["body"].startswith("<redacted ") and secret.hex()[:8] not in str(response)
+
+
 @given(st.binary(max_size=300))
 def test_ctap_decoders_never_raise(data: bytes) -> None:
     json.dumps(decode_request(data))
