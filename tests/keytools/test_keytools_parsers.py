@@ -134,9 +134,10 @@ def test_large_blob_key_in_responses_is_redacted() -> None:
 
 def test_vendor_commands_are_redacted_whole() -> None:
     secret = b"vendor-private-key-material"
-    request = decode_request(b"\x51" + cbor.encode({1: secret}))
-    response = decode_response(0x51, b"\x00" + cbor.encode({1: secret}))
-    assert request == {"command": "0x51", "body": f"<redacted {len(cbor.encode({1: secret}))} bytes>"}
+    body = cbor.encode({1: secret})
+    request = decode_request(b"\x51" + body)
+    response = decode_response(0x51, b"\x00" + body)
+    assert request == {"command": "0x51", "body": f"<redacted {len(body)} bytes>"}
     assert response["body"].startswith("<redacted ") and secret.hex()[:8] not in str(response)
 
 
