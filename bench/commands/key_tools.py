@@ -26,7 +26,15 @@ RESET_WINDOW_SECONDS = 10
 
 
 def register(subcommands: argparse._SubParsersAction) -> None:
-    listing = subcommands.add_parser("list", help="list FIDO keys on HID, PC/SC and USB")
+    listing = subcommands.add_parser(
+        "list",
+        help="list FIDO keys on HID, PC/SC and USB",
+        description="List FIDO keys on HID (hidraw), in PC/SC readers, and on USB (pyusb: FIDO "
+        "usage page 0xF1D0 or a known VID:PID; CCID readers by interface class 0x0B).",
+        epilog="TOKENBENCH_PYUSB_BACKEND=module:factory replaces pyusb's backend, e.g. "
+        "bench.keytools.usb_replay:replay_from_env with TOKENBENCH_USB_RECORDINGS=FILE[:FILE] "
+        "to replay recorded descriptors (see tests/data/usb).",
+    )
     listing.add_argument("--json", action="store_true", help="machine-readable output")
     listing.set_defaults(handler=run_list)
 
