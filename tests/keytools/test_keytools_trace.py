@@ -146,7 +146,31 @@ def test_register_and_authenticate_through_the_trace(traced: Traced) -> None:
     assert "makeCredential" in text and "getAssertion" in text
 
 
-def test_set_pin_and_use_it_never_shows_the_pin_or_its_encryption(traced: Traced) -> None:
+def _secret_values(message: bytes, keys: tuple[int, ...]) -> list[bytes]:
+    """The byte strings under `keys` in a CTAP message (command/status byte + CBOR map)."""
+    try:
+        body = cbor.decode(message[1:]) if len(message) > 1 else {}
+    except Exception:
+        return []
+    return [body[k] for k in keys if isinstance(body, dict) and isinstance(body.get(k), bytes)]
+
+
+def test_set_pin_and_use_it_never_shows_the_pin_or_its_encryption(
+    traced: Traced, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    secrets: list[bytes] = []  # every secret that crossed the trace, as the key saw it
+    forward = traced.front.core._forward
+
+    def recording_forward(cmd: int, payload: bytes, transaction: Any) -> bytes:
+        response = forward(cmd, payload, transaction)
+        if payload[:1] == b"\x06":  # clientPIN: pinUvAuthParam, newPinEnc, pinHashEnc; token
+            secrets.extend(_secret_values(payload, (4, 5, 6)))
+            secrets.extend(_secret_values(response, (2,)))
+        elif payload[:1] in (b"\x01", b"\x02"):  # makeCredential / getAssertion pinUvAuthParam
+            secrets.extend(_secret_values(payload, (8,) if payload[0] == 1 else (6,)))
+        return response
+
+    monkeypatch.setattr(traced.front.core, "_forward", recording_forward)
     ctap = Ctap2(traced.device)
     client_pin = ClientPin(ctap)
     client_pin.set_pin(PIN)
@@ -155,6 +179,11 @@ def test_set_pin_and_use_it_never_shows_the_pin_or_its_encryption(traced: Traced
     _register_and_authenticate(traced.device, PIN[::-1])
     text = traced.out.getvalue()
     log_text = traced.log_path.read_text()
+    assert len(secrets) >= 6  # newPinEnc, pinHashEnc, auth params, encrypted tokens
+    for secret in secrets:
+        for start in range(0, len(secret) - 8, 8):  # no 8-byte window, in any printed form
+            window = secret[start : start + 8].hex()
+            assert window not in text and window not in log_text
     records = _records(traced)
     subcommands = [
         r["summary"]["fields"].get("subCommand")
