@@ -32,6 +32,7 @@ from fido2.hid import STATUS, CtapHidDevice
 from fido2.hid.base import HidDescriptor
 from fido2.utils import websafe_decode
 from fido2.webauthn import (
+    AuthenticatorData,
     PublicKeyCredentialCreationOptions,
     PublicKeyCredentialRequestOptions,
     PublicKeyCredentialRpEntity,
@@ -220,7 +221,23 @@ def test_set_pin_and_use_it_never_shows_the_pin_or_its_encryption(
     )
 
 
-def test_hmac_secret_salts_and_outputs_are_redacted(traced: Traced) -> None:
+def test_hmac_secret_salts_and_outputs_are_redacted(
+    traced: Traced, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    crossed: list[bytes] = []  # saltEnc, saltAuth and the encrypted output, as the key saw them
+    forward = traced.front.core._forward
+
+    def recording_forward(cmd: int, payload: bytes, transaction: Any) -> bytes:
+        response = forward(cmd, payload, transaction)
+        if payload[:1] == b"\x02":
+            hmac = cbor.decode(payload[1:]).get(4, {}).get("hmac-secret")
+            if isinstance(hmac, dict):
+                crossed.extend(v for k, v in hmac.items() if k in (2, 3))
+                auth_data = AuthenticatorData(cbor.decode(response[1:])[2])
+                crossed.append((auth_data.extensions or {})["hmac-secret"])
+        return response
+
+    monkeypatch.setattr(traced.front.core, "_forward", recording_forward)
     salt = bytes(range(32))
     result = _register_and_authenticate(
         traced.device,
@@ -230,6 +247,10 @@ def test_hmac_secret_salts_and_outputs_are_redacted(traced: Traced) -> None:
     output = websafe_decode(result.client_extension_results["prf"]["results"]["first"])
     text = traced.out.getvalue() + traced.log_path.read_text()
     assert len(output) == 32 and output[:8].hex() not in text
+    assert len(crossed) == 3
+    for secret in crossed:
+        for start in range(0, len(secret) - 8, 8):
+            assert secret[start : start + 8].hex() not in text
     records = _records(traced)
     index = next(
         i
