@@ -38,6 +38,8 @@ from fido2.webauthn import (
     PublicKeyCredentialRpEntity,
     PublicKeyCredentialUserEntity,
 )
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from keytools_udp import serve_and_connect
 
 from bench.keytools.trace import TraceFrontEnd, TraceLog
@@ -262,6 +264,15 @@ def test_hmac_secret_salts_and_outputs_are_redacted(
     assert request["summary"]["fields"]["extensions"]["hmac-secret"].startswith("<redacted ")
     extensions = response["summary"]["fields"]["authData"]["extensions"]
     assert extensions["hmac-secret"].startswith("<redacted ")
+
+
+@settings(max_examples=25, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.binary(min_size=0, max_size=70), min_size=1, max_size=5))
+def test_garbage_reports_never_break_the_trace(traced: Traced, reports: list[bytes]) -> None:
+    """Malformed reports get CTAPHID's answers (or nothing); a proper client still works."""
+    for report in reports:
+        traced.front.receive(report)
+    assert "FIDO_2_1" in Ctap2(traced.device).get_info().versions
 
 
 def test_u2f_messages_are_forwarded_and_decoded(traced: Traced) -> None:
