@@ -12,15 +12,14 @@ Recording format (JSON, hex strings; see tests/data/usb/README.md):
      "device_descriptor": "<18 bytes>", "configuration_descriptors": ["<wTotalLength bytes>"],
      "strings": {"1": "Yubico"}, "hid_report_descriptors": {"<bInterfaceNumber>": "<hex>"}}
 
-The hook: TOKENBENCH_PYUSB_BACKEND=module:factory names a zero-argument callable returning an
-`IBackend`; `replay_from_env` is such a factory, reading the recordings listed (os.pathsep
-separated) in TOKENBENCH_USB_RECORDINGS.
+The hook (`usb_scan.backend_from_env`): TOKENBENCH_PYUSB_BACKEND=module:factory names a
+zero-argument callable returning an `IBackend`; `replay_from_env` here is such a factory,
+reading the recordings listed (os.pathsep separated) in TOKENBENCH_USB_RECORDINGS.
 """
 
 from __future__ import annotations
 
 import array
-import importlib
 import json
 import os
 import struct
@@ -33,19 +32,19 @@ import usb.backend
 import usb.core
 
 from bench.errors import UserError
+from bench.keytools.usb_spec import (
+    DT_CONFIGURATION,
+    DT_DEVICE,
+    DT_ENDPOINT,
+    DT_HID_REPORT,
+    DT_INTERFACE,
+    DT_STRING,
+    ENGLISH_US,
+    REQ_GET_DESCRIPTOR,
+)
 
-BACKEND_ENV = "TOKENBENCH_PYUSB_BACKEND"
 RECORDINGS_ENV = "TOKENBENCH_USB_RECORDINGS"
 
-# USB 2.0 chapter 9 numbers.
-DT_DEVICE = 0x01
-DT_CONFIGURATION = 0x02
-DT_STRING = 0x03
-DT_INTERFACE = 0x04
-DT_ENDPOINT = 0x05
-DT_HID_REPORT = 0x22  # HID 1.11, 7.1.1
-REQ_GET_DESCRIPTOR = 0x06
-ENGLISH_US = 0x0409
 LIBUSB_ERROR_PIPE = -9  # a stall, as libusb reports it
 
 
@@ -282,18 +281,3 @@ def replay_from_env() -> ReplayBackend:
     """Factory for TOKENBENCH_PYUSB_BACKEND: recordings named in TOKENBENCH_USB_RECORDINGS."""
     paths = [p for p in os.environ.get(RECORDINGS_ENV, "").split(os.pathsep) if p]
     return ReplayBackend(Recording.load(p) for p in paths)
-
-
-def backend_from_env() -> Any:
-    """The backend TOKENBENCH_PYUSB_BACKEND names, or None for pyusb's default (libusb)."""
-    spec = os.environ.get(BACKEND_ENV, "")
-    if not spec:
-        return None
-    module_name, sep, attribute = spec.partition(":")
-    if not sep or not module_name or not attribute:
-        raise UserError(f"{BACKEND_ENV} must be module:factory, not {spec!r}")
-    try:
-        factory = getattr(importlib.import_module(module_name), attribute)
-    except (ImportError, AttributeError) as exc:
-        raise UserError(f"{BACKEND_ENV}={spec}: {exc}") from None
-    return factory()

@@ -13,11 +13,14 @@ whether or not pcscd runs. A device is:
 from __future__ import annotations
 
 import contextlib
+import importlib
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench.keytools.usb_replay import DT_HID_REPORT, REQ_GET_DESCRIPTOR, backend_from_env
+from bench.errors import UserError
+from bench.keytools.usb_spec import DT_HID_REPORT, REQ_GET_DESCRIPTOR
 
 FIDO_USAGE_PAGE = 0xF1D0
 USB_CLASS_HID = 0x03
@@ -25,6 +28,7 @@ USB_CLASS_CCID = 0x0B
 HID_CLASS_DESCRIPTOR = 0x21
 REQUEST_IN_STANDARD_INTERFACE = 0x81
 CONTROL_TIMEOUT_MS = 500
+BACKEND_ENV = "TOKENBENCH_PYUSB_BACKEND"
 SYSFS_USB_DEVICES = Path("/sys/bus/usb/devices")
 
 # VID:PID of FIDO keys, for when the report descriptor cannot be read. Keep in step with
@@ -239,3 +243,22 @@ def scan_usb(backend: Any = None) -> list[UsbDevice]:
     devices = usb.core.find(find_all=True, backend=backend)
     described = [describe(d, sysfs=backend is None) for d in devices]
     return [d for d in described if d.is_fido or d.is_ccid]
+
+
+def backend_from_env() -> Any:
+    """The pyusb backend TOKENBENCH_PYUSB_BACKEND=module:factory names (None: libusb).
+
+    The factory is called without arguments and returns a `usb.backend.IBackend`, e.g.
+    `bench.keytools.usb_replay:replay_from_env` for recorded descriptors.
+    """
+    spec = os.environ.get(BACKEND_ENV, "")
+    if not spec:
+        return None
+    module_name, sep, attribute = spec.partition(":")
+    if not sep or not module_name or not attribute:
+        raise UserError(f"{BACKEND_ENV} must be module:factory, not {spec!r}")
+    try:
+        factory = getattr(importlib.import_module(module_name), attribute)
+    except (ImportError, AttributeError) as exc:
+        raise UserError(f"{BACKEND_ENV}={spec}: {exc}") from None
+    return factory()

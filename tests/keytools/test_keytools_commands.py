@@ -127,6 +127,20 @@ def test_list_without_devices_explains_each_source(
     assert "USB: no FIDO key or CCID reader" in notes
 
 
+def test_list_without_pyusb_says_so(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """pyusb is an optional dependency ([hardware]): without it, a note, not a failure."""
+    import sys
+
+    for name in [m for m in sys.modules if m == "usb" or m.startswith("usb.")]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setitem(sys.modules, "usb", None)  # import usb -> ImportError
+    code, out, err = run(capsys, "key", "list", "--json")
+    assert code == 0, err
+    assert any("pyusb is not installed" in n for n in json.loads(out)["notes"])
+
+
 def test_list_with_a_bad_backend_hook_is_one_line(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -1,0 +1,10 @@
+"""USB numbers the key tools use (USB 2.0 chapter 9, HID 1.11), named once."""
+
+DT_DEVICE = 0x01
+DT_CONFIGURATION = 0x02
+DT_STRING = 0x03
+DT_INTERFACE = 0x04
+DT_ENDPOINT = 0x05
+DT_HID_REPORT = 0x22  # HID 1.11, 7.1.1
+REQ_GET_DESCRIPTOR = 0x06
+ENGLISH_US = 0x0409
