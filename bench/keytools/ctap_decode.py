@@ -125,20 +125,27 @@ def _cbor_map(data: bytes) -> tuple[dict[Any, Any] | None, str | None]:
     return value, None
 
 
+def _add_body(summary: dict[str, Any], command: int | None, direction: str, data: bytes) -> None:
+    """The CBOR body's fields into `summary`; vendor commands' bodies only as a size."""
+    if command is None or command not in CTAP2_COMMANDS:  # no public layout, may carry keys
+        summary["body"] = redacted(data)
+        return
+    body, problem = _cbor_map(data)
+    if problem:
+        summary["error"] = problem
+    elif body and command == CtapCommand.GET_INFO:  # public, shown with numeric keys
+        summary["fields"] = _plain(body)
+    elif body:
+        summary["fields"] = _named_fields(command, direction, body)
+
+
 def decode_request(payload: bytes) -> dict[str, Any]:
     """A CTAPHID_CBOR request: command byte + CBOR map."""
     if not payload:
         return {"command": "empty"}
     command = payload[0]
     summary: dict[str, Any] = {"command": CTAP2_COMMANDS.get(command, f"0x{command:02x}")}
-    if command not in CTAP2_COMMANDS:  # vendor commands: no public layout, may carry keys
-        summary["body"] = redacted(payload[1:])
-        return summary
-    body, problem = _cbor_map(payload[1:])
-    if problem:
-        summary["error"] = problem
-    elif body:
-        summary["fields"] = _named_fields(command, "request", body)
+    _add_body(summary, command, "request", payload[1:])
     return summary
 
 
@@ -152,19 +159,8 @@ def decode_response(command: int | None, payload: bytes) -> dict[str, Any]:
     except ValueError:
         name = f"0x{status:02x}"
     summary: dict[str, Any] = {"status": name}
-    if status:
-        return summary
-    if command is None or command not in CTAP2_COMMANDS:
-        summary["body"] = redacted(payload[1:])
-        return summary
-    body, problem = _cbor_map(payload[1:])
-    if problem:
-        summary["error"] = problem
-    elif body:
-        if command == CtapCommand.GET_INFO:  # public, shown with numeric keys
-            summary["fields"] = _plain(body)
-        else:
-            summary["fields"] = _named_fields(command, "response", body)
+    if not status:
+        _add_body(summary, command, "response", payload[1:])
     return summary
 
 

@@ -17,8 +17,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import traceback
-from collections.abc import Callable
 from pathlib import Path
 
 from fido2.client import DefaultClientDataCollector, Fido2Client
@@ -35,33 +33,15 @@ from bench.cli import main as cli_main
 from emulators.key import EmulatedKey
 from emulators.transport.uhid import attach_uhid
 
+sys.path.insert(0, str(Path("tests/kernel").resolve()))  # the guest checks' own helpers
+from inside_guest import check, report, wait_for_hidraw
+
 TOKENBENCH = str(Path(".venv/bin/tokenbench").resolve())
 ORIGIN = "https://guest.example"
 
 
-def report(name: str, ok: bool, **detail: object) -> None:
-    print("TB-RESULT " + json.dumps({"check": name, "ok": ok, **detail}), flush=True)
-
-
-def check(name: str, body: Callable[[], dict]) -> None:
-    try:
-        report(name, True, **body())
-    except Exception as exc:
-        report(name, False, error=f"{type(exc).__name__}: {exc}", trace=traceback.format_exc())
-
-
 def hidraw_nodes() -> set[Path]:
     return set(Path("/dev").glob("hidraw*"))
-
-
-def wait_for_new_hidraw(before: set[Path], timeout: float = 20.0) -> Path:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        new = hidraw_nodes() - before
-        if new:
-            return sorted(new)[0]
-        time.sleep(0.1)
-    raise TimeoutError("no hidraw node appeared")
 
 
 def tokenbench(*args: str) -> str:
@@ -141,7 +121,7 @@ def trace_over_uhid(node: Path) -> None:
     before = hidraw_nodes()
     trace = Trace("--target", f"hid:{node}", "--listen", "uhid")
     try:
-        front = wait_for_new_hidraw(before)
+        front = wait_for_hidraw(before)
         report("trace-uhid-node", True, node=str(front))
         check("trace-uhid-client", lambda: register_and_sign(front))
     finally:
@@ -159,7 +139,7 @@ def trace_over_usbip(node: Path) -> None:
             timeout=30,
         )
         report("trace-usbip-attach", attach.returncode == 0, err=attach.stderr[-400:])
-        front = wait_for_new_hidraw(before)
+        front = wait_for_hidraw(before)
 
         def client() -> dict:
             info = Ctap2(open_device(str(front))).get_info()
@@ -186,7 +166,7 @@ def main() -> int:
     key = EmulatedKey.create(seed=11)
     device = attach_uhid(key, name="tokenbench stand-in for a real key")
     try:
-        node = wait_for_new_hidraw(before)
+        node = wait_for_hidraw(before)
         report("key-node", True, node=str(node))
         for part in (tools_on_the_key, trace_over_uhid, trace_over_usbip):
             try:
