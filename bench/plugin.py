@@ -193,6 +193,15 @@ def pytest_collection_modifyitems(
     bench.event(collected=len(items))
 
 
+def display_name(item_name: str, target_uri: str) -> str:
+    """The test's name with its other parameters kept and the (already shown) target dropped."""
+    base, bracket, params = item_name.partition("[")
+    if not bracket:
+        return base
+    kept = params[:-1].removeprefix(target_uri).removeprefix("-")
+    return f"{base}[{kept}]" if kept else base
+
+
 def pytest_runtest_setup(item: pytest.Item) -> None:
     bench = bench_session(item.config)
     target = _target_of(item)
@@ -203,7 +212,7 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
         nodeid=item.nodeid,
         target=target.uri,
         suite=suite,
-        name=item.name.split("[")[0],
+        name=display_name(item.name, target.uri),
     )
     bench.records[item.nodeid] = record
     bench.current = record
