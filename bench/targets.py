@@ -2,7 +2,7 @@
 
 A suite only ever holds a python-fido2 `CtapDevice` (or, for TOTP, a `TotpSource` from
 `targets_totp`). What differs between an emulated and a real device lives here and in
-`targets_totp` (TOTP tokens) and `targets_wire` (raw reports, framing faults): an emulated
+`targets_totp` (TOTP tokens) and `targets_wire` (raw report readers): an emulated
 key is touched and power-cycled through its control interface, a real one by asking the
 person at the bench (with a visible countdown). Only these modules import `emulators`.
 
@@ -31,13 +31,7 @@ from typing import Any, Protocol, TextIO
 from fido2.ctap import CtapDevice
 
 from bench.errors import UserError
-from bench.targets_wire import (
-    RAW_POLL_SECONDS,
-    WIRE_FAULTS,
-    WireFaultConnection,
-    polling_reader,
-    select_reader,
-)
+from bench.targets_wire import RAW_POLL_SECONDS, polling_reader, select_reader
 
 # Suites and the kinds of target they apply to.
 SUITES: dict[str, str] = {
@@ -321,10 +315,7 @@ class EmulatedKeyTarget(KeyTarget):
         self.options = options
         from emulators.key import parse_emu_uri
 
-        self.wire = options.get("wire", "")
-        if self.wire and self.wire not in WIRE_FAULTS:
-            raise UserError(f"bad target {uri!r}: unknown wire fault (known: {WIRE_FAULTS})")
-        emu_uri = "emu:" + ",".join(f"{k}={v}" for k, v in options.items() if k != "wire")
+        emu_uri = "emu:" + ",".join(f"{k}={v}" for k, v in options.items())
         try:
             self._kwargs = parse_emu_uri(emu_uri)
         except (ValueError, KeyError, TypeError) as exc:
@@ -346,18 +337,11 @@ class EmulatedKeyTarget(KeyTarget):
         return self._key
 
     def _open(self) -> CtapDevice:
-        if not self.wire:
-            return self.key.hid_device(read_timeout=EMULATED_READ_TIMEOUT)
-        from fido2.hid import CtapHidDevice
-
-        connection = WireFaultConnection(self.key.hid.connect(EMULATED_READ_TIMEOUT), self.wire)
-        return CtapHidDevice(self.key.hid.descriptor, connection)
+        return self.key.hid_device(read_timeout=EMULATED_READ_TIMEOUT)
 
     def raw_connection(self) -> tuple[Any, Callable[[float], bytes | None]]:
         self._drop_device()  # every handle sees every report: keep the suite's handle clean
-        connection: Any = self.key.hid.connect(RAW_POLL_SECONDS)
-        if self.wire:
-            connection = WireFaultConnection(connection, self.wire)
+        connection = self.key.hid.connect(RAW_POLL_SECONDS)
         return connection, polling_reader(connection)
 
     def power_cycle(self) -> CtapDevice:

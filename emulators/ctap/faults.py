@@ -18,9 +18,14 @@ class Fault(StrEnum):
     WRONG_RPID_HASH = "wrong-rpid-hash"  # core: authenticatorData carries another RP's hash
     MALFORMED_CBOR = "malformed-cbor"  # core: responses are not valid CBOR
     NO_PRESENCE = "no-presence"  # core: UP flag never set / presence never obtained
+    U2F_STATUS = "u2f-status"  # core: U2F status words lie (success 6F00, any error 9000)
     DROP_PACKET = "drop-packet"  # transport: some outgoing reports are lost
     DUPLICATE_PACKET = "duplicate-packet"  # transport: some outgoing reports are sent twice
     SLOW = "slow"  # transport: responses come late, with keepalives meanwhile
+    BAD_LENGTH = "bad-length"  # transport: every message announces one byte more than it holds
+    NO_ERRORS = "no-errors"  # transport: CTAPHID_ERROR is never sent; bad requests go unanswered
+    FIXED_CID = "fixed-cid"  # transport: every broadcast INIT allocates the same channel id
+    NO_KEEPALIVE = "no-keepalive"  # transport: no KEEPALIVE while a command runs or waits
 
 
 class FaultSet(frozenset[Fault]):

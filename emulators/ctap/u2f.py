@@ -25,6 +25,7 @@ from emulators.ctap.constants import (
     Version,
 )
 from emulators.ctap.errors import CtapError
+from emulators.ctap.faults import Fault
 from emulators.ctap.transaction import Transaction
 
 if TYPE_CHECKING:
@@ -36,6 +37,7 @@ CLA = 0x00
 PARAM_LEN = 32
 REGISTER_RESERVED = 0x05
 REGISTER_SIGN_PREFIX = 0x00
+STATUS_LEN = 2  # an ISO 7816 status word ends every response
 
 
 class ApduError(Exception):
@@ -82,10 +84,29 @@ def parse_apdu(apdu: bytes) -> Apdu:
 
 
 def sw(status: IsoSw) -> bytes:
-    return int(status).to_bytes(2, "big")
+    return int(status).to_bytes(STATUS_LEN, "big")
 
 
 def process(auth: Authenticator, raw: bytes, transaction: Transaction | None) -> bytes:
+    """One U2F APDU -> response data + status word (lying about the status under u2f-status)."""
+    response = _answer(auth, raw, transaction)
+    if Fault.U2F_STATUS in auth.faults:
+        return _wrong_status(response)
+    return response
+
+
+def _wrong_status(response: bytes) -> bytes:
+    """The u2f-status fault: success ends in 6F00 and every error in 9000.
+
+    The data stays as it was, so only a host that checks the status word, as a U2F client
+    must before it trusts the data, notices the lie.
+    """
+    data, status = response[:-STATUS_LEN], response[-STATUS_LEN:]
+    lie = IsoSw.NO_PRECISE_DIAGNOSIS if status == sw(IsoSw.NO_ERROR) else IsoSw.NO_ERROR
+    return data + sw(lie)
+
+
+def _answer(auth: Authenticator, raw: bytes, transaction: Transaction | None) -> bytes:
     try:
         if not auth.profile.u2f or (auth.state.always_uv and auth.profile.supports_always_uv):
             raise ApduError(IsoSw.INS_NOT_SUPPORTED)  # no U2F model, or U2F off by alwaysUv

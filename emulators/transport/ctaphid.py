@@ -32,6 +32,7 @@ logger = logging.getLogger(__name__)
 REPORT_SIZE = 64
 INIT_HEADER_SIZE = 7  # CID(4) CMD(1) BCNTH(1) BCNTL(1)
 CONT_HEADER_SIZE = 5  # CID(4) SEQ(1)
+BCNT_FIELD = slice(5, INIT_HEADER_SIZE)  # the message length in an init packet, big-endian
 INIT_PAYLOAD = REPORT_SIZE - INIT_HEADER_SIZE  # 57
 CONT_PAYLOAD = REPORT_SIZE - CONT_HEADER_SIZE  # 59
 MAX_SEQ = 0x7F
@@ -39,6 +40,7 @@ MAX_MESSAGE = INIT_PAYLOAD + (MAX_SEQ + 1) * CONT_PAYLOAD  # 7609
 TYPE_INIT = 0x80
 BROADCAST_CID = 0xFFFFFFFF
 RESERVED_CID = 0x00000000
+FIRST_CID = 0x00000001  # the first channel a broadcast INIT allocates (always, under fixed-cid)
 NONCE_SIZE = 8
 PROTOCOL_VERSION = 2
 MAX_LOCK_SECONDS = 10
@@ -219,7 +221,7 @@ class CtapHidEndpoint:
         self._keepalive_interval = keepalive_interval
         self._lock = threading.RLock()
         self._channels: OrderedDict[int, None] = OrderedDict()
-        self._next_cid = 1
+        self._next_cid = FIRST_CID
         self._assembly: _Assembly | None = None
         self._running: _Job | None = None
         self._locked_by: int | None = None
@@ -230,6 +232,10 @@ class CtapHidEndpoint:
         self._drop = Fault.DROP_PACKET in self._faults
         self._duplicate = Fault.DUPLICATE_PACKET in self._faults
         self._slow = Fault.SLOW in self._faults
+        self._bad_length = Fault.BAD_LENGTH in self._faults
+        self._no_errors = Fault.NO_ERRORS in self._faults
+        self._fixed_cid = Fault.FIXED_CID in self._faults
+        self._no_keepalive = Fault.NO_KEEPALIVE in self._faults
         self._worker = threading.Thread(target=self._work, name="ctaphid-worker", daemon=True)
         self._ticker = threading.Thread(
             target=self._tick_loop, args=(tick,), name="ctaphid-ticker", daemon=True
@@ -397,6 +403,9 @@ class CtapHidEndpoint:
         self._reply(cid, HidCommand.INIT, body)
 
     def _allocate(self) -> int:
+        if self._fixed_cid:  # every host is handed the same channel, so they trample each other
+            self._channels[FIRST_CID] = None
+            return FIRST_CID
         cid = self._next_cid
         while cid in (RESERVED_CID, BROADCAST_CID) or cid in self._channels:
             cid = (cid + 1) & 0xFFFFFFFF
@@ -506,7 +515,9 @@ class CtapHidEndpoint:
         if self._locked_by is not None and now >= self._lock_until:
             self._locked_by = None
         running = self._running
-        if running is not None and now - running.last_keepalive >= self._keepalive_interval:
+        if running is None or self._no_keepalive:
+            return  # under no-keepalive a host cannot tell a waiting key from a dead one
+        if now - running.last_keepalive >= self._keepalive_interval:
             running.last_keepalive = now
             status = int(running.transaction.status)
             self._emit_message(running.cid, HidCommand.KEEPALIVE, bytes((status,)))
@@ -514,6 +525,8 @@ class CtapHidEndpoint:
     # -- send side -----------------------------------------------------------------------
 
     def _error(self, cid: int, code: HidError) -> None:
+        if self._no_errors:
+            return  # the no-errors fault: the host is left waiting instead of being told
         self._emit_message(cid, HidCommand.ERROR, bytes((code,)))
 
     def _reply(self, cid: int, cmd: int, payload: bytes) -> None:
@@ -524,6 +537,8 @@ class CtapHidEndpoint:
 
     def _emit_message(self, cid: int, cmd: int, payload: bytes) -> None:
         reports = frame_message(cid, cmd, payload)
+        if self._bad_length:
+            reports[0] = _overstate_length(reports[0])
         try:
             if self._drop or self._duplicate:
                 for report in reports:
@@ -542,3 +557,13 @@ class CtapHidEndpoint:
         self._send(report)
         if self._duplicate and self._sent % self._tuning.duplicate_every == 0:
             self._send(report)
+
+
+def _overstate_length(report: bytes) -> bytes:
+    """The bad-length fault: an init packet whose BCNT claims one byte more than was framed.
+
+    A host then reads one byte of padding as payload, or waits for a continuation packet
+    that never comes when the payload filled its last packet.
+    """
+    length = int.from_bytes(report[BCNT_FIELD], "big") + 1
+    return report[: BCNT_FIELD.start] + length.to_bytes(2, "big") + report[BCNT_FIELD.stop :]

@@ -6,10 +6,10 @@ against an emulated device with that fault (one pytest process per fault, throug
 bench plugin) and asserts that each of them failed; a completeness test asserts that no
 suite test is missing from the table.
 
-Faults: `emu:fault=...` are the emulator's (emulators/ctap/faults.py); `emu:wire=...` are
-bench-side framing faults (bench/targets_wire.py `WIRE_FAULTS`) standing in for transport faults
-the emulator does not offer; `totp:emu,fault=...` break emulated TOTP tokens or their seed
-file. The `nfc` suite is proven by its owner against a broken card (tests/nfc).
+Faults: `emu:fault=...` are the emulator's (emulators/ctap/faults.py): core faults and the
+CTAPHID framing faults that break the ctaphid suite; `totp:emu,fault=...` break emulated TOTP
+tokens or their seed file. No fault lives on the bench side: a suite test is only proven by a
+broken emulator. The `nfc` suite is proven by its owner against a broken card (tests/nfc).
 """
 
 from __future__ import annotations
@@ -37,11 +37,11 @@ TARGETS = {
     "drop-packet": "emu:fault=drop-packet",
     "slow": "emu:fault=slow,presence=touch",
     "clone": "emu:fault=clone",
-    "wire-bad-length": "emu:wire=bad-length",
-    "wire-no-errors": "emu:wire=no-errors",
-    "wire-fixed-cid": "emu:wire=fixed-cid",
-    "wire-u2f-status": "emu:wire=u2f-status",
-    "wire-no-keepalive": "emu:wire=no-keepalive,presence=touch",
+    "bad-length": "emu:fault=bad-length",
+    "no-errors": "emu:fault=no-errors",
+    "fixed-cid": "emu:fault=fixed-cid",
+    "u2f-status": "emu:fault=u2f-status",
+    "no-keepalive": "emu:fault=no-keepalive,presence=touch",
     "totp-wrong-seed": "totp:emu,fault=wrong-seed",
     "totp-missing-seed": "totp:emu,fault=missing-seed",
     "totp-extra-drift": "totp:emu,fault=extra-drift",
@@ -230,50 +230,46 @@ FAULT_TABLE: dict[str, tuple[str, ...]] = {
         "no-presence",
         "malformed-cbor",
     ),
-    "test_ctaphid_framing.py::test_capabilities_match_the_commands": ("wire-bad-length",),
-    "test_ctaphid_framing.py::test_continuation_out_of_sequence_is_invalid_seq": (
-        "wire-no-errors",
-    ),
-    "test_ctaphid_framing.py::test_init_allocates_a_channel": ("wire-bad-length",),
-    "test_ctaphid_framing.py::test_init_allocates_distinct_channels": ("wire-fixed-cid",),
-    "test_ctaphid_framing.py::test_init_on_allocated_channel_resynchronises": ("wire-bad-length",),
-    "test_ctaphid_framing.py::test_init_with_wrong_nonce_length_is_invalid_len": (
-        "wire-no-errors",
-    ),
-    "test_ctaphid_framing.py::test_invalid_channel[unallocated]": ("wire-no-errors",),
-    "test_ctaphid_framing.py::test_invalid_channel[zero]": ("wire-no-errors",),
-    "test_ctaphid_framing.py::test_lock_keeps_other_channels_out": ("wire-no-errors",),
-    "test_ctaphid_framing.py::test_lock_longer_than_10_seconds_is_invalid_par": ("wire-no-errors",),
-    "test_ctaphid_framing.py::test_message_longer_than_7609_is_invalid_len": ("wire-no-errors",),
-    "test_ctaphid_framing.py::test_other_channel_is_busy_during_a_transaction": ("wire-no-errors",),
-    "test_ctaphid_framing.py::test_ping_echoes_every_size[0]": ("wire-bad-length",),
-    "test_ctaphid_framing.py::test_ping_echoes_every_size[1024]": ("wire-bad-length",),
-    "test_ctaphid_framing.py::test_ping_echoes_every_size[1059]": ("wire-bad-length",),
-    "test_ctaphid_framing.py::test_ping_echoes_every_size[116]": ("wire-bad-length",),
-    "test_ctaphid_framing.py::test_ping_echoes_every_size[117]": ("wire-bad-length",),
-    "test_ctaphid_framing.py::test_ping_echoes_every_size[1]": ("wire-bad-length",),
-    "test_ctaphid_framing.py::test_ping_echoes_every_size[56]": ("wire-bad-length",),
-    "test_ctaphid_framing.py::test_ping_echoes_every_size[57]": ("wire-bad-length",),
-    "test_ctaphid_framing.py::test_ping_echoes_every_size[58]": ("wire-bad-length",),
+    "test_ctaphid_framing.py::test_capabilities_match_the_commands": ("bad-length",),
+    "test_ctaphid_framing.py::test_continuation_out_of_sequence_is_invalid_seq": ("no-errors",),
+    "test_ctaphid_framing.py::test_init_allocates_a_channel": ("bad-length",),
+    "test_ctaphid_framing.py::test_init_allocates_distinct_channels": ("fixed-cid",),
+    "test_ctaphid_framing.py::test_init_on_allocated_channel_resynchronises": ("bad-length",),
+    "test_ctaphid_framing.py::test_init_with_wrong_nonce_length_is_invalid_len": ("no-errors",),
+    "test_ctaphid_framing.py::test_invalid_channel[unallocated]": ("no-errors",),
+    "test_ctaphid_framing.py::test_invalid_channel[zero]": ("no-errors",),
+    "test_ctaphid_framing.py::test_lock_keeps_other_channels_out": ("no-errors",),
+    "test_ctaphid_framing.py::test_lock_longer_than_10_seconds_is_invalid_par": ("no-errors",),
+    "test_ctaphid_framing.py::test_message_longer_than_7609_is_invalid_len": ("no-errors",),
+    "test_ctaphid_framing.py::test_other_channel_is_busy_during_a_transaction": ("no-errors",),
+    "test_ctaphid_framing.py::test_ping_echoes_every_size[0]": ("bad-length",),
+    "test_ctaphid_framing.py::test_ping_echoes_every_size[1024]": ("bad-length",),
+    "test_ctaphid_framing.py::test_ping_echoes_every_size[1059]": ("bad-length",),
+    "test_ctaphid_framing.py::test_ping_echoes_every_size[116]": ("bad-length",),
+    "test_ctaphid_framing.py::test_ping_echoes_every_size[117]": ("bad-length",),
+    "test_ctaphid_framing.py::test_ping_echoes_every_size[1]": ("bad-length",),
+    "test_ctaphid_framing.py::test_ping_echoes_every_size[56]": ("bad-length",),
+    "test_ctaphid_framing.py::test_ping_echoes_every_size[57]": ("bad-length",),
+    "test_ctaphid_framing.py::test_ping_echoes_every_size[58]": ("bad-length",),
     "test_ctaphid_framing.py::test_ping_echoes_every_size[7551]": (
-        "wire-bad-length",
+        "bad-length",
         "drop-packet",
         "duplicate-packet",
     ),
-    "test_ctaphid_framing.py::test_ping_echoes_every_size[7608]": ("wire-bad-length",),
+    "test_ctaphid_framing.py::test_ping_echoes_every_size[7608]": ("bad-length",),
     "test_ctaphid_framing.py::test_ping_echoes_every_size[7609]": (
-        "wire-bad-length",
+        "bad-length",
         "drop-packet",
         "duplicate-packet",
     ),
-    "test_ctaphid_framing.py::test_spurious_continuation_is_ignored": ("wire-bad-length",),
-    "test_ctaphid_framing.py::test_unfinished_message_times_out": ("wire-no-errors",),
-    "test_ctaphid_framing.py::test_unknown_command_is_invalid_cmd": ("wire-no-errors",),
-    "test_ctaphid_framing.py::test_wink": ("wire-bad-length",),
-    "test_ctaphid_keepalive.py::test_cancel_alone_is_not_answered": ("wire-bad-length",),
+    "test_ctaphid_framing.py::test_spurious_continuation_is_ignored": ("bad-length",),
+    "test_ctaphid_framing.py::test_unfinished_message_times_out": ("no-errors",),
+    "test_ctaphid_framing.py::test_unknown_command_is_invalid_cmd": ("no-errors",),
+    "test_ctaphid_framing.py::test_wink": ("bad-length",),
+    "test_ctaphid_keepalive.py::test_cancel_alone_is_not_answered": ("bad-length",),
     "test_ctaphid_keepalive.py::test_get_info_answers_without_keepalive": ("slow",),
     "test_ctaphid_keepalive.py::test_keepalive_then_cancel_while_waiting_for_the_user": (
-        "wire-no-keepalive",
+        "no-keepalive",
     ),
     "test_totp_tokens.py::test_codes_match_the_seed": (
         "totp-wrong-seed",
@@ -304,7 +300,7 @@ FAULT_TABLE: dict[str, tuple[str, ...]] = {
         "bad-signature",
         "wrong-rpid-hash",
     ),
-    "test_u2f_ctap1.py::test_bad_class_byte": ("wire-u2f-status",),
+    "test_u2f_ctap1.py::test_bad_class_byte": ("u2f-status",),
     "test_u2f_ctap1.py::test_counter_increases": (
         "bad-signature",
         "counter-rollback",
@@ -318,14 +314,14 @@ FAULT_TABLE: dict[str, tuple[str, ...]] = {
         "bad-signature",
         "wrong-rpid-hash",
     ),
-    "test_u2f_ctap1.py::test_unknown_instruction": ("wire-u2f-status",),
-    "test_u2f_ctap1.py::test_version": ("wire-u2f-status",),
+    "test_u2f_ctap1.py::test_unknown_instruction": ("u2f-status",),
+    "test_u2f_ctap1.py::test_version": ("u2f-status",),
     "test_u2f_ctap1.py::test_wrong_application_parameter": (
         "bad-signature",
         "wrong-rpid-hash",
     ),
-    "test_u2f_ctap1.py::test_wrong_key_handle[check]": ("wire-u2f-status",),
-    "test_u2f_ctap1.py::test_wrong_key_handle[enforce]": ("wire-u2f-status",),
+    "test_u2f_ctap1.py::test_wrong_key_handle[check]": ("u2f-status",),
+    "test_u2f_ctap1.py::test_wrong_key_handle[enforce]": ("u2f-status",),
     "test_verifier_e2e.py::test_iam_rules_for_a_token": (
         "totp-wrong-seed",
         "totp-extra-drift",
