@@ -1,6 +1,8 @@
 """Project-wide test settings."""
 
 import os
+import sys
+from pathlib import Path
 
 from hypothesis import HealthCheck, settings
 
@@ -11,3 +13,6 @@ settings.register_profile(
     suppress_health_check=[HealthCheck.too_slow],
 )
 settings.load_profile("ci")
+
+# Shared test helpers that are not tests themselves (e.g. guest_boot) live in this folder.
+sys.path.insert(0, str(Path(__file__).parent))

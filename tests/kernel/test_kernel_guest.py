@@ -9,20 +9,10 @@ libfido2's `fido2-token` then use the resulting /dev/hidrawN nodes. Nothing is m
 
 from __future__ import annotations
 
-import json
-import os
-import shutil
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
+from guest_boot import boot_guest
 
-REPO = Path(__file__).resolve().parents[2]
-BUILD_GUEST = REPO / "scripts/guest/build_guest.py"
 GUEST_ENTRY = "tests/kernel/run_inside.sh"
-BOOT_TIMEOUT = 300  # seconds; a TCG boot plus the checks takes ~25 s here
-CACHE = Path(os.environ.get("TOKENBENCH_CACHE", Path.home() / ".cache/tokenbench"))
 
 EXPECTED_CHECKS = (
     "uhid-node",
@@ -38,45 +28,9 @@ EXPECTED_CHECKS = (
 )
 
 
-def boot_guest() -> tuple[dict[str, dict], str]:
-    qemu = shutil.which("qemu-system-x86_64")
-    assert qemu, "qemu-system-x86_64 is missing: `make test` installs qemu-system-x86"
-    built = subprocess.run(
-        [sys.executable, str(BUILD_GUEST), str(CACHE / "guest")],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert built.returncode == 0, f"building the guest failed: {built.stderr[-2000:]}"
-    guest = Path(built.stdout.strip())
-    command = [
-        qemu,
-        "-machine", "q35,accel=tcg",
-        "-cpu", "max",
-        "-m", "1024",
-        "-smp", "1",
-        "-nographic",
-        "-no-reboot",
-        "-nic", "none",
-        "-kernel", str(guest / "vmlinuz"),
-        "-initrd", str(guest / "initrd.img"),
-        "-append", f"console=ttyS0 quiet panic=-1 tb.cmd={GUEST_ENTRY} tb.cwd={REPO}",
-        "-virtfs", "local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap",
-    ]  # fmt: skip
-    run = subprocess.run(command, capture_output=True, text=True, timeout=BOOT_TIMEOUT)
-    console = run.stdout + run.stderr
-    results = {}
-    for line in console.splitlines():
-        if line.startswith("TB-RESULT "):
-            record = json.loads(line.removeprefix("TB-RESULT "))
-            results[record["check"]] = record
-    assert "TB-DONE" in console, f"the guest did not finish:\n{console[-4000:]}"
-    return results, console
-
-
 @pytest.fixture(scope="module")
 def guest_results() -> dict[str, dict]:
-    results, _ = boot_guest()
+    results, _ = boot_guest(GUEST_ENTRY)
     return results
 
 

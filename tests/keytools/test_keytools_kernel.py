@@ -1,7 +1,7 @@
 """The key tools on a real kernel's hidraw, uhid and USB/IP (the QEMU test guest).
 
 This machine has no /dev/uhid and no USB bus, so the checks run in the project's QEMU guest
-(tests/kernel explains it; the guest is booted by that module's `boot_guest`, with our own
+(tests/kernel explains it; the guest is booted by tests/guest_boot.py, with our own
 entry point). Inside, the emulated key exposed through /dev/uhid stands in for a real USB key:
 `key list/info/wink` reach it as `hid:/dev/hidrawN`, and `key trace` runs in front of it with a
 uhid and a USB/IP front end used by python-fido2's Linux backend (tests/keytools/
@@ -10,30 +10,15 @@ keytools_in_guest.py). `key list` also enumerates the USB/IP-attached device wit
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import pytest
+from guest_boot import boot_guest
 
-REPO = Path(__file__).resolve().parents[2]
 ENTRY = "tests/keytools/keytools_guest.sh"
-
-
-def _kernel_guest_module():  # type: ignore[no-untyped-def]
-    spec = importlib.util.spec_from_file_location(
-        "tokenbench_kernel_guest", REPO / "tests" / "kernel" / "test_kernel_guest.py"
-    )
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture(scope="module")
 def guest() -> dict[str, dict]:
-    module = _kernel_guest_module()
-    module.GUEST_ENTRY = ENTRY  # same guest, our checks
-    results, console = module.boot_guest()
+    results, console = boot_guest(ENTRY)
     assert results, console[-3000:]
     return results
 
