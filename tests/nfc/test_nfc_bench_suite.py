@@ -18,11 +18,13 @@ import pytest
 
 from emulators.ctap.authenticator import Authenticator
 from emulators.ctap.env import Env
+from emulators.ctap.faults import FaultSet
 from emulators.ctap.profiles import get_profile
 from emulators.transport.nfc import NfcBreakage, NfcCard
 
 PROJECT = Path(__file__).resolve().parents[2]
 SUITE = PROJECT / "bench" / "suites" / "test_nfc_iso7816.py"
+U2F_SUITE = PROJECT / "bench" / "suites" / "test_u2f_ctap1.py"
 SLOTS = ("Virtual PCD 00 00", "Virtual PCD 00 01")
 GOOD = "good"
 RUNS: tuple[tuple[str, str], ...] = (
@@ -36,17 +38,21 @@ CATCHING_TEST = {
 }
 
 
-def card(label: str) -> NfcCard:
-    core = Authenticator(Env.for_tests(seed=9), get_profile("default"))
+def card(label: str, faults: str = "") -> NfcCard:
+    core = Authenticator(
+        Env.for_tests(seed=9, faults=FaultSet.parse(faults)), get_profile("default")
+    )
     return NfcCard(core, breakages=[] if label == GOOD else [NfcBreakage(label)])
 
 
-def run_suite(socket_path: Path, results: Path) -> list[dict]:
-    """The suite in a child pytest against both slots; the bench JSON test records."""
+def run_suite(
+    socket_path: Path, results: Path, suite: Path = SUITE, slots: tuple[str, ...] = SLOTS
+) -> list[dict]:
+    """The suite in a child pytest against the slots; the bench JSON test records."""
     env = dict(os.environ, PCSCLITE_CSOCK_NAME=str(socket_path))
-    targets = [arg for slot in SLOTS for arg in ("--target", f"pcsc:{slot}")]
+    targets = [arg for slot in slots for arg in ("--target", f"pcsc:{slot}")]
     completed = subprocess.run(
-        [sys.executable, "-m", "pytest", str(SUITE), "-q", *targets, "--bench-json", str(results)],
+        [sys.executable, "-m", "pytest", str(suite), "-q", *targets, "--bench-json", str(results)],
         cwd=PROJECT,
         env=env,
         capture_output=True,
@@ -82,3 +88,14 @@ def test_nfc_suite_passes_on_the_emulated_card(outcomes) -> None:
 @pytest.mark.parametrize("breakage", list(NfcBreakage))
 def test_nfc_suite_catches_a_broken_card(outcomes, breakage: NfcBreakage) -> None:
     assert outcomes[breakage][CATCHING_TEST[breakage]] == "failed", outcomes[breakage]
+
+
+def test_u2f_suite_runs_over_nfc(plug, private_pcscd, tmp_path) -> None:
+    """The u2f suite claims U2F from the card's SELECT answer, passes on a good card and
+    fails on one whose status words lie (the emulator's `u2f-status` fault)."""
+    with plug(card(GOOD), SLOTS[0]), plug(card(GOOD, faults="u2f-status"), SLOTS[1]):
+        records = run_suite(private_pcscd.socket_path, tmp_path / "u2f.json", U2F_SUITE)
+    good = {r["name"]: r["outcome"] for r in records if r["target"] == f"pcsc:{SLOTS[0]}"}
+    lying = {r["name"]: r["outcome"] for r in records if r["target"] == f"pcsc:{SLOTS[1]}"}
+    assert len(good) >= 10 and set(good.values()) == {"passed"}, good
+    assert set(lying.values()) == {"failed"}, lying
