@@ -28,6 +28,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+import bench.suites
 from bench.errors import UserError
 from bench.plugin import PIN_ENV
 from bench.report_records import TestRecord
@@ -37,6 +38,8 @@ from bench.targets import SUITES, Target, parse_target
 POLL_SECONDS = 0.1
 EXIT_NO_TESTS = 5  # pytest: nothing collected
 TARGET_TIMEOUT = 600.0
+
+SUITES_DIR = Path(bench.suites.__file__).resolve().parent
 
 
 @dataclass
@@ -106,8 +109,13 @@ def pytest_command(run: TargetRun, options: RunOptions) -> list[str]:
         sys.executable,
         "-m",
         "pytest",
-        "--pyargs",
-        "bench.suites",
+        str(SUITES_DIR),
+        # The suites' own settings and the package root as rootdir: the repository or project
+        # the bench is started from (its pytest config, its tests/ conftest) must not leak in.
+        "-c",
+        str(SUITES_DIR / "pytest.ini"),
+        "--rootdir",
+        str(SUITES_DIR.parents[1]),
         "--target",
         run.target.uri,
         "--bench-json",
