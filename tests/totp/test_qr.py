@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 import segno
+from hypothesis import given
+from hypothesis import strategies as st
 from PIL import Image
 
 from emulators.clock import FakeClock
@@ -92,3 +94,22 @@ def test_a_qr_code_that_is_not_an_otpauth_uri() -> None:
     with pytest.raises(OtpauthError, match="not an otpauth"):
         app.add_qr_png(qr_png("https://example.com/"))
     assert app.accounts == ()
+
+
+@given(st.binary(max_size=400))
+def test_random_bytes_are_refused_with_the_clear_error(data: bytes) -> None:
+    with pytest.raises(QrCodeError):
+        decode_qr_png(data)
+
+
+@given(st.lists(st.integers(min_value=0), min_size=1, max_size=6), st.binary(min_size=1))
+def test_damaged_qr_pngs_decode_or_give_the_clear_error(positions: list[int], junk: bytes) -> None:
+    damaged = bytearray(qr_png(URI))
+    for position in positions:
+        damaged[position % len(damaged)] = junk[position % len(junk)]
+    try:
+        text = decode_qr_png(bytes(damaged))
+    except QrCodeError as exc:
+        assert "\n" not in str(exc)
+    else:
+        assert text == URI  # QR error correction may still recover the same text

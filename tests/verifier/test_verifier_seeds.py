@@ -289,3 +289,23 @@ def test_seeds_not_in_plaintext_in_sqlite_file(tmp_path: Path, lite_service: Iam
     for secret in [*hardware.values(), virtual_secret]:
         for form in (secret, secret.hex().encode(), base64.b32encode(secret).rstrip(b"=")):
             assert form not in blob
+
+
+@given(
+    st.lists(
+        st.tuples(st.integers(min_value=0), st.integers(min_value=0, max_value=255)),
+        min_size=1,
+        max_size=4,
+    )
+)
+def test_mutated_pskc_files_import_or_give_one_clear_error(flips: list[tuple[int, int]]) -> None:
+    """Bytes of a real encrypted PSKC file changed at random: a result or a SeedImportError."""
+    data = bytearray((DATA / "figure6.pskcxml").read_bytes())
+    for position, value in flips:
+        data[position % len(data)] = value
+    try:
+        seeds = read_pskc(bytes(data), psk=RFC_PSK, allow_hotp=True)
+    except SeedImportError as exc:
+        assert "\n" not in str(exc)
+    else:
+        assert all(seed.secret for seed in seeds)
