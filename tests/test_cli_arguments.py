@@ -1,0 +1,65 @@
+"""Malformed command lines: the `tokenbench` parser answers with one line, never a traceback.
+
+Random words, options and values are fed to the command groups whose commands return at
+once (no servers, no suites), with stores and files in a temporary directory.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from bench.cli import main
+
+# fmt: off
+VOCABULARY = (
+    "totp", "code", "press", "pskc", "app", "codes", "add", "import", "export", "mint",
+    "iam", "create-user", "enable-mfa-device", "list-mfa-devices", "sign-in",
+    "create-virtual-mfa-device", "import-seeds", "resync-mfa-device",
+    "--secret", "--digits", "--period", "--at", "--algorithm", "--counter",
+    "--user-name", "--serial-number", "--token-code", "--authentication-code1",
+    "--virtual-mfa-device-name", "--bootstrap-method", "--outfile", "--password",
+    "--psk-hex", "--count", "--prefix", "--out", "--app",
+    "JBSWY3DPEHPK3PXP", "SHA1", "SHA512", "MD5", "6", "8", "0", "-1", "30", "1e9", "nan",
+    "alice", "GAHT00000001", "123456", "12345", "QRCodePNG", "", " ", "é", "\x00",
+)
+# fmt: on
+WORDS = st.sampled_from(VOCABULARY)
+COMMANDS = st.sampled_from(
+    [
+        ["totp", "code"],
+        ["totp", "press"],
+        ["totp", "pskc"],
+        ["totp", "app", "add"],
+        ["totp", "app", "codes"],
+        ["iam", "create-user"],
+        ["iam", "create-virtual-mfa-device"],
+        ["iam", "enable-mfa-device"],
+        ["iam", "sign-in"],
+        ["iam", "import-seeds"],
+    ]
+)
+TAIL = st.lists(st.one_of(WORDS, st.text(max_size=12)), min_size=0, max_size=8)
+ARGV = st.one_of(TAIL, st.builds(lambda head, tail: head + tail, COMMANDS, TAIL))
+
+
+@settings(max_examples=300, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(argv=ARGV)
+def test_random_command_lines_end_in_one_line_or_success(
+    argv: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    os.environ["TOKENBENCH_HOME"] = str(tmp_path / "home")
+    store = ["--store", str(tmp_path / "iam.db")] if argv[:1] == ["iam"] else []
+    try:
+        status = main([*argv[:1], *store, *argv[1:]] if store else argv)
+    except SystemExit as exit_:
+        status = exit_.code if isinstance(exit_.code, int) else 2
+    captured = capsys.readouterr()
+    assert "Traceback" not in captured.err
+    assert "internal error" not in captured.err, captured.err
+    if status != 0:
+        assert captured.err.count("\n") <= 1 or captured.err.startswith("usage:"), captured.err
