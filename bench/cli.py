@@ -21,11 +21,16 @@ EXIT_USAGE = 2
 EXIT_FAILURE = 1
 
 
+def one_line(text: str) -> str:
+    """`text` made printable on one line: control characters (from user input) escaped."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
 class OneLineParser(argparse.ArgumentParser):
     """An ArgumentParser whose errors are a single line."""
 
     def error(self, message: str) -> None:  # type: ignore[override]
-        sys.stderr.write(f"{self.prog}: error: {message}\n")
+        sys.stderr.write(f"{self.prog}: error: {one_line(message)}\n")
         raise SystemExit(EXIT_USAGE)
 
 
@@ -45,7 +50,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.handler(args) or 0)
     except UserError as exc:
-        sys.stderr.write(f"tokenbench: error: {exc}\n")
+        sys.stderr.write(f"tokenbench: error: {one_line(str(exc))}\n")
         return EXIT_FAILURE
     except KeyboardInterrupt:
         sys.stderr.write("tokenbench: interrupted\n")
@@ -53,7 +58,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:
         if os.environ.get("TOKENBENCH_DEBUG"):
             traceback.print_exc()
-        detail = str(exc).splitlines()[0] if str(exc) else ""
+        detail = one_line(str(exc).splitlines()[0]) if str(exc) else ""
         sys.stderr.write(f"tokenbench: internal error: {type(exc).__name__}: {detail}\n")
         return EXIT_FAILURE
 
