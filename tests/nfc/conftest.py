@@ -221,8 +221,11 @@ class PrivatePcscd:
 @pytest.fixture(scope="module")
 def private_pcscd() -> Iterator[PrivatePcscd]:
     """A private pcscd for one test module, stopped at the module's end even on failure."""
-    if os.geteuid() != 0 or not shutil.which("pcscd") or not shutil.which("unshare"):
-        pytest.skip("needs root, pcscd and unshare (make test installs them)")
+    if os.geteuid() != 0:
+        pytest.skip("private namespaces for pcscd need root (CI and make test run as root)")
+    missing = [tool for tool in ("pcscd", "unshare") if not shutil.which(tool)]
+    if missing:
+        pytest.fail(f"{', '.join(missing)} missing: make test installs them")
     if not VPCD_DRIVER.exists():
         pytest.fail(f"vsmartcard-vpcd driver missing: {VPCD_DRIVER}")
     shutil.rmtree(PCSCD_BASE, ignore_errors=True)
