@@ -15,6 +15,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from fido2.hid import CTAPHID
+
 REPORT_SIZE = 64
 TYPE_INIT = 0x80
 BROADCAST_CID = 0xFFFFFFFF
@@ -26,16 +28,10 @@ INIT_RESPONSE_SIZE = 17
 CTAPHID_PROTOCOL_VERSION = 2
 READ_TIMEOUT = 0.5
 
-# CTAPHID commands (§11.2.9)
-PING = 0x01
-MSG = 0x03
-LOCK = 0x04
-INIT = 0x06
-WINK = 0x08
-CBOR = 0x10
-CANCEL = 0x11
-KEEPALIVE = 0x3B
-ERROR = 0x3F
+# CTAPHID commands (§11.2.9), as python-fido2 (the client side) names them.
+PING, MSG, LOCK, INIT = CTAPHID.PING, CTAPHID.MSG, CTAPHID.LOCK, CTAPHID.INIT
+WINK, CBOR, CANCEL = CTAPHID.WINK, CTAPHID.CBOR, CTAPHID.CANCEL
+KEEPALIVE, ERROR = CTAPHID.KEEPALIVE, CTAPHID.ERROR
 
 # CTAPHID_ERROR codes (§11.2.9.1.6)
 ERR_INVALID_CMD = 0x01
