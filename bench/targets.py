@@ -12,6 +12,7 @@ person at the bench (with a visible countdown). Only these modules import `emula
 | `udp:HOST:PORT[,reply=PORT]` | `tokenbench key emulate --udp` (simulator convention) |
 | `hid:auto`, `hid:/dev/hidrawN` | real keys through python-fido2's HID backend |
 | `pcsc:auto`, `pcsc:READER` | keys in PC/SC readers through python-fido2's `CtapPcscDevice` |
+| `pcsc:READER,control=HOST:PORT` | the `key emulate --vpcd` card, touched/re-plugged unattended |
 | `totp:emu[,count=N,drift-ppm=X,age-days=D,fault=F]` | emulated TOTP tokens minted on the fly |
 | `totp:manual,serial=S,pskc=FILE` | a real token whose code a person types |
 """
@@ -47,6 +48,7 @@ DEFAULT_UDP_REPLY_PORT = 7112  # simulator convention: replies go to port 7112
 PRESENCE_SECONDS = 30.0
 EMULATED_READ_TIMEOUT = 2.0  # an in-process key answers (or keeps alive) within milliseconds
 UDP_TIMEOUT = 2.0  # keepalives come every 100 ms; silence this long means nobody is there
+PCSC_REOPEN_POLL = 0.05  # seconds between looks for a re-plugged card in its reader
 
 
 class TargetKind(StrEnum):
@@ -154,6 +156,21 @@ def _is_port(text: str) -> bool:
     return text.isdigit() and 0 < int(text) < 65536
 
 
+def _control_address(uri: str, text: str | None) -> tuple[str, int] | None:
+    """The `control=HOST:PORT` of a target URI, checked now so a typo is one line at start."""
+    if text is None:
+        return None
+    from emulators.transport.udp import parse_address
+
+    try:
+        host, port = parse_address(text)
+    except ValueError as exc:
+        raise UserError(f"bad target {uri!r}: control {exc}") from None
+    if not port:
+        raise UserError(f"bad target {uri!r}: control port must be 1-65535")
+    return host, port
+
+
 def parse_target(uri: str) -> Target:
     """Build the target a URI names; a malformed URI is one UserError line."""
     scheme, sep, rest = uri.partition(":")
@@ -174,9 +191,16 @@ def parse_target(uri: str) -> Target:
             raise UserError(f"bad target {uri!r}: expected hid:auto or hid:/dev/hidrawN")
         return HidKeyTarget(uri, None if rest == "auto" else rest)
     if scheme == "pcsc":
-        if not rest:
-            raise UserError(f"bad target {uri!r}: expected pcsc:auto or pcsc:READER")
-        return PcscKeyTarget(uri, "" if rest == "auto" else rest)
+        reader, _, opts = rest.partition(",")
+        options = split_options(opts)
+        control = options.pop("control", None)
+        if not reader or options or control == "":
+            raise UserError(
+                f"bad target {uri!r}: expected pcsc:auto or pcsc:READER[,control=HOST:PORT]"
+            )
+        return PcscKeyTarget(
+            uri, "" if reader == "auto" else reader, _control_address(uri, control)
+        )
     if scheme == "totp":
         mode, _, opts = rest.partition(",")
         options = split_options(opts)
@@ -476,13 +500,21 @@ class HidKeyTarget(KeyTarget):
 
 
 class PcscKeyTarget(KeyTarget):
-    """`pcsc:auto` / `pcsc:READER`: a key in a PC/SC reader (real, or the vpcd virtual card)."""
+    """`pcsc:auto` / `pcsc:READER`: a key in a PC/SC reader (real, or the vpcd virtual card).
 
-    def __init__(self, uri: str, reader: str) -> None:
+    With `control=HOST:PORT` it is the card of `tokenbench key emulate --vpcd`: touches and
+    re-plugs go to the emulator's control socket instead of a person, so presence-gated,
+    destructive and power-cycle tests run unattended. A re-plug takes the card out of the
+    field and back; pcscd sees a new card, which is opened again.
+    """
+
+    def __init__(self, uri: str, reader: str, control: tuple[str, int] | None = None) -> None:
         super().__init__(uri)
         self.kind = TargetKind.NFC
-        self.emulated = False
+        self.emulated = control is not None
         self.reader = reader
+        self.control_address = control
+        self._control: Any = None
 
     def _open(self) -> CtapDevice:
         try:
@@ -505,6 +537,43 @@ class PcscKeyTarget(KeyTarget):
             "remove the key from the reader and present it again", REPLUG_SECONDS, lambda: False
         ):
             return
+
+    def _control_client(self) -> Any:
+        from emulators.transport.control import UdpControlClient
+
+        if self._control is None:
+            assert self.control_address is not None
+            self._control = UdpControlClient(self.control_address)
+        return self._control
+
+    def power_cycle(self) -> CtapDevice:
+        if self.control_address is None:
+            return super().power_cycle()
+        self._drop_device()  # our card handle would only see the card that left
+        try:
+            self._control_client().replug()
+        except (RuntimeError, OSError) as exc:
+            raise UserError(f"cannot re-plug {self.uri}: {exc}") from None
+        self._device = self._reopen()
+        return self._device
+
+    def _reopen(self) -> CtapDevice:
+        """The returned card, once pcscd lists it (it may lag the emulator's answer briefly)."""
+        deadline = time.monotonic() + REPLUG_SECONDS
+        while True:
+            try:
+                return self._open()
+            except UserError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(PCSC_REOPEN_POLL)
+
+    def presence_needed(self) -> Callable[[], None] | None:
+        if self.control_address is None:
+            return super().presence_needed()
+        with contextlib.suppress(RuntimeError, OSError):  # a key with automatic presence
+            self._control_client().touch()
+        return None
 
 
 # --------------------------------------------------------------------------- discovery

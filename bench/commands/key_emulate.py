@@ -8,6 +8,10 @@
 - `--vpcd`: a contactless card in vsmartcard's vpcd PC/SC reader (slot 0 is 127.0.0.1:35963),
   so that pcscd clients (python-fido2's `CtapPcscDevice`, the bench's `pcsc:` target) see it;
   being in the field counts as the user's tap.
+`--udp` and `--vpcd` also listen for control datagrams (`--control`; touch, replug, status:
+`emulators.transport.control`), so the bench can touch and re-plug the key unattended. A vpcd
+card's control socket defaults to loopback port vpcd port + 1000 (36963 for slot 0); its
+replug takes the card out of the reader's field and back.
 Runs until SIGINT/SIGTERM, then closes everything and exits 0; the key's state file is
 written on every change, so nothing is lost at shutdown.
 """
@@ -42,6 +46,8 @@ from emulators.transport.vpcd import VPCD_DEFAULT_HOST, VPCD_DEFAULT_PORT
 
 if TYPE_CHECKING:
     from emulators.key import EmulatedKey
+    from emulators.transport.control import ControlSocket
+    from emulators.transport.vpcd import VpcdClient
 
 CLI_PRESENCE = ("auto", "deny", "prompt", "touch")
 
@@ -85,7 +91,8 @@ def register(subcommands: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--control",
         metavar="HOST:PORT",
-        help="control socket: touch/replug/status (default: bind port + 1)",
+        help="control socket: touch/replug/status (default: udp bind port + 1; "
+        "vpcd: 127.0.0.1, vpcd port + 1000)",
     )
     parser.add_argument("--state", metavar="FILE", help="keep the key's state in FILE")
     parser.add_argument("--profile", default="default", choices=sorted(PROFILES))
@@ -207,16 +214,40 @@ def _start_vpcd(key: EmulatedKey, args: argparse.Namespace) -> tuple[str, Callab
     if port == 0:
         raise UserError("the vpcd reader port must be 1-65535")
     client = VpcdClient(NfcCard(key.authenticator, breakages=breakages), host, port)
+    control = _start_card_control(key, client, args, (host, port))
     leave = threading.Event()
     worker = threading.Thread(target=client.run, args=(leave,), name="vpcd", daemon=True)
     worker.start()
 
     def close() -> None:
+        control.close()
         leave.set()
         worker.join(timeout=10)
         sys.stderr.write("tokenbench: emulated card removed\n")
 
-    return f"a card in vpcd at {host}:{port}", close
+    chost, cport = control.address
+    return f"a card in vpcd at {host}:{port}, control {chost}:{cport}", close
+
+
+def _start_card_control(
+    key: EmulatedKey, client: VpcdClient, args: argparse.Namespace, vpcd: Address
+) -> ControlSocket:
+    """The vpcd card's control socket, answering on its own thread (the card has no loop)."""
+    from emulators.transport.control import ControlSocket
+    from emulators.transport.vpcd import CardControl, default_control_address
+
+    try:
+        address = parse_address(args.control, DEFAULT_HOST) if args.control else None
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+    address = address or default_control_address(vpcd)
+    _check_exposure("control", address[0], args)
+    try:
+        return ControlSocket(CardControl(key, client), address).start()
+    except OSError as exc:
+        raise UserError(
+            f"cannot bind the control socket {address[0]}:{address[1]}: {exc.strerror}"
+        ) from None
 
 
 def _serve_until_stopped(

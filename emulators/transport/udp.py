@@ -4,19 +4,13 @@ Convention (shared with existing FIDO simulators and test tools): the authentica
 UDP 127.0.0.1:8111 and sends every reply to 127.0.0.1:7112; a datagram is one raw 64-byte
 CTAPHID report with no report-ID byte.
 
-Control channel (ours): a second UDP socket, by default on the HID port + 1 (8112). Each
-datagram is one ASCII command; the answer is one JSON object sent back to the sender:
-    touch | decline | replug | power-cycle | wink | status (alias state) | ping
-    -> {"ok": true, "command": ..., "status": {...}} (touch/decline add "taken": bool)
-       or {"ok": false, "error": "..."}
-The bench's `udp:HOST:PORT` target uses `UdpControlClient` to touch or re-plug the key.
+Control channel (`emulators.transport.control`): a second UDP socket, by default on the HID
+port + 1 (8112), taking touch/decline/replug/power-cycle/wink/status datagrams. The bench's
+`udp:HOST:PORT` target uses `UdpControlClient` to touch or re-plug the key.
 """
 
 from __future__ import annotations
 
-import contextlib
-import ipaddress
-import json
 import selectors
 import socket
 import threading
@@ -26,15 +20,34 @@ from typing import Any, Protocol
 from fido2.hid import CtapHidDevice
 from fido2.hid.base import CtapHidConnection, HidDescriptor
 
+from emulators.transport.control import (
+    DEFAULT_HOST,
+    MAX_DATAGRAM,
+    Address,
+    ControlledKey,
+    ControlSocket,
+    UdpControlClient,
+    is_loopback,
+    run_control_command,
+)
 from emulators.transport.ctaphid import REPORT_SIZE
 
-DEFAULT_HOST = "127.0.0.1"
+__all__ = [
+    "DEFAULT_HOST",
+    "Address",
+    "UdpControlClient",
+    "UdpHidConnection",
+    "UdpKeyServer",
+    "default_control_address",
+    "is_loopback",
+    "open_udp_device",
+    "parse_address",
+]
+
 DEFAULT_PORT = 8111
 DEFAULT_REPLY_PORT = 7112
 CONTROL_PORT_OFFSET = 1
 DEFAULT_TIMEOUT = 5.0
-MAX_DATAGRAM = 2048
-Address = tuple[str, int]
 
 
 def parse_address(text: str, default_host: str = DEFAULT_HOST, default_port: int = 0) -> Address:
@@ -56,31 +69,17 @@ def parse_address(text: str, default_host: str = DEFAULT_HOST, default_port: int
     return host, port
 
 
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def default_control_address(bind: Address) -> Address:
     """The control socket sits next to the HID socket (a free port if the HID one is free)."""
     return bind[0], bind[1] + CONTROL_PORT_OFFSET if bind[1] else 0
 
 
-class ControlledKey(Protocol):
+class ServedKey(ControlledKey, Protocol):
     """What the UDP server needs from an emulated key (`emulators.key.EmulatedKey`)."""
 
     def receive(self, report: bytes) -> None: ...
     def add_sink(self, sink: Callable[[bytes], None]) -> None: ...
     def remove_sink(self, sink: Callable[[bytes], None]) -> None: ...
-    def touch(self) -> bool: ...
-    def decline(self) -> bool: ...
-    def power_cycle(self) -> None: ...
-    def wink(self) -> None: ...
-    def status(self) -> dict[str, Any]: ...
 
 
 class UdpKeyServer:
@@ -88,7 +87,7 @@ class UdpKeyServer:
 
     def __init__(
         self,
-        key: ControlledKey,
+        key: ServedKey,
         bind: Address = (DEFAULT_HOST, DEFAULT_PORT),
         reply_to: Address | None = None,
         control: Address | None = None,
@@ -96,16 +95,14 @@ class UdpKeyServer:
         self.key = key
         self.reply_to = reply_to or (bind[0], DEFAULT_REPLY_PORT)
         self._hid = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self._control = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         try:
             self._hid.bind(bind)
-            self._control.bind(control or default_control_address(bind))
+            self._control = ControlSocket(key, control or default_control_address(bind))
         except OSError:
             self._hid.close()
-            self._control.close()
             raise
         self.address: Address = self._hid.getsockname()
-        self.control_address: Address = self._control.getsockname()
+        self.control_address: Address = self._control.address
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         key.add_sink(self._send)
@@ -118,7 +115,7 @@ class UdpKeyServer:
         stop = stop or self._stop
         with selectors.DefaultSelector() as selector:
             selector.register(self._hid, selectors.EVENT_READ, self._on_report)
-            selector.register(self._control, selectors.EVENT_READ, self._on_control)
+            selector.register(self._control.socket, selectors.EVENT_READ, self._control.answer)
             while not stop.is_set() and not self._stop.is_set():
                 for event, _ in selector.select(timeout=0.2):
                     try:
@@ -136,34 +133,9 @@ class UdpKeyServer:
     def _on_report(self, data: bytes, sender: Address) -> None:
         self.key.receive(data)
 
-    def _on_control(self, data: bytes, sender: Address) -> None:
-        answer = self.control(data.decode("ascii", "replace").strip())
-        with contextlib.suppress(OSError):
-            self._control.sendto(json.dumps(answer).encode(), sender)
-
     def control(self, command: str) -> dict[str, Any]:
-        """Run one control command (see the module docstring)."""
-        actions: dict[str, Callable[[], Any]] = {
-            "touch": self.key.touch,
-            "decline": self.key.decline,
-            "replug": self.key.power_cycle,
-            "power-cycle": self.key.power_cycle,
-            "wink": self.key.wink,
-            "status": lambda: None,
-            "state": lambda: None,
-            "ping": lambda: None,
-        }
-        action = actions.get(command)
-        if action is None:
-            return {"ok": False, "error": f"unknown command {command[:40]!r}"}
-        try:
-            result = action()
-        except Exception as exc:  # the control socket must survive any failing action
-            return {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
-        answer: dict[str, Any] = {"ok": True, "command": command, "status": self.key.status()}
-        if isinstance(result, bool):
-            answer["taken"] = result  # touch/decline: False if the key does not wait for touches
-        return answer
+        """Run one control command (see `emulators.transport.control`)."""
+        return run_control_command(self.key, command)
 
     def close(self) -> None:
         self._stop.set()
@@ -249,35 +221,3 @@ def open_udp_device(
     except BaseException:
         connection.close()
         raise
-
-
-class UdpControlClient:
-    """Asks a UDP-served emulated key to be touched, re-plugged, ... (see module docstring)."""
-
-    def __init__(self, address: Address, timeout: float = 2.0) -> None:
-        self.address = address
-        self.timeout = timeout
-
-    def call(self, command: str) -> dict[str, Any]:
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-            sock.settimeout(self.timeout)
-            sock.bind((DEFAULT_HOST if is_loopback(self.address[0]) else "0.0.0.0", 0))
-            sock.sendto(command.encode("ascii"), self.address)
-            data, _ = sock.recvfrom(MAX_DATAGRAM)
-        answer = json.loads(data)
-        if not answer.get("ok"):
-            raise RuntimeError(f"emulated key refused {command!r}: {answer.get('error')}")
-        return answer
-
-    def touch(self) -> bool:
-        """True if the key took the touch (False: it does not wait for touches)."""
-        return bool(self.call("touch").get("taken"))
-
-    def decline(self) -> bool:
-        return bool(self.call("decline").get("taken"))
-
-    def replug(self) -> None:
-        self.call("replug")
-
-    def status(self) -> dict[str, Any]:
-        return self.call("status")["status"]

@@ -11,6 +11,13 @@ with one R-APDU. Closing the connection removes the card.
 `VpcdClient` moves those messages between the socket and an `NfcCard`; power events go to the
 card (power-off cancels a running command and power-cycles the core). It reconnects when the
 reader goes away, so a card started before pcscd still appears once pcscd is up.
+
+`VpcdClient.replug()` takes the card out of the field and presents it again by closing the
+connection and opening a new one. Power-off/on messages would not do: they come from the
+reader, and pcscd would see the card stay present. The driver notices the closed connection
+at its next presence poll (its GET_ATR fails, the slot reads empty) and only then accepts the
+new one, so pcscd reports a removal and an insertion, as for a real card taken away.
+`CardControl` puts that behind the control channel (`emulators.transport.control`).
 """
 
 from __future__ import annotations
@@ -21,7 +28,9 @@ import socket
 import threading
 from collections.abc import Callable
 from enum import IntEnum
+from typing import Any
 
+from emulators.transport.control import ControlledKey
 from emulators.transport.nfc import NfcCard
 
 log = logging.getLogger(__name__)
@@ -31,6 +40,8 @@ VPCD_DEFAULT_PORT = 0x8C7B  # 35963: slot 0 of the reader registered by vsmartca
 LENGTH_PREFIX = 2
 MAX_MESSAGE = 0xFFFF
 POLL_INTERVAL = 0.2  # seconds between checks of the stop flag while idle
+REPLUG_TIMEOUT = 8.0  # seconds for the reader to see the card leave and come back
+CONTROL_PORT_OFFSET = 1000  # default control socket: UDP on the vpcd port + 1000 (36963)
 
 
 class VpcdControl(IntEnum):
@@ -109,6 +120,12 @@ class VpcdClient:
         self._connect = connect
         self.retry_interval = retry_interval
         self.connected = threading.Event()
+        self.replugs = 0
+        self._leave = threading.Event()  # replug: drop this connection, then come back
+        self._while_out: Callable[[], None] | None = None
+        self._connections = 0  # numbers the connections to the reader
+        self._talked_on = 0  # the newest connection the reader has sent a message on
+        self._talked = threading.Condition()
 
     def run(self, stop: threading.Event) -> None:
         """Stay plugged into the reader until `stop` is set, reconnecting when it goes away."""
@@ -125,16 +142,53 @@ class VpcdClient:
                 self.connected.clear()
                 sock.close()
                 self.card.power_off()
+                self._out_of_field()
+
+    def _out_of_field(self) -> None:
+        """Between a replug's removal and its return: run what the replug asked for."""
+        if not self._leave.is_set():
+            return
+        while_out, self._while_out = self._while_out, None
+        try:
+            if while_out is not None:
+                while_out()
+        finally:
+            self._leave.clear()
+
+    def replug(
+        self, while_out: Callable[[], None] | None = None, timeout: float = REPLUG_TIMEOUT
+    ) -> None:
+        """Take the card out of the field and present it again (see the module docstring).
+
+        `while_out` runs while the card is away. Returns once the reader has talked to the
+        returned card, so a client that reconnects then finds the new card, not the old one.
+        """
+        if not self.connected.is_set():
+            raise RuntimeError("the card is not in a reader")
+        leaving = self._connections
+        self._while_out = while_out
+        self._leave.set()
+        with self._talked:
+            back = self._talked.wait_for(lambda: self._talked_on > leaving, timeout)
+        if not back:
+            raise TimeoutError(f"the reader did not take the card back within {timeout} s")
+        self.replugs += 1
 
     def serve(self, sock: socket.socket, stop: threading.Event) -> None:
         """Answer the reader on one connection until it closes or `stop` is set."""
         sock.settimeout(POLL_INTERVAL)
         _low_latency(sock)
+        self._connections += 1
+        connection = self._connections
         self.connected.set()
         buffer = bytearray()
         try:
             while not stop.is_set():
                 message = self._read_message(sock, buffer, stop)
+                if self._talked_on != connection:
+                    with self._talked:
+                        self._talked_on = connection
+                        self._talked.notify_all()
                 reply = self.handle(message)
                 if reply is not None:
                     sock.sendall(len(reply).to_bytes(LENGTH_PREFIX, "big") + reply)
@@ -168,12 +222,11 @@ class VpcdClient:
         length = int.from_bytes(self._read_exact(sock, buffer, LENGTH_PREFIX, stop), "big")
         return self._read_exact(sock, buffer, length, stop)
 
-    @staticmethod
     def _read_exact(
-        sock: socket.socket, buffer: bytearray, count: int, stop: threading.Event
+        self, sock: socket.socket, buffer: bytearray, count: int, stop: threading.Event
     ) -> bytes:
         while len(buffer) < count:
-            if stop.is_set():
+            if stop.is_set() or self._leave.is_set():
                 raise _Disconnected
             try:
                 _ack_at_once(sock)
@@ -186,3 +239,37 @@ class VpcdClient:
         out = bytes(buffer[:count])
         del buffer[:count]
         return out
+
+
+class CardControl:
+    """The control channel's view of a key served as a vpcd card: a replug is the card leaving
+    the field and coming back, with the key power-cycled while it is away."""
+
+    def __init__(self, key: ControlledKey, client: VpcdClient) -> None:
+        self.key = key
+        self.client = client
+
+    def touch(self) -> bool:
+        return self.key.touch()
+
+    def decline(self) -> bool:
+        return self.key.decline()
+
+    def wink(self) -> None:
+        self.key.wink()
+
+    def power_cycle(self) -> None:
+        self.client.replug(while_out=self.key.power_cycle)
+
+    def status(self) -> dict[str, Any]:
+        return {
+            **self.key.status(),
+            "in_reader": self.client.connected.is_set(),
+            "replugs": self.client.replugs,
+        }
+
+
+def default_control_address(vpcd: tuple[str, int]) -> tuple[str, int]:
+    """Where `key emulate --vpcd` listens for control commands unless told: loopback, the
+    vpcd port + 1000 (36963 for slot 0), so each reader slot's card has its own."""
+    return "127.0.0.1", vpcd[1] + CONTROL_PORT_OFFSET
