@@ -109,6 +109,17 @@ def _two_codes(token):
     return first, token.read_code()
 
 
+def _with_two_codes(operation, user, token):
+    """An IAM call that takes two consecutive codes (EnableMFADevice, ResyncMFADevice)."""
+    code1, code2 = _two_codes(token)
+    return operation(
+        UserName=user,
+        SerialNumber=token.serial,
+        AuthenticationCode1=code1,
+        AuthenticationCode2=code2,
+    )
+
+
 def _import(service, totp_target):
     access = totp_target.pskc()
     return service.import_seed_file(access.path, password=access.password, psk=access.psk)
@@ -122,13 +133,7 @@ def test_token_enables_signs_in_and_refuses_replay(totp_target, bench_clock, tmp
         token = totp_target.tokens()[0]
         assert token.serial in imported, "the token's serial is not in its PSKC file"
         service.create_user(UserName="tokenuser")
-        code1, code2 = _two_codes(token)
-        service.enable_mfa_device(
-            UserName="tokenuser",
-            SerialNumber=token.serial,
-            AuthenticationCode1=code1,
-            AuthenticationCode2=code2,
-        )
+        _with_two_codes(service.enable_mfa_device, "tokenuser", token)
         token.wait(30)
         code = token.read_code()
         session = service.sign_in(UserName="tokenuser", SerialNumber=token.serial, TokenCode=code)
@@ -151,22 +156,10 @@ def test_token_resyncs_after_drift(totp_target, bench_clock, tmp_path):
         _import(service, totp_target)
         token = totp_target.tokens()[0]
         service.create_user(UserName="drifter")
-        code1, code2 = _two_codes(token)
-        service.enable_mfa_device(
-            UserName="drifter",
-            SerialNumber=token.serial,
-            AuthenticationCode1=code1,
-            AuthenticationCode2=code2,
-        )
+        _with_two_codes(service.enable_mfa_device, "drifter", token)
         if not token.manual:
             token.wait(DRIFT_SPAN_SECONDS)
-        code1, code2 = _two_codes(token)
-        service.resync_mfa_device(
-            UserName="drifter",
-            SerialNumber=token.serial,
-            AuthenticationCode1=code1,
-            AuthenticationCode2=code2,
-        )
+        _with_two_codes(service.resync_mfa_device, "drifter", token)
         token.wait(30)
         code = token.read_code()
         service.sign_in(UserName="drifter", SerialNumber=token.serial, TokenCode=code)
@@ -182,13 +175,7 @@ def test_iam_rules_for_a_token(totp_target, bench_clock, tmp_path):
         token = totp_target.tokens()[0]
         for user in ("owner", "other"):
             service.create_user(UserName=user)
-        code1, code2 = _two_codes(token)
-        service.enable_mfa_device(
-            UserName="owner",
-            SerialNumber=token.serial,
-            AuthenticationCode1=code1,
-            AuthenticationCode2=code2,
-        )
+        _with_two_codes(service.enable_mfa_device, "owner", token)
         code1, code2 = _two_codes(token)
         _refused(
             "EntityAlreadyExists",
