@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +25,7 @@ from typing import Any, Protocol
 from emulators.ctap.client_pin import PinState
 from emulators.ctap.credentials import counter_key
 from emulators.ctap.errors import StateError
+from emulators.private_file import write_private_file
 
 STATE_FORMAT = "tokenbench-ctap-state"
 STATE_VERSION = 1
@@ -71,7 +71,6 @@ class FileStore:
         self.path = Path(path)
         self.durable = durable
         self.writes = 0
-        self._seq = 0
 
     def load(self) -> bytes | None:
         try:
@@ -86,29 +85,8 @@ class FileStore:
         return data
 
     def save(self, data: bytes) -> None:
-        directory = self.path.parent if str(self.path.parent) else Path(".")
-        self._seq += 1
-        tmp = directory / f".{self.path.name}.tmp-{os.getpid()}-{threading.get_ident()}-{self._seq}"
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        try:
-            view = memoryview(data)
-            while view:
-                written = os.write(fd, view)
-                view = view[written:]
-            if self.durable:
-                os.fsync(fd)
-        except BaseException:
-            os.close(fd)
-            tmp.unlink(missing_ok=True)
-            raise
-        os.close(fd)
-        os.replace(tmp, self.path)
-        if self.durable:
-            dfd = os.open(directory, os.O_RDONLY)
-            try:
-                os.fsync(dfd)
-            finally:
-                os.close(dfd)
+        # A missing directory is an error (likely a typo), not something to create.
+        write_private_file(self.path, data, durable=self.durable, make_parents=False)
         self.writes += 1
 
 

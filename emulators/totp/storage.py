@@ -1,48 +1,16 @@
-"""Files that hold secrets: written atomically, readable by their owner only.
-
-A write goes to a temporary file in the same directory, is fsynced, and replaces the old file
-with one rename, then the directory is fsynced: a crash leaves the old file or the new one,
-never half of either. Files are mode 0600 and new directories 0700.
-"""
+"""The TOTP emulators' JSON documents, kept in private files (see `emulators.private_file`)."""
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
-PRIVATE_FILE_MODE = 0o600
-PRIVATE_DIR_MODE = 0o700
+from emulators.private_file import write_private_file
 
-
-def write_private_file(path: str | os.PathLike[str], data: bytes) -> None:
-    target = Path(path)
-    target.parent.mkdir(mode=PRIVATE_DIR_MODE, parents=True, exist_ok=True)
-    fd, temp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as temp:
-            os.fchmod(temp.fileno(), PRIVATE_FILE_MODE)
-            temp.write(data)
-            temp.flush()
-            os.fsync(temp.fileno())
-        os.replace(temp_name, target)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temp_name)
-        raise
-    _fsync_directory(target.parent)
-
-
-def _fsync_directory(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+__all__ = ["write_private_file", "write_private_json"]
 
 
 def write_private_json(path: str | os.PathLike[str], document: dict[str, Any]) -> None:
