@@ -1,6 +1,6 @@
 """The `tokenbench` command.
 
-Each command group lives in `bench.commands.<group>` and exposes `register(subparsers)`.
+Each command group lives in `tokenbench.bench.commands.<group>` and exposes `register(subparsers)`.
 Every failure ends as one line on stderr and a non-zero exit, never a traceback;
 set TOKENBENCH_DEBUG=1 to see the traceback of an unexpected error.
 """
@@ -14,7 +14,14 @@ import sys
 import traceback
 from collections.abc import Sequence
 
-from bench.errors import UserError
+from tokenbench.bench import commands
+from tokenbench.bench.errors import UserError
+from tokenbench.emulators.ctap.errors import StateError
+from tokenbench.emulators.totp.errors import TotpError
+from tokenbench.verifier.errors import VerifierError
+
+# What the libraries raise for input a person can fix; each becomes one line, like UserError.
+ONE_LINE_ERRORS = (UserError, TotpError, StateError, VerifierError)
 
 COMMAND_GROUPS = ("totp", "key", "iam", "bench")
 EXIT_USAGE = 2
@@ -39,7 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     groups = parser.add_subparsers(dest="group", metavar="GROUP", parser_class=OneLineParser)
     groups.required = True
     for name in COMMAND_GROUPS:
-        module = importlib.import_module(f"bench.commands.{name}")
+        module = importlib.import_module(f"{commands.__name__}.{name}")
         module.register(groups)
     return parser
 
@@ -49,7 +56,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return int(args.handler(args) or 0)
-    except UserError as exc:
+    except ONE_LINE_ERRORS as exc:
         sys.stderr.write(f"tokenbench: error: {one_line(str(exc))}\n")
         return EXIT_FAILURE
     except KeyboardInterrupt:

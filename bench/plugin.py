@@ -1,8 +1,10 @@
-"""pytest plugin for the conformance suites (registered through the `pytest11` entry point).
+"""pytest plugin for the conformance suites.
 
-`pytest --pyargs bench.suites --target emu: --target totp:emu` runs every suite that applies
-to each target (one parametrization per target). Without `--target` the plugin only
-registers its markers and adds nothing else, so the project's own tests are unaffected.
+`pytest --pyargs tokenbench.bench.suites --target emu: --target totp:emu` runs every suite that
+applies to each target (one parametrization per target). The `pytest11` entry point
+(`tokenbench.bench.pytest_entry`) loads this module only into runs that name the suites, or
+that ask for it with `-p tokenbench.bench.plugin`, so other projects' pytest runs never see
+its options, markers or fixtures.
 
 Skips and the exit status: a test the device cannot run because it does not claim the
 feature (getInfo, CTAPHID capabilities) is skipped as `unclaimed:`; a destructive test
@@ -22,8 +24,8 @@ from typing import Any
 
 import pytest
 
-from bench.errors import UserError
-from bench.report_records import (
+from tokenbench.bench.errors import UserError
+from tokenbench.bench.report_records import (
     SKIP_OTHER,
     CommandTiming,
     TestRecord,
@@ -78,7 +80,7 @@ class BenchSession:
     """Targets of this pytest session and the records of the tests run against them."""
 
     def __init__(self, config: pytest.Config) -> None:
-        from bench.targets import SUITES, parse_target
+        from tokenbench.bench.targets import SUITES, parse_target
 
         self.config = config
         suites = config.getoption("bench_suite")
@@ -141,7 +143,7 @@ def suite_of(path: Path) -> str | None:
     """The suite a test module belongs to, by name prefix: test_ctap2_info.py -> ctap2."""
     if path.parent.resolve() != SUITES_DIR.resolve():
         return None
-    from bench.targets import SUITES
+    from tokenbench.bench.targets import SUITES
 
     stem = path.stem.removeprefix("test_")
     for name in SUITES:
@@ -291,7 +293,7 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     bench = bench_session(config)
     if bench is None or not bench.records:
         return
-    from bench.report_summary import summarize
+    from tokenbench.bench.report_summary import summarize
 
     terminalreporter.write_sep("=", "tokenbench summary (skips are never passes)")
     for line in summarize(list(bench.records.values())).lines():
@@ -316,7 +318,7 @@ def bench_pin(bench: BenchSession) -> str:
 
 @pytest.fixture
 def key_target(bench_target: Any) -> Any:
-    from bench.targets import KeyTarget
+    from tokenbench.bench.targets import KeyTarget
 
     if not isinstance(bench_target, KeyTarget):
         pytest.fail(f"{bench_target.uri} is not a security key target")
@@ -336,7 +338,7 @@ def ctap_device(bench: BenchSession, key_target: Any) -> TimedDevice:
 @pytest.fixture
 def raw_hid(key_target: Any) -> Iterator[Callable[[], Any]]:
     """Opens raw CTAPHID handles on the key (closed after the test)."""
-    from bench.suites._hid_raw import RawHid
+    from tokenbench.bench.suites._hid_raw import RawHid
 
     opened: list[Any] = []
 
@@ -368,8 +370,18 @@ def bench_clock(bench_target: Any) -> Any:
 
 
 @pytest.fixture
+def relying_party(bench_clock: Any, tmp_path: Path) -> Iterator[Any]:
+    """The verifier as a relying party on a fresh store, timed by the target's clock."""
+    from tokenbench.bench.relying_party import LocalRelyingParty
+
+    party = LocalRelyingParty(tmp_path, bench_clock)
+    yield party
+    party.close()
+
+
+@pytest.fixture
 def totp_target(bench_target: Any) -> Any:
-    from bench.targets_totp import TotpTarget
+    from tokenbench.bench.targets_totp import TotpTarget
 
     if not isinstance(bench_target, TotpTarget):
         pytest.fail(f"{bench_target.uri} is not a TOTP target")

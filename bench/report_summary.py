@@ -12,7 +12,12 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from bench.report_records import SKIP_NOT_PERMITTED, SKIP_OTHER, SKIP_UNCLAIMED, TestRecord
+from tokenbench.bench.report_records import (
+    SKIP_NOT_PERMITTED,
+    SKIP_OTHER,
+    SKIP_UNCLAIMED,
+    TestRecord,
+)
 
 COLUMNS = ("passed", "failed", "error", "unclaimed", "not permitted", "other skips")
 

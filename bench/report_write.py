@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from bench.report_summary import Summary, latency_table
+from tokenbench.bench.report_summary import Summary, latency_table
 
 JSON_NAME = "results.json"
 HTML_NAME = "report.html"
@@ -66,7 +66,7 @@ def _atomic_write(path: Path, text: str) -> None:
 
 def write_reports(workdir: Path, runs: list[Any], summary: Summary, elapsed: float) -> Path:
     """Write results.json and report.html into `workdir`; returns the HTML path."""
-    from bench.report_html import render_html
+    from tokenbench.bench.report_html import render_html
 
     document = results_document(runs, summary, elapsed)
     _atomic_write(workdir / JSON_NAME, json.dumps(document, indent=1))

@@ -28,18 +28,18 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-import bench.suites
-from bench.errors import UserError
-from bench.plugin import PIN_ENV
-from bench.report_records import TestRecord
-from bench.report_summary import COLUMNS, Summary, latency_table, summarize
-from bench.targets import SUITES, Target, parse_target
+from tokenbench.bench import suites
+from tokenbench.bench.errors import UserError
+from tokenbench.bench.plugin import PIN_ENV
+from tokenbench.bench.report_records import TestRecord
+from tokenbench.bench.report_summary import COLUMNS, Summary, latency_table, summarize
+from tokenbench.bench.targets import SUITES, Target, parse_target
 
 POLL_SECONDS = 0.1
 EXIT_NO_TESTS = 5  # pytest: nothing collected
 TARGET_TIMEOUT = 600.0
 
-SUITES_DIR = Path(bench.suites.__file__).resolve().parent
+SUITES_DIR = Path(suites.__file__).resolve().parent
 
 
 @dataclass
@@ -160,7 +160,7 @@ def _count_events(path: Path) -> tuple[int | None, int]:
 def preflight(target: Target) -> str:
     """Why a device target cannot be reached (empty when it can): checked once, up front,
     so that a missing key is one line instead of an error per test."""
-    from bench.targets import EmulatedKeyTarget, KeyTarget
+    from tokenbench.bench.targets import EmulatedKeyTarget, KeyTarget
 
     if not isinstance(target, KeyTarget) or isinstance(target, EmulatedKeyTarget):
         return ""
@@ -246,7 +246,7 @@ def execute(options: RunOptions, console: Console | None = None) -> tuple[Summar
         if run.problem:
             summary.targets.pop(run.target.uri, None)
             summary.problems[run.target.uri] = run.problem
-    from bench.report_write import write_reports
+    from tokenbench.bench.report_write import write_reports
 
     write_reports(workdir, runs, summary, elapsed)
     print_summary(console, summary, records, elapsed)

@@ -31,8 +31,8 @@ from typing import Any, Protocol, TextIO
 
 from fido2.ctap import CtapDevice
 
-from bench.errors import UserError
-from bench.targets_wire import RAW_POLL_SECONDS, polling_reader, select_reader
+from tokenbench.bench.errors import UserError
+from tokenbench.bench.targets_wire import RAW_POLL_SECONDS, polling_reader, select_reader
 
 # Suites and the kinds of target they apply to.
 SUITES: dict[str, str] = {
@@ -160,7 +160,7 @@ def _control_address(uri: str, text: str | None) -> tuple[str, int] | None:
     """The `control=HOST:PORT` of a target URI, checked now so a typo is one line at start."""
     if text is None:
         return None
-    from emulators.transport.udp import parse_address
+    from tokenbench.emulators.transport.udp import parse_address
 
     try:
         host, port = parse_address(text)
@@ -204,7 +204,7 @@ def parse_target(uri: str) -> Target:
     if scheme == "totp":
         mode, _, opts = rest.partition(",")
         options = split_options(opts)
-        from bench.targets_totp import EmulatedTotpTarget, ManualTotpTarget
+        from tokenbench.bench.targets_totp import EmulatedTotpTarget, ManualTotpTarget
 
         if mode == "emu":
             return EmulatedTotpTarget(uri, options)
@@ -233,7 +233,7 @@ class Target(ABC):
 
     def clock(self) -> Any:
         """True time as this target sees it (a verifier running next to it uses this)."""
-        from emulators.clock import SystemClock
+        from tokenbench.emulators.clock import SystemClock
 
         return SystemClock()
 
@@ -337,7 +337,7 @@ class EmulatedKeyTarget(KeyTarget):
         super().__init__(uri)
         self.kind = TargetKind.HID
         self.options = options
-        from emulators.key import parse_emu_uri
+        from tokenbench.emulators.key import parse_emu_uri
 
         emu_uri = "emu:" + ",".join(f"{k}={v}" for k, v in options.items())
         try:
@@ -350,8 +350,8 @@ class EmulatedKeyTarget(KeyTarget):
     def key(self) -> Any:
         """The emulated key (its control interface: touch, replug)."""
         if self._key is None:
-            from emulators.clock import SystemClock
-            from emulators.key import EmulatedKey
+            from tokenbench.emulators.clock import SystemClock
+            from tokenbench.emulators.key import EmulatedKey
 
             self.key_clock = OffsetClock(SystemClock())
             try:
@@ -404,7 +404,7 @@ class UdpKeyTarget(KeyTarget):
         self._control: Any = None
 
     def _open(self) -> CtapDevice:
-        from emulators.transport import udp
+        from tokenbench.emulators.transport import udp
 
         try:
             return udp.open_udp_device(
@@ -414,7 +414,7 @@ class UdpKeyTarget(KeyTarget):
             raise UserError(f"cannot reach {self.uri}: {exc}") from None
 
     def raw_connection(self) -> tuple[Any, Callable[[float], bytes | None]]:
-        from emulators.transport import udp
+        from tokenbench.emulators.transport import udp
 
         self._drop_device()  # the simulator answers one reply port: take it over
         connection = udp.UdpHidConnection(
@@ -423,7 +423,7 @@ class UdpKeyTarget(KeyTarget):
         return connection, polling_reader(connection)
 
     def _control_client(self) -> Any:
-        from emulators.transport import udp
+        from tokenbench.emulators.transport import udp
 
         if self._control is None:
             address = udp.default_control_address((self.host, self.port))
@@ -539,7 +539,7 @@ class PcscKeyTarget(KeyTarget):
             return
 
     def _control_client(self) -> Any:
-        from emulators.transport.control import UdpControlClient
+        from tokenbench.emulators.transport.control import UdpControlClient
 
         if self._control is None:
             assert self.control_address is not None

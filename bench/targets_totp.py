@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from bench.errors import UserError
-from bench.targets import Prompter, Target, TargetKind, TerminalPrompter
+from tokenbench.bench.errors import UserError
+from tokenbench.bench.targets import Prompter, Target, TargetKind, TerminalPrompter
 
 
 @dataclass(frozen=True)
@@ -122,8 +122,8 @@ class EmulatedTotpTarget(TotpTarget):
         import random
         import tempfile
 
-        from emulators.clock import FakeClock, SystemClock
-        from emulators.totp.factory import TokenFactory
+        from tokenbench.emulators.clock import FakeClock, SystemClock
+        from tokenbench.emulators.totp.factory import TokenFactory
 
         self._tmp = tempfile.TemporaryDirectory(prefix="tokenbench-totp-")
         workdir = Path(self._tmp.name)
@@ -228,7 +228,7 @@ class ManualTotpTarget(TotpTarget):
         self.emulated = False
         import os
 
-        from emulators.clock import SystemClock
+        from tokenbench.emulators.clock import SystemClock
 
         serial = options.get("serial", "")
         pskc_file = options.get("pskc", "")

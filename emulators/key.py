@@ -15,10 +15,10 @@ from typing import Any
 
 from fido2.hid import CtapHidDevice
 
-from emulators.clock import Clock, MonotonicClock
-from emulators.ctap.env import Env
-from emulators.ctap.faults import FaultSet
-from emulators.ctap.presence import (
+from tokenbench.emulators.clock import Clock, MonotonicClock
+from tokenbench.emulators.ctap.env import Env
+from tokenbench.emulators.ctap.faults import FaultSet
+from tokenbench.emulators.ctap.presence import (
     AutoApprove,
     Deny,
     NeverAnswer,
@@ -26,14 +26,14 @@ from emulators.ctap.presence import (
     TerminalPrompt,
     Touch,
 )
-from emulators.ctap.profiles import DeviceProfile, get_profile
-from emulators.ctap.state import StateStore
-from emulators.transport.ctaphid import (
+from tokenbench.emulators.ctap.profiles import DeviceProfile, get_profile
+from tokenbench.emulators.ctap.state import StateStore
+from tokenbench.emulators.transport.ctaphid import (
     Capability,
     CtapHidEndpoint,
     FaultTuning,
 )
-from emulators.transport.inproc import DEFAULT_READ_TIMEOUT, InProcessHid, open_device
+from tokenbench.emulators.transport.inproc import DEFAULT_READ_TIMEOUT, InProcessHid, open_device
 
 PRESENCE_MODES = ("auto", "deny", "touch", "prompt", "never")
 EMU_SCHEME = "emu:"
@@ -70,7 +70,7 @@ def hid_capabilities(profile: DeviceProfile) -> Capability:
 
 def _build_authenticator(env: Env, profile: DeviceProfile) -> Any:
     # Imported here so that the transport layers stay importable while the core evolves.
-    from emulators.ctap.authenticator import Authenticator
+    from tokenbench.emulators.ctap.authenticator import Authenticator
 
     return Authenticator(env, profile)
 
@@ -215,7 +215,7 @@ class EmulatedKey:
         Both answer for the same credentials from now on; their signature counters diverge,
         which a relying party is expected to notice.
         """
-        from emulators.ctap.authenticator import Authenticator
+        from tokenbench.emulators.ctap.authenticator import Authenticator
 
         twin = Authenticator.clone_of(self.authenticator, self.env.with_(presence=AutoApprove()))
         name = f"{self.hid.descriptor.path}-clone"

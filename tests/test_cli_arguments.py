@@ -13,7 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bench.cli import main
+from tokenbench.bench.cli import main
 
 # fmt: off
 VOCABULARY = (

@@ -2,7 +2,7 @@
 
 import pytest
 
-from emulators.clock import Clock, DriftingClock, FakeClock, SystemClock
+from tokenbench.emulators.clock import Clock, DriftingClock, FakeClock, SystemClock
 
 YEAR = 365 * 24 * 3600
 

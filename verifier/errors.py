@@ -33,6 +33,14 @@ ERROR_CODES = frozenset(
 )
 
 
+class VerifierError(Exception):
+    """Root of the verifier's own failures that are not IAM answers (seed files, trust anchors).
+
+    The library never depends on the CLI: the `tokenbench` command turns these into its one-line
+    messages, and other callers (the bench, a service) catch them as they see fit.
+    """
+
+
 class IamError(Exception):
     """A refused IAM operation: `code` is one of ERROR_CODES, `message` is one line."""
 

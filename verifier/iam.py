@@ -3,7 +3,7 @@
 Operations carry AWS IAM's names and parameter names (`enable_mfa_device(UserName=...,
 SerialNumber=..., AuthenticationCode1=..., AuthenticationCode2=...)`), answer with IAM-shaped
 dicts and refuse with IAM's error codes, so a rehearsal here behaves like the real service.
-FIDO registration and sign-in (console-only in IAM) live in `verifier.iam_console`.
+FIDO registration and sign-in (console-only in IAM) live in `tokenbench.verifier.iam_console`.
 
 Decisions made where IAM leaves room, and why:
 - A hardware serial that was never imported is NoSuchEntity (not InvalidAuthenticationCode):
@@ -29,8 +29,8 @@ from typing import Any, Protocol
 
 import segno
 
-from verifier import iam_names as names
-from verifier.errors import (
+from tokenbench.verifier import iam_names as names
+from tokenbench.verifier.errors import (
     ACCESS_DENIED,
     DELETE_CONFLICT,
     ENTITY_ALREADY_EXISTS,
@@ -43,7 +43,7 @@ from verifier.errors import (
     limit_exceeded,
     no_such_device,
 )
-from verifier.iam_names import (
+from tokenbench.verifier.iam_names import (
     KIND_FIDO,
     KIND_HARDWARE,
     KIND_SMS,
@@ -51,11 +51,11 @@ from verifier.iam_names import (
     MAX_DEVICES_PER_IDENTITY,
     TOTP_KINDS,
 )
-from verifier.iam_seeds import SeedOperations
-from verifier.iam_tags import TagOperations
-from verifier.seeds import SeedCipher, SeedError
-from verifier.store import Device, DuplicateError, Identity, Store
-from verifier.totp import (
+from tokenbench.verifier.iam_seeds import SeedOperations
+from tokenbench.verifier.iam_tags import TagOperations
+from tokenbench.verifier.seeds import SeedCipher, SeedError
+from tokenbench.verifier.store import Device, DuplicateError, Identity, Store
+from tokenbench.verifier.totp import (
     DEFAULT_POLICY,
     Outcome,
     TotpKey,

@@ -19,9 +19,9 @@ from __future__ import annotations
 import base64
 from typing import Any
 
-from verifier import iam_names as names
-from verifier import webauthn
-from verifier.errors import (
+from tokenbench.verifier import iam_names as names
+from tokenbench.verifier import webauthn
+from tokenbench.verifier.errors import (
     ACCESS_DENIED,
     ENTITY_ALREADY_EXISTS,
     INVALID_INPUT,
@@ -29,8 +29,15 @@ from verifier.errors import (
     IamError,
     limit_exceeded,
 )
-from verifier.iam import ADMIN, KIND_FIDO, MAX_DEVICES_PER_IDENTITY, Caller, IamService, Session
-from verifier.store import Ceremony, Device, Store
+from tokenbench.verifier.iam import (
+    ADMIN,
+    KIND_FIDO,
+    MAX_DEVICES_PER_IDENTITY,
+    Caller,
+    IamService,
+    Session,
+)
+from tokenbench.verifier.store import Ceremony, Device, Store
 
 CEREMONY_SECONDS = 300.0
 KIND_REGISTER, KIND_SIGN_IN = "register", "sign-in"

@@ -11,7 +11,7 @@ import re
 import unicodedata
 from collections.abc import Mapping, Sequence
 
-from verifier.errors import INVALID_INPUT, VALIDATION_ERROR, IamError
+from tokenbench.verifier.errors import INVALID_INPUT, VALIDATION_ERROR, IamError
 
 ACCOUNT_ID_RE = re.compile(r"[0-9]{12}")
 DEVICE_NAME_RE = re.compile(r"[\w+=,.@-]{1,226}", re.ASCII)

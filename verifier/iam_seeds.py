@@ -12,11 +12,11 @@ import os
 from collections.abc import Sequence
 from typing import Any
 
-from verifier import iam_names as names
-from verifier.errors import ENTITY_ALREADY_EXISTS, IamError, limit_exceeded
-from verifier.iam_names import KIND_HARDWARE, KIND_SMS
-from verifier.seeds import ImportedSeed, SeedCipher, read_seed_file
-from verifier.store import Device, DuplicateError, Identity, Store
+from tokenbench.verifier import iam_names as names
+from tokenbench.verifier.errors import ENTITY_ALREADY_EXISTS, IamError, limit_exceeded
+from tokenbench.verifier.iam_names import KIND_HARDWARE, KIND_SMS
+from tokenbench.verifier.seeds import ImportedSeed, SeedCipher, read_seed_file
+from tokenbench.verifier.store import Device, DuplicateError, Identity, Store
 
 
 class SeedOperations:

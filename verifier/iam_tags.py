@@ -9,9 +9,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from verifier import iam_names as names
-from verifier.errors import INVALID_INPUT, LIMIT_EXCEEDED, IamError, no_such_device
-from verifier.store import Device, Store
+from tokenbench.verifier import iam_names as names
+from tokenbench.verifier.errors import INVALID_INPUT, LIMIT_EXCEEDED, IamError, no_such_device
+from tokenbench.verifier.store import Device, Store
 
 
 class TagOperations:

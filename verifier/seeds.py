@@ -26,7 +26,8 @@ from pathlib import Path
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from verifier.totp import DIGIT_CHOICES, TotpParams, normalize_algorithm
+from tokenbench.verifier.errors import VerifierError
+from tokenbench.verifier.totp import DIGIT_CHOICES, TotpParams, normalize_algorithm
 
 KEK_ENV = "TOKENBENCH_KEK"
 KEK_BYTES = 32
@@ -41,11 +42,11 @@ CSV_FIELDS = ("serial", "seed", "type", "digits", "period")
 BASE32_PREFIX = "base32:"
 
 
-class SeedError(Exception):
+class SeedError(VerifierError):
     """A seed could not be sealed or opened (wrong KEK, tampered row, bad key file)."""
 
 
-class SeedImportError(Exception):
+class SeedImportError(VerifierError):
     """A seed file was refused; nothing from it was imported."""
 
 

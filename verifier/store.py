@@ -35,8 +35,14 @@ from sqlalchemy import update as sql_update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.pool import StaticPool
 
-from verifier import migrations
-from verifier.migrations import accounts, ceremonies, device_tags, identities, mfa_devices
+from tokenbench.verifier import migrations
+from tokenbench.verifier.migrations import (
+    accounts,
+    ceremonies,
+    device_tags,
+    identities,
+    mfa_devices,
+)
 
 SQLITE_BUSY_TIMEOUT_MS = 15_000
 DEFAULT_SQLITE_FILE = "tokenbench-iam.db"

@@ -41,7 +41,7 @@ from fido2.mds3 import (
 from fido2.utils import websafe_decode
 from fido2.webauthn import Aaguid, AuthenticatorData
 
-from bench.errors import UserError
+from tokenbench.verifier.errors import VerifierError
 
 # An authenticator model with any of these statuses in MDS is refused outright: its keys
 # (or its user verification) can no longer be relied on, whatever the attestation says.
@@ -55,7 +55,7 @@ REFUSED_STATUSES = frozenset(
 )
 
 
-class TrustError(UserError):
+class TrustError(VerifierError):
     """A trust anchor (PEM file or MDS blob) could not be loaded or is not acceptable."""
 
 

@@ -2,7 +2,7 @@
 
 Built on python-fido2's data classes: `CollectedClientData`, `AttestationObject`,
 `AuthenticatorData` parse; its attestation verifiers check statements
-(`verifier.webauthn_attestation`); `verifier.trust` decides which roots are trusted.
+(`verifier.webauthn_attestation`); `tokenbench.verifier.trust` decides which roots are trusted.
 What this module adds is the relying party's policy, in the order of WebAuthn Level 3
 sections 7.1 and 7.2: client data type, challenge, origin, RP ID hash, user presence and
 verification, backup flags, algorithm, signature, and the signature counter.
@@ -41,10 +41,10 @@ from fido2.webauthn import (
     ResidentKeyRequirement,
 )
 
-from verifier.trust import TrustStore
-from verifier.webauthn_attestation import evaluate_trust, verify_statement
-from verifier.webauthn_errors import CounterRegression, WebAuthnError
-from verifier.webauthn_keys import (
+from tokenbench.verifier.trust import TrustStore
+from tokenbench.verifier.webauthn_attestation import evaluate_trust, verify_statement
+from tokenbench.verifier.webauthn_errors import CounterRegression, WebAuthnError
+from tokenbench.verifier.webauthn_keys import (
     ALLOWED_ALGORITHMS,
     CoseKeyError,
     cached_verifier,

@@ -26,9 +26,9 @@ from fido2.attestation import (
 )
 from fido2.webauthn import AttestationObject
 
-from verifier.trust import TrustStore
-from verifier.webauthn_android import AndroidKeyAttestation, credential_key_matches
-from verifier.webauthn_errors import WebAuthnError
+from tokenbench.verifier.trust import TrustStore
+from tokenbench.verifier.webauthn_android import AndroidKeyAttestation, credential_key_matches
+from tokenbench.verifier.webauthn_errors import WebAuthnError
 
 # Attestation statement formats (WebAuthn Level 3, section 8) and the verifier for each:
 # python-fido2's, except android-key, which python-fido2 lacks (verifier.webauthn_android).

@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from bench.errors import UserError
+from tokenbench.bench.errors import UserError
 
 
 def register(groups: argparse._SubParsersAction) -> None:
@@ -38,7 +38,7 @@ def register(groups: argparse._SubParsersAction) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from bench.runner import RunOptions, execute
+    from tokenbench.bench.runner import RunOptions, execute
 
     options = RunOptions(
         targets=args.target,
@@ -56,7 +56,7 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _list_suites(args: argparse.Namespace) -> int:
-    from bench.targets import SUITES, SUITES_BY_KIND
+    from tokenbench.bench.targets import SUITES, SUITES_BY_KIND
 
     for name, text in SUITES.items():
         kinds = ", ".join(k.value for k, suites in SUITES_BY_KIND.items() if name in suites)
@@ -65,7 +65,7 @@ def _list_suites(args: argparse.Namespace) -> int:
 
 
 def _list_targets(args: argparse.Namespace) -> int:
-    from bench.targets import list_attached
+    from tokenbench.bench.targets import list_attached
 
     print("emu:        an emulated key in-process (emu:profile=NAME,state=FILE,fault=NAME)")
     print("udp:H:P     an emulator started with `tokenbench key emulate --udp`")

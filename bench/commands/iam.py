@@ -23,7 +23,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench.errors import UserError
+from tokenbench.bench.errors import UserError
 
 EXIT_SERVICE_ERROR = 254  # what the AWS CLI returns when the service refuses
 DEFAULT_STORE = "tokenbench-iam.db"
@@ -65,7 +65,7 @@ def register(groups: argparse._SubParsersAction) -> None:
 
 def _handler(operation: str, run: Callable[..., Any]) -> Callable[[argparse.Namespace], int]:
     def handle(args: argparse.Namespace) -> int:
-        from verifier.errors import IamError
+        from tokenbench.verifier.errors import IamError
 
         try:
             context = _Context.open(args)
@@ -93,11 +93,11 @@ class _Context:
 
     @classmethod
     def open(cls, args: argparse.Namespace) -> _Context:
-        from emulators.clock import SystemClock
-        from verifier.errors import IamError
-        from verifier.iam import ADMIN, Caller, IamService, open_account
-        from verifier.seeds import SeedCipher, SeedError, load_kek
-        from verifier.store import Store
+        from tokenbench.emulators.clock import SystemClock
+        from tokenbench.verifier.errors import IamError
+        from tokenbench.verifier.iam import ADMIN, Caller, IamService, open_account
+        from tokenbench.verifier.seeds import SeedCipher, SeedError, load_kek
+        from tokenbench.verifier.store import Store
 
         try:
             kek = load_kek(args.kek_file, default_file=DEFAULT_KEK_FILE)
@@ -263,7 +263,7 @@ def _args_import(p: argparse.ArgumentParser) -> None:
 
 
 def _import(ctx: _Context, args: argparse.Namespace) -> dict[str, Any]:
-    from verifier.seeds import SeedImportError
+    from tokenbench.verifier.seeds import SeedImportError
 
     psk = None
     if args.psk_hex is not None:

@@ -10,13 +10,13 @@ import argparse
 import importlib
 import pkgutil
 
-import bench.commands
+from tokenbench.bench import commands
 
 
 def register(groups: argparse._SubParsersAction) -> None:
     parser = groups.add_parser("key", help="emulated and real security keys")
     subcommands = parser.add_subparsers(dest="key_command", metavar="COMMAND")
     subcommands.required = True
-    for info in pkgutil.iter_modules(bench.commands.__path__):
+    for info in pkgutil.iter_modules(commands.__path__):
         if info.name.startswith("key_"):
-            importlib.import_module(f"bench.commands.{info.name}").register(subcommands)
+            importlib.import_module(f"{commands.__name__}.{info.name}").register(subcommands)

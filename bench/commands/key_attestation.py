@@ -14,14 +14,14 @@ import json
 import os
 from pathlib import Path
 
-from bench.errors import UserError
+from tokenbench.bench.errors import UserError
 
 ROOT_FILE = "root-ca.pem"
 METADATA_FILE = "metadata-statement.json"
 
 
 def register(subcommands: argparse._SubParsersAction) -> None:
-    from emulators.ctap.profiles import PROFILES
+    from tokenbench.emulators.ctap.profiles import PROFILES
 
     parser = subcommands.add_parser(
         "attestation-ca",
@@ -36,10 +36,14 @@ def register(subcommands: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from emulators.ctap.attestation import VendorAuthority, metadata_statement, root_fingerprint
-    from emulators.ctap.authenticator import Authenticator
-    from emulators.ctap.env import Env
-    from emulators.ctap.profiles import get_profile
+    from tokenbench.emulators.ctap.attestation import (
+        VendorAuthority,
+        metadata_statement,
+        root_fingerprint,
+    )
+    from tokenbench.emulators.ctap.authenticator import Authenticator
+    from tokenbench.emulators.ctap.env import Env
+    from tokenbench.emulators.ctap.profiles import get_profile
 
     out = Path(args.out)
     try:

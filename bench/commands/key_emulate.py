@@ -1,6 +1,6 @@
 """`tokenbench key emulate --udp|--uhid|--usbip|--vpcd`: serve an emulated security key.
 
-- `--udp`: the simulator convention (python-fido2 through `emulators.transport.udp`, the
+- `--udp`: the simulator convention (python-fido2 through `tokenbench.emulators.transport.udp`, the
   bench's `udp:HOST:PORT` target, other FIDO test tools);
 - `--uhid`: a kernel HID device through /dev/uhid, so a /dev/hidrawN appears for browsers
   and libfido2;
@@ -27,12 +27,12 @@ from collections.abc import Callable, Iterator
 from types import FrameType
 from typing import TYPE_CHECKING
 
-from bench.errors import UserError
-from emulators.ctap.errors import StateError
-from emulators.ctap.faults import Fault
-from emulators.ctap.profiles import PROFILES
-from emulators.transport.nfc import NfcBreakage
-from emulators.transport.udp import (
+from tokenbench.bench.errors import UserError
+from tokenbench.emulators.ctap.errors import StateError
+from tokenbench.emulators.ctap.faults import Fault
+from tokenbench.emulators.ctap.profiles import PROFILES
+from tokenbench.emulators.transport.nfc import NfcBreakage
+from tokenbench.emulators.transport.udp import (
     DEFAULT_HOST,
     DEFAULT_PORT,
     DEFAULT_REPLY_PORT,
@@ -41,15 +41,16 @@ from emulators.transport.udp import (
     is_loopback,
     parse_address,
 )
-from emulators.transport.usbip import USBIP_PORT
-from emulators.transport.vpcd import VPCD_DEFAULT_HOST, VPCD_DEFAULT_PORT
+from tokenbench.emulators.transport.usbip import USBIP_PORT
+from tokenbench.emulators.transport.vpcd import VPCD_DEFAULT_HOST, VPCD_DEFAULT_PORT
 
 if TYPE_CHECKING:
-    from emulators.key import EmulatedKey
-    from emulators.transport.control import ControlSocket
-    from emulators.transport.vpcd import VpcdClient
+    from tokenbench.emulators.key import EmulatedKey
+    from tokenbench.emulators.transport.control import ControlSocket
+    from tokenbench.emulators.transport.vpcd import VpcdClient
 
 CLI_PRESENCE = ("auto", "deny", "prompt", "touch")
+MOVED_BY = {"HID": "--udp", "control": "--control"}  # the flag that moves each UDP socket
 
 
 def register(subcommands: argparse._SubParsersAction) -> None:
@@ -141,6 +142,12 @@ def _addresses(args: argparse.Namespace) -> tuple[Address, Address, Address]:
         raise UserError(str(exc)) from None
     for label, address in (("bind", bind), ("reply", reply), ("control", control)):
         _check_exposure(label, address[0], args)
+    if control == reply:
+        origin = "--control" if args.control else "the control socket's default (HID port + 1)"
+        raise UserError(
+            f"{origin} {control[0]}:{control[1]} is also the --reply-to address; "
+            "move one of them (--control HOST:PORT)"
+        )
     return bind, reply, control
 
 
@@ -157,7 +164,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _create_key(args: argparse.Namespace) -> EmulatedKey:
-    from emulators.key import EmulatedKey
+    from tokenbench.emulators.key import EmulatedKey
 
     try:
         key = EmulatedKey.create(
@@ -174,7 +181,7 @@ def _create_key(args: argparse.Namespace) -> EmulatedKey:
 
 
 def _start_uhid(key: EmulatedKey, args: argparse.Namespace) -> tuple[str, Callable[[], None]]:
-    from emulators.transport.uhid import UhidUnavailable, attach_uhid
+    from tokenbench.emulators.transport.uhid import UhidUnavailable, attach_uhid
 
     try:
         device = attach_uhid(key)
@@ -187,7 +194,7 @@ def _start_uhid(key: EmulatedKey, args: argparse.Namespace) -> tuple[str, Callab
 
 
 def _start_usbip(key: EmulatedKey, args: argparse.Namespace) -> tuple[str, Callable[[], None]]:
-    from emulators.transport.usbip import serve_usbip
+    from tokenbench.emulators.transport.usbip import serve_usbip
 
     try:
         host, port = parse_address(args.usbip, default_port=USBIP_PORT)
@@ -203,8 +210,8 @@ def _start_usbip(key: EmulatedKey, args: argparse.Namespace) -> tuple[str, Calla
 
 
 def _start_vpcd(key: EmulatedKey, args: argparse.Namespace) -> tuple[str, Callable[[], None]]:
-    from emulators.transport.nfc import NfcCard
-    from emulators.transport.vpcd import VpcdClient
+    from tokenbench.emulators.transport.nfc import NfcCard
+    from tokenbench.emulators.transport.vpcd import VpcdClient
 
     try:
         host, port = parse_address(args.vpcd, default_port=VPCD_DEFAULT_PORT)
@@ -233,8 +240,8 @@ def _start_card_control(
     key: EmulatedKey, client: VpcdClient, args: argparse.Namespace, vpcd: Address
 ) -> ControlSocket:
     """The vpcd card's control socket, answering on its own thread (the card has no loop)."""
-    from emulators.transport.control import ControlSocket
-    from emulators.transport.vpcd import CardControl, default_control_address
+    from tokenbench.emulators.transport.control import ControlSocket
+    from tokenbench.emulators.transport.vpcd import CardControl, default_control_address
 
     try:
         address = parse_address(args.control, DEFAULT_HOST) if args.control else None
@@ -287,15 +294,20 @@ def _stop_on_signals(stop: threading.Event) -> Iterator[None]:
 
 
 def _run_udp(args: argparse.Namespace) -> int:
-    from emulators.transport.udp import UdpKeyServer
+    from tokenbench.emulators.transport.udp import SocketBindError, UdpKeyServer
 
     bind, reply, control = _addresses(args)
     key = _create_key(args)
     try:
         server = UdpKeyServer(key, bind=bind, reply_to=reply, control=control)
-    except OSError as exc:
+    except SocketBindError as exc:
         key.close()
-        raise UserError(f"cannot bind {bind[0]}:{bind[1]}: {exc.strerror}") from None
+        host, port = exc.address
+        flag = MOVED_BY[exc.role]
+        raise UserError(
+            f"cannot bind the {exc.role} socket {host}:{port}: {exc.strerror} "
+            f"(choose another with {flag} HOST:PORT)"
+        ) from None
 
     stop = threading.Event()
     host, port = server.address

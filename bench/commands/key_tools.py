@@ -18,8 +18,8 @@ from typing import Any
 from fido2.ctap import CtapDevice, CtapError
 from fido2.hid import CAPABILITY
 
-from bench.errors import UserError
-from bench.targets import KeyTarget, parse_target
+from tokenbench.bench.errors import UserError
+from tokenbench.bench.targets import KeyTarget, parse_target
 
 DEFAULT_TARGET = "hid:auto"
 RESET_WINDOW_SECONDS = 10
@@ -32,7 +32,8 @@ def register(subcommands: argparse._SubParsersAction) -> None:
         description="List FIDO keys on HID (hidraw), in PC/SC readers, and on USB (pyusb: FIDO "
         "usage page 0xF1D0 or a known VID:PID; CCID readers by interface class 0x0B).",
         epilog="TOKENBENCH_PYUSB_BACKEND=module:factory replaces pyusb's backend, e.g. "
-        "bench.keytools.usb_replay:replay_from_env with TOKENBENCH_USB_RECORDINGS=FILE[:FILE] "
+        "tokenbench.bench.keytools.usb_replay:replay_from_env with "
+        "TOKENBENCH_USB_RECORDINGS=FILE[:FILE] "
         "to replay recorded descriptors (see tests/data/usb).",
     )
     listing.add_argument("--json", action="store_true", help="machine-readable output")
@@ -110,7 +111,7 @@ def _print_json(data: Any) -> None:
 
 
 def run_list(args: argparse.Namespace) -> int:
-    from bench.keytools.discovery import list_all
+    from tokenbench.bench.keytools.discovery import list_all
 
     listing = list_all()
     if args.json:
@@ -132,15 +133,15 @@ def run_list(args: argparse.Namespace) -> int:
 
 
 def run_info(args: argparse.Namespace) -> int:
-    from bench.keytools.device_ops import gather_report, open_ctap2
-    from bench.keytools.info import render
+    from tokenbench.bench.keytools.device_ops import gather_report, open_ctap2
+    from tokenbench.bench.keytools.info import render
 
     pin = _read_pin(args.pin)
     with open_target(args.target) as (_, device):
         ctap = open_ctap2(device)
         report = gather_report(ctap, pin)
     if args.mds:
-        from bench.keytools.mds import lookup
+        from tokenbench.bench.keytools.mds import lookup
 
         found = lookup(ctap.info.aaguid, args.mds, args.mds_root)
         report.model, report.model_source = found.description, found.source
@@ -192,7 +193,7 @@ RESET_EXPLANATION = (
 
 
 def run_reset(args: argparse.Namespace) -> int:
-    from bench.keytools.device_ops import open_ctap2, reset
+    from tokenbench.bench.keytools.device_ops import open_ctap2, reset
 
     target = parse_target(args.target)
     if not isinstance(target, KeyTarget):
@@ -231,7 +232,7 @@ def _power_cycle(target: KeyTarget) -> None:
 
 
 def run_creds(args: argparse.Namespace) -> int:
-    from bench.keytools.device_ops import (
+    from tokenbench.bench.keytools.device_ops import (
         credential_manager,
         delete_credential,
         list_credentials,

@@ -5,7 +5,7 @@
 exposes an emulated front end (UDP simulator port 127.0.0.1:8111 replying to 7112, or a kernel
 HID device through uhid / USB/IP) and forwards every CTAPHID message to the target key, printing
 frames and decoded CTAP2/U2F messages. Runs until SIGINT/SIGTERM (or `--duration`).
-See `bench.keytools.trace` for what is forwarded and what the front end answers itself.
+See `tokenbench.bench.keytools.trace` for what is forwarded and what the front end answers itself.
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ import threading
 from types import FrameType
 from typing import Any
 
-from bench.errors import UserError
-from bench.targets import KeyTarget, parse_target
+from tokenbench.bench.errors import UserError
+from tokenbench.bench.targets import KeyTarget, parse_target
 
 LISTEN_SIDES = ("udp", "uhid", "usbip")
 
@@ -49,7 +49,7 @@ def register(subcommands: argparse._SubParsersAction) -> None:
 
 def _start_listener(args: argparse.Namespace, front: Any) -> tuple[Any, str]:
     """Start the chosen front end; returns (object with close(), description)."""
-    from emulators.transport import udp
+    from tokenbench.emulators.transport import udp
 
     if args.listen == "udp":
         try:
@@ -67,14 +67,14 @@ def _start_listener(args: argparse.Namespace, front: Any) -> tuple[Any, str]:
         host, port = server.address
         return server, f"udp {host}:{port} (replies to {reply[0]}:{reply[1]})"
     if args.listen == "uhid":
-        from emulators.transport.uhid import UhidUnavailable, attach_uhid
+        from tokenbench.emulators.transport.uhid import UhidUnavailable, attach_uhid
 
         try:
             device = attach_uhid(front, name="tokenbench trace")
         except UhidUnavailable as exc:
             raise UserError(exc.strerror or str(exc)) from None
         return device, "uhid (a new /dev/hidrawN)"
-    from emulators.transport.usbip import serve_usbip
+    from tokenbench.emulators.transport.usbip import serve_usbip
 
     try:
         host, port = udp.parse_address(args.usbip, default_port=3240)
@@ -85,8 +85,8 @@ def _start_listener(args: argparse.Namespace, front: Any) -> tuple[Any, str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from bench.keytools.trace import TraceFrontEnd, TraceLog
-    from emulators.clock import MonotonicClock
+    from tokenbench.bench.keytools.trace import TraceFrontEnd, TraceLog
+    from tokenbench.emulators.clock import MonotonicClock
 
     if args.duration is not None and args.duration <= 0:
         raise UserError("--duration must be positive")

@@ -22,13 +22,13 @@ import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from bench.errors import UserError
-from emulators.clock import Clock, FakeClock, SystemClock
-from emulators.totp.app import VirtualTotpApp
-from emulators.totp.errors import QrCodeError, TotpError
-from emulators.totp.factory import MAX_BATCH, TokenFactory
-from emulators.totp.migration import MIGRATION_SCHEME
-from emulators.totp.otp import (
+from tokenbench.bench.errors import UserError
+from tokenbench.emulators.clock import Clock, FakeClock, SystemClock
+from tokenbench.emulators.totp.app import VirtualTotpApp
+from tokenbench.emulators.totp.errors import QrCodeError, TotpError
+from tokenbench.emulators.totp.factory import MAX_BATCH, TokenFactory
+from tokenbench.emulators.totp.migration import MIGRATION_SCHEME
+from tokenbench.emulators.totp.otp import (
     ALGORITHMS,
     HOTP,
     MAX_DIGITS,
@@ -37,12 +37,12 @@ from emulators.totp.otp import (
     decode_base32,
     encode_base32,
 )
-from emulators.totp.provisioning import PSK_BYTES, inspect_pskc
-from emulators.totp.qr import decode_qr_png
-from emulators.totp.sealing import SEALING_KEY_FILE, read_sealing_key, write_sealing_key
-from emulators.totp.storage import write_private_file
-from emulators.totp.token import YEAR_SECONDS, HardwareTotpToken
-from emulators.totp.uri import SCHEME, build_otpauth
+from tokenbench.emulators.totp.provisioning import PSK_BYTES, inspect_pskc
+from tokenbench.emulators.totp.qr import decode_qr_png
+from tokenbench.emulators.totp.sealing import SEALING_KEY_FILE, read_sealing_key, write_sealing_key
+from tokenbench.emulators.totp.storage import write_private_file
+from tokenbench.emulators.totp.token import YEAR_SECONDS, HardwareTotpToken
+from tokenbench.emulators.totp.uri import SCHEME, build_otpauth
 
 PSKC_FILE = "seeds.pskc"
 TOKEN_FILE_SUFFIX = ".token.json"

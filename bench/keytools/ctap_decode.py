@@ -18,7 +18,7 @@ from fido2.ctap import CtapError
 from fido2.ctap2.pin import ClientPin
 from fido2.webauthn import AuthenticatorData
 
-from bench.keytools.redact import (
+from tokenbench.bench.keytools.redact import (
     CLIENT_PIN,
     CREDENTIAL_MANAGEMENT,
     CREDENTIAL_MANAGEMENT_PRE,
@@ -27,8 +27,8 @@ from bench.keytools.redact import (
     redact_extensions,
     redacted,
 )
-from bench.report_records import CTAP2_COMMANDS, U2F_INSTRUCTIONS
-from emulators.ctap.constants import CredMgmtSub, CtapCommand, U2fIns
+from tokenbench.bench.report_records import CTAP2_COMMANDS, U2F_INSTRUCTIONS
+from tokenbench.emulators.ctap.constants import CredMgmtSub, CtapCommand, U2fIns
 
 # Display names in the spec's spelling; the numbers come from the named constants.
 CLIENT_PIN_SUBCOMMANDS: dict[int, str] = {

@@ -17,8 +17,8 @@ from fido2.ctap2.pin import ClientPin
 from fido2.hid import CAPABILITY
 from fido2.webauthn import PublicKeyCredentialDescriptor, PublicKeyCredentialType
 
-from bench.errors import UserError
-from bench.keytools.info import KeyReport, explain
+from tokenbench.bench.errors import UserError
+from tokenbench.bench.keytools.info import KeyReport, explain
 
 PIN_ERRORS: dict[int, str] = {
     CtapError.ERR.PIN_INVALID: "wrong PIN",

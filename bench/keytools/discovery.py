@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from bench.keytools.usb_scan import UsbDevice, scan_usb
+from tokenbench.bench.keytools.usb_scan import UsbDevice, scan_usb
 
 
 @dataclass

@@ -22,7 +22,7 @@ from cryptography import x509
 from fido2 import mds3
 from fido2.webauthn import Aaguid
 
-from bench.errors import UserError
+from tokenbench.bench.errors import UserError
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from emulators.ctap.constants import CtapCommand
+from tokenbench.emulators.ctap.constants import CtapCommand
 
 MAKE_CREDENTIAL = CtapCommand.MAKE_CREDENTIAL
 GET_ASSERTION = CtapCommand.GET_ASSERTION

@@ -33,15 +33,15 @@ from typing import Any, TextIO
 from fido2.ctap import CtapDevice
 from fido2.hid import CTAPHID
 
-from bench.keytools.ctap_decode import (
+from tokenbench.bench.keytools.ctap_decode import (
     decode_request,
     decode_response,
     decode_u2f_request,
     decode_u2f_response,
 )
-from emulators.clock import Clock, MonotonicClock
-from emulators.ctap.transaction import KeepaliveStatus, Transaction
-from emulators.transport.ctaphid import (
+from tokenbench.emulators.clock import Clock, MonotonicClock
+from tokenbench.emulators.ctap.transaction import KeepaliveStatus, Transaction
+from tokenbench.emulators.transport.ctaphid import (
     CONT_HEADER_SIZE,
     INIT_HEADER_SIZE,
     TYPE_INIT,

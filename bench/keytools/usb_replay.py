@@ -31,8 +31,8 @@ from typing import Any
 import usb.backend
 import usb.core
 
-from bench.errors import UserError
-from bench.keytools.usb_spec import (
+from tokenbench.bench.errors import UserError
+from tokenbench.bench.keytools.usb_spec import (
     DT_CONFIGURATION,
     DT_DEVICE,
     DT_ENDPOINT,

@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench.errors import UserError
-from bench.keytools.usb_spec import DT_HID_REPORT, REQ_GET_DESCRIPTOR
+from tokenbench.bench.errors import UserError
+from tokenbench.bench.keytools.usb_spec import DT_HID_REPORT, REQ_GET_DESCRIPTOR
 
 FIDO_USAGE_PAGE = 0xF1D0
 USB_CLASS_HID = 0x03
@@ -249,7 +249,7 @@ def backend_from_env() -> Any:
     """The pyusb backend TOKENBENCH_PYUSB_BACKEND=module:factory names (None: libusb).
 
     The factory is called without arguments and returns a `usb.backend.IBackend`, e.g.
-    `bench.keytools.usb_replay:replay_from_env` for recorded descriptors.
+    `tokenbench.bench.keytools.usb_replay:replay_from_env` for recorded descriptors.
     """
     spec = os.environ.get(BACKEND_ENV, "")
     if not spec:

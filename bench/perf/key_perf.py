@@ -12,7 +12,7 @@ Measured side by side in one run:
   response dataclasses (their `from_dict` calls typing.get_type_hints on every response).
 "over sign" is ms per operation above one raw signature; "over core" is ms above the core.
 
-Run: `.venv/bin/python -m bench.perf.key_perf [--seconds S] [--rounds N] [--profile]`.
+Run: `.venv/bin/python -m tokenbench.bench.perf.key_perf [--seconds S] [--rounds N] [--profile]`.
 """
 
 from __future__ import annotations
@@ -31,9 +31,9 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from fido2 import cbor
 from fido2.ctap2 import Ctap2
 
-from emulators.key import EmulatedKey
-from emulators.transport.ctaphid import CtapHidEndpoint
-from emulators.transport.inproc import InProcessHid, open_device
+from tokenbench.emulators.key import EmulatedKey
+from tokenbench.emulators.transport.ctaphid import CtapHidEndpoint
+from tokenbench.emulators.transport.inproc import InProcessHid, open_device
 
 RP = {"id": "perf.example", "name": "Perf"}
 USER = {"id": b"perf-user", "name": "perf"}

@@ -1,6 +1,6 @@
 """How long the whole suite set takes against the emulated key, and what each CTAP command costs.
 
-Run: `.venv/bin/python -m bench.perf.suite_perf`. It runs every suite against `emu:` and
+Run: `.venv/bin/python -m tokenbench.bench.perf.suite_perf`. It runs every suite against `emu:` and
 `totp:emu` exactly as `make run` does (one pytest process per target, destructive tests on),
 then prints the wall time per target and the median latency per CTAP command as the suites
 saw it. As a peer, measured in the same run, the same commands are timed as raw
@@ -18,8 +18,8 @@ from pathlib import Path
 
 from rich.console import Console
 
-from bench.report_summary import command_latencies
-from bench.runner import RunOptions, execute
+from tokenbench.bench.report_summary import command_latencies
+from tokenbench.bench.runner import RunOptions, execute
 
 PEER_ROUNDS = 200
 TARGETS = ("emu:", "totp:emu")
@@ -36,7 +36,7 @@ def peer_latencies(rounds: int = PEER_ROUNDS) -> dict[str, float]:
     from fido2 import cbor
     from fido2.hid import CTAPHID
 
-    from emulators.key import EmulatedKey
+    from tokenbench.emulators.key import EmulatedKey
 
     key = EmulatedKey.create()
     try:
@@ -97,7 +97,7 @@ def main() -> int:
         import json
 
         document = json.loads((Path(tmp) / "results.json").read_text())
-    from bench.report_records import TestRecord
+    from tokenbench.bench.report_records import TestRecord
 
     records = [TestRecord.from_dict(t) for target in document["targets"] for t in target["tests"]]
     peers = peer_latencies()

@@ -1,6 +1,6 @@
 """Verifier speed: TOTP checks in memory against pyotp, and store-backed sign-ins.
 
-Run: `.venv/bin/python -m bench.perf.verifier_perf` (PostgreSQL figures need
+Run: `.venv/bin/python -m tokenbench.bench.perf.verifier_perf` (PostgreSQL figures need
 $TOKENBENCH_PG_URL, e.g. under `scripts/with-services.sh`). Prints absolute rates and ratios
 measured side by side in this run; nothing here asserts a speed.
 
@@ -29,11 +29,11 @@ from dataclasses import dataclass
 
 import pyotp
 
-from emulators.clock import FakeClock, MonotonicClock
-from verifier.iam import IamService, open_account
-from verifier.seeds import SeedCipher
-from verifier.store import Device, Store
-from verifier.totp import TotpKey, TotpState, after_success, verify
+from tokenbench.emulators.clock import FakeClock, MonotonicClock
+from tokenbench.verifier.iam import IamService, open_account
+from tokenbench.verifier.seeds import SeedCipher
+from tokenbench.verifier.store import Device, Store
+from tokenbench.verifier.totp import TotpKey, TotpState, after_success, verify
 
 NOW = 1_800_000_000.0
 PERIOD = 30

@@ -1,9 +1,9 @@
 """WebAuthn assertion verification (ES256): tokenbench's verifier against named peers.
 
-Run: `.venv/bin/python -m bench.perf.webauthn_perf [--seconds S] [--rounds N]`
+Run: `.venv/bin/python -m tokenbench.bench.perf.webauthn_perf [--seconds S] [--rounds N]`
 
 Three contestants verify the same signed assertion, measured side by side in one run:
-  - tokenbench: `verifier.webauthn.verify_assertion` (all RP checks + signature)
+  - tokenbench: `tokenbench.verifier.webauthn.verify_assertion` (all RP checks + signature)
   - py_webauthn: `webauthn.verify_authentication_response` (same checks; its credential is
     parsed once up front, so only its verification is timed)
   - raw cryptography: one P-256 ECDSA verify of the same message (the floor: no checks)
@@ -26,7 +26,7 @@ from fido2.cose import ES256
 from fido2.utils import websafe_encode
 from fido2.webauthn import AuthenticatorData
 
-from verifier.webauthn import RelyingPartyPolicy, StoredCredential, verify_assertion
+from tokenbench.verifier.webauthn import RelyingPartyPolicy, StoredCredential, verify_assertion
 
 RP_ID = "example.com"
 ORIGIN = "https://example.com"

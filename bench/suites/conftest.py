@@ -1,4 +1,4 @@
-"""Fixtures shared by the CTAP suites (the target plumbing lives in `bench.plugin`)."""
+"""Fixtures shared by the CTAP suites (the target plumbing lives in `tokenbench.bench.plugin`)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from fido2.ctap2 import Ctap2
 
-from bench.suites._ctap import ctap2_of
+from tokenbench.bench.suites._ctap import ctap2_of
 
 
 def _reset(ctap_device: Any, power_cycle: Callable[[], Any]) -> Ctap2:

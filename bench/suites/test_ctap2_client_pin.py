@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 from fido2.ctap2.pin import ClientPin
 
-from bench.suites._ctap import (
+from tokenbench.bench.suites._ctap import (
     ERR,
     FLAG_UV,
     OTHER_RP_ID,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from bench.suites._ctap import (
+from tokenbench.bench.suites._ctap import (
     EDDSA,
     ERR,
     ES256,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fido2 import cbor
 from fido2.hid import CTAPHID
 
-from bench.suites._ctap import ctap2_of
+from tokenbench.bench.suites._ctap import ctap2_of
 
 GET_INFO = 0x04
 KNOWN_VERSIONS = {"U2F_V2", "FIDO_2_0", "FIDO_2_1_PRE", "FIDO_2_1", "FIDO_2_2"}

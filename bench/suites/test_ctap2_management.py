@@ -10,7 +10,7 @@ import pytest
 from fido2.ctap2 import Config, CredentialManagement, LargeBlobs
 from fido2.ctap2.pin import ClientPin
 
-from bench.suites._ctap import (
+from tokenbench.bench.suites._ctap import (
     ERR,
     RP_ID,
     client_data_hash,

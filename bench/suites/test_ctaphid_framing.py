@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from bench.suites._hid_raw import (
+from tokenbench.bench.suites._hid_raw import (
     BROADCAST_CID,
     CAPABILITY_CBOR,
     CAPABILITY_NMSG,

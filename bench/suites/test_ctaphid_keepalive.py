@@ -15,7 +15,7 @@ import time
 import pytest
 from fido2 import cbor
 
-from bench.suites._hid_raw import CANCEL, CAPABILITY_CBOR, CBOR, KEEPALIVE, PING
+from tokenbench.bench.suites._hid_raw import CANCEL, CAPABILITY_CBOR, CBOR, KEEPALIVE, PING
 
 PROMPT_ANSWER = 0.25  # s: a getInfo needs no keepalive at all
 KEEPALIVE_PERIOD = 0.1  # §11.2.9.2.2: at least every 100 ms

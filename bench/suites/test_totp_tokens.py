@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from bench.suites._totp import find_step_offset, read_seeds, refine_offset
+from tokenbench.bench.suites._totp import find_step_offset, read_seeds, refine_offset
 
 MAX_DRIFT_PPM = 50.0  # crystal tolerance a TOTP verifier's resync can follow for years
 DRIFT_SPAN_SECONDS = 30 * 86400.0  # emulated tokens: a month between the two readings

@@ -14,7 +14,7 @@ import pytest
 from fido2.cose import ES256
 from fido2.ctap1 import APDU, ApduError, Ctap1, SignatureData
 
-from bench.suites._ctap import RP_ID, client_data_hash, descriptor
+from tokenbench.bench.suites._ctap import RP_ID, client_data_hash, descriptor
 
 try:
     from fido2.pcsc import CtapPcscDevice

@@ -11,7 +11,7 @@ from typing import Any
 
 from fido2 import cbor
 
-from emulators.ctap.constants import AuthDataFlag, CoseAlg
+from tokenbench.emulators.ctap.constants import AuthDataFlag, CoseAlg
 
 
 def build_auth_data(

@@ -16,30 +16,30 @@ from typing import Any
 
 from fido2 import cbor
 
-from emulators.ctap import config as config_cmd
-from emulators.ctap import (
+from tokenbench.emulators.ctap import config as config_cmd
+from tokenbench.emulators.ctap import (
     credential_management,
     get_assertion,
     large_blobs,
     make_credential,
     u2f,
 )
-from emulators.ctap.client_pin import ClientPin
-from emulators.ctap.constants import (
+from tokenbench.emulators.ctap.client_pin import ClientPin
+from tokenbench.emulators.ctap.constants import (
     RESET_WINDOW_SECONDS,
     CtapCommand,
     CtapStatus,
     InfoKey,
     Version,
 )
-from emulators.ctap.credentials import CredentialWrapper, counter_key
-from emulators.ctap.env import Env
-from emulators.ctap.errors import CtapError
-from emulators.ctap.faults import Fault
-from emulators.ctap.profiles import DeviceProfile
-from emulators.ctap.request import decode_params
-from emulators.ctap.state import MemoryStore, StateManager
-from emulators.ctap.transaction import Transaction
+from tokenbench.emulators.ctap.credentials import CredentialWrapper, counter_key
+from tokenbench.emulators.ctap.env import Env
+from tokenbench.emulators.ctap.errors import CtapError
+from tokenbench.emulators.ctap.faults import Fault
+from tokenbench.emulators.ctap.profiles import DeviceProfile
+from tokenbench.emulators.ctap.request import decode_params
+from tokenbench.emulators.ctap.state import MemoryStore, StateManager
+from tokenbench.emulators.ctap.transaction import Transaction
 
 log = logging.getLogger(__name__)
 

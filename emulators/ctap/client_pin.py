@@ -19,10 +19,10 @@ from dataclasses import dataclass, field
 from enum import IntEnum, IntFlag
 from typing import Any
 
-from emulators.clock import Clock
-from emulators.ctap.constants import CtapStatus
-from emulators.ctap.errors import CtapError
-from emulators.ctap.pin_protocols import PinProtocolOne, make_protocol
+from tokenbench.emulators.clock import Clock
+from tokenbench.emulators.ctap.constants import CtapStatus
+from tokenbench.emulators.ctap.errors import CtapError
+from tokenbench.emulators.ctap.pin_protocols import PinProtocolOne, make_protocol
 
 DEFAULT_MIN_PIN_LENGTH = 4
 PIN_RETRIES_MAX = 8

@@ -11,28 +11,28 @@ from typing import TYPE_CHECKING, Any
 
 from fido2 import cbor
 
-from emulators.ctap.client_pin import Permission
-from emulators.ctap.constants import (
+from tokenbench.emulators.ctap.client_pin import Permission
+from tokenbench.emulators.ctap.constants import (
     PIN_UV_AUTH_PREFIX,
     CtapCommand,
     CtapStatus,
 )
-from emulators.ctap.constants import (
+from tokenbench.emulators.ctap.constants import (
     ConfigParam as P,
 )
-from emulators.ctap.constants import (
+from tokenbench.emulators.ctap.constants import (
     ConfigSub as Sub,
 )
-from emulators.ctap.constants import (
+from tokenbench.emulators.ctap.constants import (
     SetMinPinLengthParam as MP,
 )
-from emulators.ctap.errors import CtapError
-from emulators.ctap.request import get_bool, get_int, get_list, get_map
-from emulators.ctap.transaction import Transaction
-from emulators.ctap.user_verification import token_param
+from tokenbench.emulators.ctap.errors import CtapError
+from tokenbench.emulators.ctap.request import get_bool, get_int, get_list, get_map
+from tokenbench.emulators.ctap.transaction import Transaction
+from tokenbench.emulators.ctap.user_verification import token_param
 
 if TYPE_CHECKING:
-    from emulators.ctap.authenticator import Authenticator
+    from tokenbench.emulators.ctap.authenticator import Authenticator
 
 
 def handle(

@@ -13,32 +13,32 @@ from typing import TYPE_CHECKING, Any
 
 from fido2 import cbor
 
-from emulators.ctap.client_pin import Permission
-from emulators.ctap.constants import (
+from tokenbench.emulators.ctap.client_pin import Permission
+from tokenbench.emulators.ctap.constants import (
     PUBLIC_KEY_TYPE,
     CtapStatus,
 )
-from emulators.ctap.constants import (
+from tokenbench.emulators.ctap.constants import (
     CredMgmtParam as P,
 )
-from emulators.ctap.constants import (
+from tokenbench.emulators.ctap.constants import (
     CredMgmtResponse as R,
 )
-from emulators.ctap.constants import (
+from tokenbench.emulators.ctap.constants import (
     CredMgmtSub as Sub,
 )
-from emulators.ctap.constants import (
+from tokenbench.emulators.ctap.constants import (
     CredMgmtSubParam as SP,
 )
-from emulators.ctap.credentials import rp_id_hash
-from emulators.ctap.errors import CtapError
-from emulators.ctap.request import get_bytes, get_int, get_map, get_str
-from emulators.ctap.state import ResidentCredential
-from emulators.ctap.transaction import Transaction
-from emulators.ctap.user_verification import token_param
+from tokenbench.emulators.ctap.credentials import rp_id_hash
+from tokenbench.emulators.ctap.errors import CtapError
+from tokenbench.emulators.ctap.request import get_bytes, get_int, get_map, get_str
+from tokenbench.emulators.ctap.state import ResidentCredential
+from tokenbench.emulators.ctap.transaction import Transaction
+from tokenbench.emulators.ctap.user_verification import token_param
 
 if TYPE_CHECKING:
-    from emulators.ctap.authenticator import Authenticator
+    from tokenbench.emulators.ctap.authenticator import Authenticator
 
 
 @dataclass

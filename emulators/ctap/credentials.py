@@ -25,7 +25,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from fido2.cose import ES256, EdDSA
 
-from emulators.ctap.constants import CoseAlg
+from tokenbench.emulators.ctap.constants import CoseAlg
 
 CRED_ID_VERSION = 0x01
 NONCE_LEN = 12

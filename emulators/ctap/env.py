@@ -14,11 +14,11 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from emulators.clock import Clock, FakeClock, SystemClock
-from emulators.ctap.attestation import VendorAuthority
-from emulators.ctap.faults import FaultSet
-from emulators.ctap.presence import AutoApprove, PresencePolicy
-from emulators.ctap.state import FileStore, MemoryStore, StateStore
+from tokenbench.emulators.clock import Clock, FakeClock, SystemClock
+from tokenbench.emulators.ctap.attestation import VendorAuthority
+from tokenbench.emulators.ctap.faults import FaultSet
+from tokenbench.emulators.ctap.presence import AutoApprove, PresencePolicy
+from tokenbench.emulators.ctap.state import FileStore, MemoryStore, StateStore
 
 TEST_EPOCH = 1_700_000_000.0
 

@@ -5,7 +5,7 @@
 
 from __future__ import annotations
 
-from emulators.ctap.constants import CtapStatus
+from tokenbench.emulators.ctap.constants import CtapStatus
 
 
 class CtapError(Exception):

@@ -11,12 +11,12 @@ import hmac
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from emulators.ctap.constants import CredProtect, CtapStatus, Ext
-from emulators.ctap.credentials import CredentialSecret, cred_random
-from emulators.ctap.errors import CtapError
+from tokenbench.emulators.ctap.constants import CredProtect, CtapStatus, Ext
+from tokenbench.emulators.ctap.credentials import CredentialSecret, cred_random
+from tokenbench.emulators.ctap.errors import CtapError
 
 if TYPE_CHECKING:
-    from emulators.ctap.authenticator import Authenticator
+    from tokenbench.emulators.ctap.authenticator import Authenticator
 
 HMAC_KEY_AGREEMENT = 0x01
 HMAC_SALT_ENC = 0x02

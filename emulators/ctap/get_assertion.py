@@ -5,29 +5,35 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from emulators.ctap import extensions, user_verification
-from emulators.ctap.auth_data import build_auth_data
-from emulators.ctap.client_pin import Permission
-from emulators.ctap.constants import (
+from tokenbench.emulators.ctap import extensions, user_verification
+from tokenbench.emulators.ctap.auth_data import build_auth_data
+from tokenbench.emulators.ctap.client_pin import Permission
+from tokenbench.emulators.ctap.constants import (
     PUBLIC_KEY_TYPE,
     AuthDataFlag,
     CredProtect,
     CtapStatus,
 )
-from emulators.ctap.constants import (
+from tokenbench.emulators.ctap.constants import (
     GetAssertionParam as P,
 )
-from emulators.ctap.constants import (
+from tokenbench.emulators.ctap.constants import (
     GetAssertionResponse as R,
 )
-from emulators.ctap.credentials import CredentialSecret, rp_id_hash
-from emulators.ctap.errors import CtapError
-from emulators.ctap.request import credential_ids, get_bytes, get_map, get_options, get_str
-from emulators.ctap.state import ResidentCredential
-from emulators.ctap.transaction import Transaction
+from tokenbench.emulators.ctap.credentials import CredentialSecret, rp_id_hash
+from tokenbench.emulators.ctap.errors import CtapError
+from tokenbench.emulators.ctap.request import (
+    credential_ids,
+    get_bytes,
+    get_map,
+    get_options,
+    get_str,
+)
+from tokenbench.emulators.ctap.state import ResidentCredential
+from tokenbench.emulators.ctap.transaction import Transaction
 
 if TYPE_CHECKING:
-    from emulators.ctap.authenticator import Authenticator
+    from tokenbench.emulators.ctap.authenticator import Authenticator
 
 NEXT_ASSERTION_TIMEOUT = 30.0
 

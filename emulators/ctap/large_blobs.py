@@ -12,26 +12,26 @@ import struct
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from emulators.ctap.client_pin import Permission
-from emulators.ctap.constants import (
+from tokenbench.emulators.ctap.client_pin import Permission
+from tokenbench.emulators.ctap.constants import (
     LARGE_BLOB_MSG_OVERHEAD,
     PIN_UV_AUTH_PREFIX,
     CtapCommand,
     CtapStatus,
 )
-from emulators.ctap.constants import (
+from tokenbench.emulators.ctap.constants import (
     LargeBlobsParam as P,
 )
-from emulators.ctap.constants import (
+from tokenbench.emulators.ctap.constants import (
     LargeBlobsResponse as R,
 )
-from emulators.ctap.errors import CtapError
-from emulators.ctap.request import get_bytes, get_int
-from emulators.ctap.transaction import Transaction
-from emulators.ctap.user_verification import token_param
+from tokenbench.emulators.ctap.errors import CtapError
+from tokenbench.emulators.ctap.request import get_bytes, get_int
+from tokenbench.emulators.ctap.transaction import Transaction
+from tokenbench.emulators.ctap.user_verification import token_param
 
 if TYPE_CHECKING:
-    from emulators.ctap.authenticator import Authenticator
+    from tokenbench.emulators.ctap.authenticator import Authenticator
 
 CHECKSUM_LEN = 16
 MIN_ARRAY_LEN = 1 + CHECKSUM_LEN

@@ -4,24 +4,24 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from emulators.ctap import extensions, user_verification
-from emulators.ctap.auth_data import BATCH_ALG, build_auth_data, packed_statement
-from emulators.ctap.client_pin import Permission
-from emulators.ctap.constants import (
+from tokenbench.emulators.ctap import extensions, user_verification
+from tokenbench.emulators.ctap.auth_data import BATCH_ALG, build_auth_data, packed_statement
+from tokenbench.emulators.ctap.client_pin import Permission
+from tokenbench.emulators.ctap.constants import (
     PUBLIC_KEY_TYPE,
     AuthDataFlag,
     CredProtect,
     CtapStatus,
 )
-from emulators.ctap.constants import (
+from tokenbench.emulators.ctap.constants import (
     MakeCredentialParam as P,
 )
-from emulators.ctap.constants import (
+from tokenbench.emulators.ctap.constants import (
     MakeCredentialResponse as R,
 )
-from emulators.ctap.credentials import CredentialKey, CredentialSecret, rp_id_hash
-from emulators.ctap.errors import CtapError
-from emulators.ctap.request import (
+from tokenbench.emulators.ctap.credentials import CredentialKey, CredentialSecret, rp_id_hash
+from tokenbench.emulators.ctap.errors import CtapError
+from tokenbench.emulators.ctap.request import (
     credential_ids,
     get_bytes,
     get_int,
@@ -30,11 +30,11 @@ from emulators.ctap.request import (
     get_options,
     get_str,
 )
-from emulators.ctap.state import ResidentCredential
-from emulators.ctap.transaction import Transaction
+from tokenbench.emulators.ctap.state import ResidentCredential
+from tokenbench.emulators.ctap.transaction import Transaction
 
 if TYPE_CHECKING:
-    from emulators.ctap.authenticator import Authenticator
+    from tokenbench.emulators.ctap.authenticator import Authenticator
 
 ATTESTATION_FORMATS_PREFERENCE = 0x0B
 MAX_USER_ID = 64

@@ -25,8 +25,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from emulators.ctap.constants import CtapStatus
-from emulators.ctap.errors import CtapError
+from tokenbench.emulators.ctap.constants import CtapStatus
+from tokenbench.emulators.ctap.errors import CtapError
 
 # COSE_Key labels and values of the key-agreement key (RFC 9053, CTAP 2.1 §6.5.6)
 COSE_KTY = 1

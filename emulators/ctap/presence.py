@@ -12,9 +12,9 @@ import threading
 from collections.abc import Iterable
 from typing import Protocol, runtime_checkable
 
-from emulators.ctap.constants import CtapStatus
-from emulators.ctap.errors import CtapError
-from emulators.ctap.transaction import KeepaliveStatus, Transaction
+from tokenbench.emulators.ctap.constants import CtapStatus
+from tokenbench.emulators.ctap.errors import CtapError
+from tokenbench.emulators.ctap.transaction import KeepaliveStatus, Transaction
 
 POLL_SECONDS = 0.01
 

@@ -28,9 +28,9 @@ from typing import Any
 
 from fido2 import cbor
 
-from emulators.ctap.attestation import DEFAULT_AAGUID
-from emulators.ctap.constants import CoseAlg, Ext, InfoKey, Version
-from emulators.ctap.credentials import MAX_CRED_BLOB, MAX_CRED_ID_LEN
+from tokenbench.emulators.ctap.attestation import DEFAULT_AAGUID
+from tokenbench.emulators.ctap.constants import CoseAlg, Ext, InfoKey, Version
+from tokenbench.emulators.ctap.credentials import MAX_CRED_BLOB, MAX_CRED_ID_LEN
 
 SUPPORTED_EXTENSIONS = (
     Ext.CRED_PROTECT,

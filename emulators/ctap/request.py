@@ -11,8 +11,8 @@ from typing import Any
 
 from fido2 import cbor
 
-from emulators.ctap.constants import PUBLIC_KEY_TYPE, CtapStatus
-from emulators.ctap.errors import CtapError
+from tokenbench.emulators.ctap.constants import PUBLIC_KEY_TYPE, CtapStatus
+from tokenbench.emulators.ctap.errors import CtapError
 
 
 def decode_params(body: bytes) -> dict[Any, Any]:

@@ -22,10 +22,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from emulators.ctap.client_pin import PinState
-from emulators.ctap.credentials import counter_key
-from emulators.ctap.errors import StateError
-from emulators.private_file import write_private_file
+from tokenbench.emulators.ctap.client_pin import PinState
+from tokenbench.emulators.ctap.credentials import counter_key
+from tokenbench.emulators.ctap.errors import StateError
+from tokenbench.emulators.private_file import write_private_file
 
 STATE_FORMAT = "tokenbench-ctap-state"
 STATE_VERSION = 1

@@ -15,7 +15,7 @@ import struct
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from emulators.ctap.constants import (
+from tokenbench.emulators.ctap.constants import (
     AuthDataFlag,
     CoseAlg,
     CredProtect,
@@ -24,12 +24,12 @@ from emulators.ctap.constants import (
     U2fIns,
     Version,
 )
-from emulators.ctap.errors import CtapError
-from emulators.ctap.faults import Fault
-from emulators.ctap.transaction import Transaction
+from tokenbench.emulators.ctap.errors import CtapError
+from tokenbench.emulators.ctap.faults import Fault
+from tokenbench.emulators.ctap.transaction import Transaction
 
 if TYPE_CHECKING:
-    from emulators.ctap.authenticator import Authenticator
+    from tokenbench.emulators.ctap.authenticator import Authenticator
 
 log = logging.getLogger(__name__)
 

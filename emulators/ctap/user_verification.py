@@ -8,14 +8,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from emulators.ctap.client_pin import Permission
-from emulators.ctap.constants import CtapStatus
-from emulators.ctap.errors import CtapError
-from emulators.ctap.request import get_bytes, get_int
-from emulators.ctap.transaction import Transaction
+from tokenbench.emulators.ctap.client_pin import Permission
+from tokenbench.emulators.ctap.constants import CtapStatus
+from tokenbench.emulators.ctap.errors import CtapError
+from tokenbench.emulators.ctap.request import get_bytes, get_int
+from tokenbench.emulators.ctap.transaction import Transaction
 
 if TYPE_CHECKING:
-    from emulators.ctap.authenticator import Authenticator
+    from tokenbench.emulators.ctap.authenticator import Authenticator
 
 
 def pin_uv_param(

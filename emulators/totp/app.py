@@ -15,10 +15,10 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from emulators.clock import Clock
-from emulators.totp.errors import AppFileError, OtpauthError, TotpError
-from emulators.totp.migration import build_migration_uri, parse_migration_uri
-from emulators.totp.otp import (
+from tokenbench.emulators.clock import Clock
+from tokenbench.emulators.totp.errors import AppFileError, OtpauthError, TotpError
+from tokenbench.emulators.totp.migration import build_migration_uri, parse_migration_uri
+from tokenbench.emulators.totp.otp import (
     DEFAULT_ALGORITHM,
     DEFAULT_DIGITS,
     DEFAULT_PERIOD,
@@ -27,9 +27,9 @@ from emulators.totp.otp import (
     OtpAccount,
     decode_base32,
 )
-from emulators.totp.qr import decode_qr_png
-from emulators.totp.storage import field_of, read_json_document, write_private_json
-from emulators.totp.uri import parse_otpauth
+from tokenbench.emulators.totp.qr import decode_qr_png
+from tokenbench.emulators.totp.storage import field_of, read_json_document, write_private_json
+from tokenbench.emulators.totp.uri import parse_otpauth
 
 APP_FILE_FORMAT = "tokenbench-totp-app"
 APP_FILE_VERSION = 1

@@ -24,18 +24,27 @@ import re
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
-from emulators.clock import Clock
-from emulators.totp.errors import TokenStateError, TotpError
-from emulators.totp.otp import DEFAULT_ALGORITHM, DEFAULT_DIGITS, DEFAULT_PERIOD, check_parameters
-from emulators.totp.provisioning import write_pskc
-from emulators.totp.sealing import (
+from tokenbench.emulators.clock import Clock
+from tokenbench.emulators.totp.errors import TokenStateError, TotpError
+from tokenbench.emulators.totp.otp import (
+    DEFAULT_ALGORITHM,
+    DEFAULT_DIGITS,
+    DEFAULT_PERIOD,
+    check_parameters,
+)
+from tokenbench.emulators.totp.provisioning import write_pskc
+from tokenbench.emulators.totp.sealing import (
     SEALING_KEY_BYTES,
     SEALING_KEY_FILE,
     read_sealing_key,
     write_sealing_key,
 )
-from emulators.totp.storage import field_of, read_json_document, write_private_json
-from emulators.totp.token import DEFAULT_BATTERY_LIFE, DEFAULT_MANUFACTURER, HardwareTotpToken
+from tokenbench.emulators.totp.storage import field_of, read_json_document, write_private_json
+from tokenbench.emulators.totp.token import (
+    DEFAULT_BATTERY_LIFE,
+    DEFAULT_MANUFACTURER,
+    HardwareTotpToken,
+)
 
 SERIAL_DIGITS = 8
 MAX_SERIAL_NUMBER = 10**SERIAL_DIGITS - 1

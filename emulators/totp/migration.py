@@ -20,16 +20,16 @@ import binascii
 from collections.abc import Sequence
 from urllib.parse import quote
 
-from emulators.totp.errors import MigrationError, OtpauthError
-from emulators.totp.otp import DEFAULT_PERIOD, HOTP, TOTP, OtpAccount
-from emulators.totp.protobuf import (
+from tokenbench.emulators.totp.errors import MigrationError, OtpauthError
+from tokenbench.emulators.totp.otp import DEFAULT_PERIOD, HOTP, TOTP, OtpAccount
+from tokenbench.emulators.totp.protobuf import (
     WIRE_LENGTH_DELIMITED,
     WIRE_VARINT,
     FieldValue,
     encode_field,
     iter_fields,
 )
-from emulators.totp.uri import percent_decode, split_label
+from tokenbench.emulators.totp.uri import percent_decode, split_label
 
 MIGRATION_SCHEME = "otpauth-migration"
 MIGRATION_PREFIX = f"{MIGRATION_SCHEME}://offline"

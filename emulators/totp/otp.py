@@ -17,7 +17,7 @@ from typing import Any, ClassVar
 
 import pyotp
 
-from emulators.totp.errors import OtpauthError
+from tokenbench.emulators.totp.errors import OtpauthError
 
 TOTP = "totp"
 HOTP = "hotp"

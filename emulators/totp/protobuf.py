@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from emulators.totp.errors import MigrationError
+from tokenbench.emulators.totp.errors import MigrationError
 
 WIRE_VARINT = 0
 WIRE_FIXED64 = 1

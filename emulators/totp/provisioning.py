@@ -18,9 +18,9 @@ from dataclasses import dataclass
 import pskc
 from pskc.exceptions import DecryptionError, PSKCError
 
-from emulators.totp.errors import PskcError
-from emulators.totp.storage import write_private_file
-from emulators.totp.token import HardwareTotpToken
+from tokenbench.emulators.totp.errors import PskcError
+from tokenbench.emulators.totp.storage import write_private_file
+from tokenbench.emulators.totp.token import HardwareTotpToken
 
 TOTP_ALGORITHM_URN = "urn:ietf:params:xml:ns:keyprov:pskc:totp"
 ENCRYPTION_ALGORITHM = "aes128-cbc"

@@ -10,7 +10,7 @@ import io
 import os
 from pathlib import Path
 
-from emulators.totp.errors import QrCodeError
+from tokenbench.emulators.totp.errors import QrCodeError
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 MAX_PIXELS = 25_000_000  # a 5000x5000 picture; anything larger is not an enrolment screen

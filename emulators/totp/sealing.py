@@ -19,8 +19,8 @@ from typing import Any
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from emulators.totp.errors import SealError
-from emulators.totp.storage import write_private_file
+from tokenbench.emulators.totp.errors import SealError
+from tokenbench.emulators.totp.storage import write_private_file
 
 SEALING_KEY_BYTES = 32
 SEALING_KEY_FILE = "sealing.key"

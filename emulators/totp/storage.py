@@ -8,7 +8,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from emulators.private_file import write_private_file
+from tokenbench.emulators.private_file import write_private_file
 
 __all__ = ["write_private_file", "write_private_json"]
 

@@ -4,7 +4,7 @@ The token's interface is physical. `press()` lights the display for `DISPLAY_SEC
 lit it shows the code for the token's own time, which its crystal (`DriftingClock`) has moved
 away from true time since manufacture. Once the battery has run `battery_life` seconds the
 display stays blank. Nothing public returns the seed, and `repr` does not show it; the state
-file holds it sealed (`emulators.totp.sealing`) under a key kept in another file.
+file holds it sealed (`tokenbench.emulators.totp.sealing`) under a key kept in another file.
 """
 
 from __future__ import annotations
@@ -14,17 +14,23 @@ import os
 from pathlib import Path
 from typing import Any
 
-from emulators.clock import Clock, DriftingClock
-from emulators.totp.errors import OtpauthError, TokenStateError
-from emulators.totp.otp import DEFAULT_ALGORITHM, DEFAULT_DIGITS, DEFAULT_PERIOD, HOTP, OtpAccount
-from emulators.totp.sealing import (
+from tokenbench.emulators.clock import Clock, DriftingClock
+from tokenbench.emulators.totp.errors import OtpauthError, TokenStateError
+from tokenbench.emulators.totp.otp import (
+    DEFAULT_ALGORITHM,
+    DEFAULT_DIGITS,
+    DEFAULT_PERIOD,
+    HOTP,
+    OtpAccount,
+)
+from tokenbench.emulators.totp.sealing import (
     SEALING_KEY_FILE,
     check_sealing_key,
     read_sealing_key,
     seal,
     unseal,
 )
-from emulators.totp.storage import field_of, read_json_document, write_private_json
+from tokenbench.emulators.totp.storage import field_of, read_json_document, write_private_json
 
 DISPLAY_SECONDS = 5.0
 YEAR_SECONDS = 365.25 * 86400

@@ -16,8 +16,8 @@ from __future__ import annotations
 import re
 from urllib.parse import quote, unquote
 
-from emulators.totp.errors import OtpauthError
-from emulators.totp.otp import (
+from tokenbench.emulators.totp.errors import OtpauthError
+from tokenbench.emulators.totp.otp import (
     DEFAULT_PERIOD,
     HOTP,
     KINDS,

@@ -23,9 +23,9 @@ from dataclasses import dataclass, field
 from enum import IntEnum, IntFlag
 from typing import Protocol
 
-from emulators.clock import Clock, MonotonicClock
-from emulators.ctap.faults import Fault, FaultSet
-from emulators.ctap.transaction import Transaction
+from tokenbench.emulators.clock import Clock, MonotonicClock
+from tokenbench.emulators.ctap.faults import Fault, FaultSet
+from tokenbench.emulators.ctap.transaction import Transaction
 
 logger = logging.getLogger(__name__)
 

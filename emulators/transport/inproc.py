@@ -16,8 +16,8 @@ from typing import Protocol
 from fido2.hid import CtapHidDevice
 from fido2.hid.base import CtapHidConnection, HidDescriptor
 
-from emulators.transport.ctaphid import REPORT_SIZE
-from emulators.transport.fido_hid import EMULATOR_PRODUCT_ID, EMULATOR_VENDOR_ID
+from tokenbench.emulators.transport.ctaphid import REPORT_SIZE
+from tokenbench.emulators.transport.fido_hid import EMULATOR_PRODUCT_ID, EMULATOR_VENDOR_ID
 
 DEFAULT_READ_TIMEOUT = 5.0  # silence longer than this (keepalives come every 100 ms) = lost
 

@@ -25,9 +25,9 @@ from dataclasses import dataclass, field
 from enum import IntEnum, StrEnum
 from typing import Any, Protocol
 
-from emulators.ctap.faults import Fault
-from emulators.ctap.transaction import KeepaliveStatus, Transaction
-from emulators.transport.nfc_apdu import (
+from tokenbench.emulators.ctap.faults import Fault
+from tokenbench.emulators.ctap.transaction import KeepaliveStatus, Transaction
+from tokenbench.emulators.transport.nfc_apdu import (
     CLA_PROPRIETARY,
     EXTENDED_MAX_NE,
     SHORT_MAX_NE,

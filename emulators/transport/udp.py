@@ -15,12 +15,12 @@ import selectors
 import socket
 import threading
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from fido2.hid import CtapHidDevice
 from fido2.hid.base import CtapHidConnection, HidDescriptor
 
-from emulators.transport.control import (
+from tokenbench.emulators.transport.control import (
     DEFAULT_HOST,
     MAX_DATAGRAM,
     Address,
@@ -30,11 +30,12 @@ from emulators.transport.control import (
     is_loopback,
     run_control_command,
 )
-from emulators.transport.ctaphid import REPORT_SIZE
+from tokenbench.emulators.transport.ctaphid import REPORT_SIZE
 
 __all__ = [
     "DEFAULT_HOST",
     "Address",
+    "SocketBindError",
     "UdpControlClient",
     "UdpHidConnection",
     "UdpKeyServer",
@@ -48,6 +49,8 @@ DEFAULT_PORT = 8111
 DEFAULT_REPLY_PORT = 7112
 CONTROL_PORT_OFFSET = 1
 DEFAULT_TIMEOUT = 5.0
+
+_Bound = TypeVar("_Bound")
 
 
 def parse_address(text: str, default_host: str = DEFAULT_HOST, default_port: int = 0) -> Address:
@@ -74,12 +77,28 @@ def default_control_address(bind: Address) -> Address:
     return bind[0], bind[1] + CONTROL_PORT_OFFSET if bind[1] else 0
 
 
+class SocketBindError(OSError):
+    """One of the key's two sockets could not be bound: `role` says which ("HID" or "control")."""
+
+    def __init__(self, role: str, address: Address, cause: OSError) -> None:
+        super().__init__(cause.errno, cause.strerror)
+        self.role = role
+        self.address = address
+
+
 class ServedKey(ControlledKey, Protocol):
-    """What the UDP server needs from an emulated key (`emulators.key.EmulatedKey`)."""
+    """What the UDP server needs from an emulated key (`tokenbench.emulators.key.EmulatedKey`)."""
 
     def receive(self, report: bytes) -> None: ...
     def add_sink(self, sink: Callable[[bytes], None]) -> None: ...
     def remove_sink(self, sink: Callable[[bytes], None]) -> None: ...
+
+
+def _bind_as(role: str, address: Address, bind: Callable[[], _Bound]) -> _Bound:
+    try:
+        return bind()
+    except OSError as exc:
+        raise SocketBindError(role, address, exc) from exc
 
 
 class UdpKeyServer:
@@ -95,9 +114,10 @@ class UdpKeyServer:
         self.key = key
         self.reply_to = reply_to or (bind[0], DEFAULT_REPLY_PORT)
         self._hid = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        control = control or default_control_address(bind)
         try:
-            self._hid.bind(bind)
-            self._control = ControlSocket(key, control or default_control_address(bind))
+            _bind_as("HID", bind, lambda: self._hid.bind(bind))
+            self._control = _bind_as("control", control, lambda: ControlSocket(key, control))
         except OSError:
             self._hid.close()
             raise
@@ -134,7 +154,7 @@ class UdpKeyServer:
         self.key.receive(data)
 
     def control(self, command: str) -> dict[str, Any]:
-        """Run one control command (see `emulators.transport.control`)."""
+        """Run one control command (see `tokenbench.emulators.transport.control`)."""
         return run_control_command(self.key, command)
 
     def close(self) -> None:

@@ -15,7 +15,7 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
-from emulators.transport.fido_hid import (
+from tokenbench.emulators.transport.fido_hid import (
     EMULATOR_PRODUCT_ID,
     EMULATOR_VENDOR_ID,
     FIDO_REPORT_DESCRIPTOR,

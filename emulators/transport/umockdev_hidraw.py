@@ -25,7 +25,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import IO
 
-from emulators.transport.fido_hid import (
+from tokenbench.emulators.transport.fido_hid import (
     EMULATOR_PRODUCT_ID,
     EMULATOR_VENDOR_ID,
     FIDO_REPORT_DESCRIPTOR,

@@ -15,7 +15,7 @@ from typing import Any
 import usbip
 from usbip.classes.device.hid import HID
 
-from emulators.transport.fido_hid import (
+from tokenbench.emulators.transport.fido_hid import (
     EMULATOR_PRODUCT_ID,
     EMULATOR_VENDOR_ID,
     FIDO_REPORT_DESCRIPTOR,

@@ -17,7 +17,7 @@ connection and opening a new one. Power-off/on messages would not do: they come 
 reader, and pcscd would see the card stay present. The driver notices the closed connection
 at its next presence poll (its GET_ATR fails, the slot reads empty) and only then accepts the
 new one, so pcscd reports a removal and an insertion, as for a real card taken away.
-`CardControl` puts that behind the control channel (`emulators.transport.control`).
+`CardControl` puts that behind the control channel (`tokenbench.emulators.transport.control`).
 """
 
 from __future__ import annotations
@@ -30,8 +30,8 @@ from collections.abc import Callable
 from enum import IntEnum
 from typing import Any
 
-from emulators.transport.control import ControlledKey
-from emulators.transport.nfc import NfcCard
+from tokenbench.emulators.transport.control import ControlledKey
+from tokenbench.emulators.transport.nfc import NfcCard
 
 log = logging.getLogger(__name__)
 

@@ -2,7 +2,7 @@
 # Run a command against the emulated key as a contactless card, with a private PC/SC stack.
 #
 #   scripts/pcsc/with-emulated-card.sh [emulate --vpcd options --] COMMAND [ARGS...]
-#   e.g. scripts/pcsc/with-emulated-card.sh .venv/bin/pytest --pyargs bench.suites \
+#   e.g. scripts/pcsc/with-emulated-card.sh .venv/bin/pytest --pyargs tokenbench.bench.suites \
 #            --target 'pcsc:Virtual PCD 00 00' --bench-suite nfc
 #        scripts/pcsc/with-emulated-card.sh --nfc-break no-command-chaining -- .venv/bin/pytest ...
 #

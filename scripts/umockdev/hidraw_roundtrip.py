@@ -22,7 +22,7 @@ from fido2.hid import CTAPHID, CtapHidDevice
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from emulators.key import EmulatedKey
+from tokenbench.emulators.key import EmulatedKey
 
 ROUNDS = 200
 PING_PAYLOAD = bytes(57)  # fills exactly one initialisation packet

@@ -18,8 +18,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from emulators.key import EmulatedKey
-from emulators.transport.umockdev_hidraw import UmockdevUnavailable, attach_umockdev
+from tokenbench.emulators.key import EmulatedKey
+from tokenbench.emulators.transport.umockdev_hidraw import UmockdevUnavailable, attach_umockdev
 
 
 def parse(argv: list[str]) -> argparse.Namespace:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.cli import main
+from tokenbench.bench.cli import main
 
 
 def test_a_hostile_project_around_the_bench_does_not_leak_in(

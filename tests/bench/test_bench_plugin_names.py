@@ -2,7 +2,7 @@
 
 import pytest
 
-from bench.plugin import display_name
+from tokenbench.bench.plugin import display_name
 
 
 @pytest.mark.parametrize(

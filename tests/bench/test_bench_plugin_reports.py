@@ -8,8 +8,8 @@ from pathlib import Path
 
 from fido2.hid import CTAPHID
 
-from bench.report_html import render_html
-from bench.report_records import (
+from tokenbench.bench.report_html import render_html
+from tokenbench.bench.report_records import (
     SKIP_NOT_PERMITTED,
     SKIP_OTHER,
     SKIP_UNCLAIMED,
@@ -19,7 +19,7 @@ from bench.report_records import (
     classify_skip,
     command_name,
 )
-from bench.report_summary import summarize
+from tokenbench.bench.report_summary import summarize
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -43,7 +43,7 @@ def test_plugin_is_inert_without_target(tmp_path):
 
 
 def test_suites_without_target_are_a_usage_error(tmp_path):
-    done = _pytest("--pyargs", "bench.suites", "-q", "-k", "info", cwd=tmp_path)
+    done = _pytest("--pyargs", "tokenbench.bench.suites", "-q", "-k", "info", cwd=tmp_path)
     assert done.returncode == 4, done.stdout + done.stderr
     assert "--target" in done.stderr
 

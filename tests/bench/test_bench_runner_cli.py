@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.cli import main
+from tokenbench.bench.cli import main
 
 ROOT = Path(__file__).resolve().parents[2]
 TOKENBENCH = Path(sys.executable).parent / "tokenbench"

@@ -12,13 +12,13 @@ from types import SimpleNamespace
 
 import pytest
 
-from bench import plugin
-from bench.errors import UserError
-from bench.suites._totp import find_step_offset, read_seeds
-from bench.targets import TerminalPrompter, parse_target
-from bench.targets_totp import ManualTotpTarget
-from emulators.clock import FakeClock
-from emulators.totp.factory import TokenFactory
+from tokenbench.bench import plugin
+from tokenbench.bench.errors import UserError
+from tokenbench.bench.suites._totp import find_step_offset, read_seeds
+from tokenbench.bench.targets import TerminalPrompter, parse_target
+from tokenbench.bench.targets_totp import ManualTotpTarget
+from tokenbench.emulators.clock import FakeClock
+from tokenbench.emulators.totp.factory import TokenFactory
 
 PSK = bytes(range(16))
 

@@ -17,7 +17,7 @@ from ctap_testkit import DirectDevice, client_for, make_key
 from fido2.client import Fido2Client
 from fido2.ctap2 import Ctap2
 
-from emulators.ctap.authenticator import Authenticator
+from tokenbench.emulators.ctap.authenticator import Authenticator
 
 
 @pytest.fixture

@@ -18,10 +18,10 @@ from fido2.ctap import STATUS, CtapDevice
 from fido2.ctap2 import Ctap2
 from fido2.hid import CAPABILITY, CTAPHID
 
-from emulators.ctap.authenticator import Authenticator
-from emulators.ctap.env import Env
-from emulators.ctap.profiles import get_profile
-from emulators.ctap.transaction import Transaction
+from tokenbench.emulators.ctap.authenticator import Authenticator
+from tokenbench.emulators.ctap.env import Env
+from tokenbench.emulators.ctap.profiles import get_profile
+from tokenbench.emulators.ctap.transaction import Transaction
 
 ORIGIN = "https://example.com"
 RP_ID = "example.com"

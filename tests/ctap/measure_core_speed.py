@@ -24,10 +24,10 @@ from ctap_testkit import RP_ID, DirectDevice, make_key
 from fido2 import cbor
 from fido2.ctap2 import Ctap2
 
-from emulators.ctap.authenticator import Authenticator
-from emulators.ctap.env import Env
-from emulators.ctap.profiles import get_profile
-from emulators.ctap.state import FileStore
+from tokenbench.emulators.ctap.authenticator import Authenticator
+from tokenbench.emulators.ctap.env import Env
+from tokenbench.emulators.ctap.profiles import get_profile
+from tokenbench.emulators.ctap.state import FileStore
 
 ROUNDS = 3000
 

@@ -18,8 +18,8 @@ from fido2.ctap import CtapError
 from fido2.ctap2 import Ctap2
 from fido2.utils import sha256
 
-from emulators.ctap.constants import CtapStatus
-from emulators.ctap.presence import Deny, NeverAnswer, Scripted
+from tokenbench.emulators.ctap.constants import CtapStatus
+from tokenbench.emulators.ctap.presence import Deny, NeverAnswer, Scripted
 
 CDH = b"\x11" * 32
 RP = {"id": RP_ID, "name": "Example"}
@@ -308,7 +308,7 @@ def test_cancel_while_waiting_for_touch() -> None:
 
     from fido2 import cbor
 
-    from emulators.ctap.transaction import KeepaliveStatus, Transaction
+    from tokenbench.emulators.ctap.transaction import KeepaliveStatus, Transaction
 
     key = make_key(presence=NeverAnswer(timeout=5))
     tx = Transaction()
@@ -354,8 +354,8 @@ def test_touch_policy_waits_for_the_control_interface() -> None:
 
     from fido2 import cbor
 
-    from emulators.ctap.presence import Touch
-    from emulators.ctap.transaction import KeepaliveStatus, Transaction
+    from tokenbench.emulators.ctap.presence import Touch
+    from tokenbench.emulators.ctap.transaction import KeepaliveStatus, Transaction
 
     policy = Touch(timeout=5)
     key = make_key(presence=policy)
@@ -393,7 +393,7 @@ def test_rk_unsupported_and_key_store_full() -> None:
 
 
 def test_swapping_the_profile_changes_the_command_set(key) -> None:
-    from emulators.ctap.profiles import get_profile
+    from tokenbench.emulators.ctap.profiles import get_profile
 
     assert key.process(b"\x0b") == b"\x00"
     key.profile = get_profile("ctap20")

@@ -18,7 +18,7 @@ from fido2.ctap import CtapError
 from fido2.ctap2 import Ctap2
 from fido2.ctap2.extensions import HmacSecretExtension
 
-from emulators.ctap.constants import CtapStatus
+from tokenbench.emulators.ctap.constants import CtapStatus
 
 CDH = b"\x22" * 32
 

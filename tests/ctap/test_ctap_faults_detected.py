@@ -17,8 +17,8 @@ from fido2.webauthn import (
     PublicKeyCredentialUserEntity,
 )
 
-from emulators.ctap.authenticator import Authenticator
-from emulators.ctap.faults import FaultSet
+from tokenbench.emulators.ctap.authenticator import Authenticator
+from tokenbench.emulators.ctap.faults import FaultSet
 
 USER = PublicKeyCredentialUserEntity(id=b"user-1", name="alice", display_name="Alice")
 

@@ -10,9 +10,9 @@ from fido2 import cbor
 from hypothesis import given
 from hypothesis import strategies as st
 
-from emulators.ctap.authenticator import Authenticator
-from emulators.ctap.constants import CtapStatus
-from emulators.ctap.state import KeyState, MemoryStore
+from tokenbench.emulators.ctap.authenticator import Authenticator
+from tokenbench.emulators.ctap.constants import CtapStatus
+from tokenbench.emulators.ctap.state import KeyState, MemoryStore
 
 STATUS_VALUES = {int(s) for s in CtapStatus}
 COMMANDS = [0x01, 0x02, 0x04, 0x06, 0x07, 0x08, 0x0A, 0x0B, 0x0C, 0x0D, 0x41]

@@ -18,8 +18,8 @@ from fido2.ctap import CtapError
 from fido2.ctap2 import Config, CredentialManagement, Ctap2, LargeBlobs
 from fido2.ctap2.pin import ClientPin
 
-from emulators.ctap.constants import CtapStatus
-from emulators.ctap.profiles import get_profile
+from tokenbench.emulators.ctap.constants import CtapStatus
+from tokenbench.emulators.ctap.profiles import get_profile
 
 CM = ClientPin.PERMISSION.CREDENTIAL_MGMT
 LBW = ClientPin.PERMISSION.LARGE_BLOB_WRITE

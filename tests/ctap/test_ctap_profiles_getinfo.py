@@ -11,9 +11,9 @@ from fido2 import cbor
 from fido2.ctap1 import Ctap1
 from fido2.ctap2 import Ctap2
 
-from emulators.ctap.authenticator import Authenticator
-from emulators.ctap.env import Env
-from emulators.ctap.profiles import DeviceProfile, get_profile
+from tokenbench.emulators.ctap.authenticator import Authenticator
+from tokenbench.emulators.ctap.env import Env
+from tokenbench.emulators.ctap.profiles import DeviceProfile, get_profile
 
 DATA = Path(__file__).parent.parent / "data" / "getinfo"
 

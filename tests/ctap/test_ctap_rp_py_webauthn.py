@@ -12,8 +12,8 @@ from ctap_testkit import ORIGIN, RP_ID, client_for, creation_options, make_key, 
 from webauthn.helpers.exceptions import InvalidAuthenticationResponse
 from webauthn.helpers.structs import AttestationFormat
 
-from emulators.ctap.authenticator import Authenticator
-from emulators.ctap.faults import FaultSet
+from tokenbench.emulators.ctap.authenticator import Authenticator
+from tokenbench.emulators.ctap.faults import FaultSet
 
 
 def register(key: Authenticator, **kw):

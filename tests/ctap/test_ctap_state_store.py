@@ -9,11 +9,11 @@ import pytest
 from ctap_testkit import RP_ID, DirectDevice, client_for, creation_options, request_options
 from fido2.ctap2 import Ctap2
 
-from emulators.ctap.authenticator import Authenticator
-from emulators.ctap.env import Env
-from emulators.ctap.errors import StateError
-from emulators.ctap.profiles import get_profile
-from emulators.ctap.state import FileStore, KeyState, MemoryStore, StateManager
+from tokenbench.emulators.ctap.authenticator import Authenticator
+from tokenbench.emulators.ctap.env import Env
+from tokenbench.emulators.ctap.errors import StateError
+from tokenbench.emulators.ctap.profiles import get_profile
+from tokenbench.emulators.ctap.state import FileStore, KeyState, MemoryStore, StateManager
 
 
 def file_key(path, seed: int = 0) -> Authenticator:

@@ -9,7 +9,7 @@ from fido2.ctap1 import ApduError, Ctap1
 from fido2.ctap2 import Ctap2
 from fido2.utils import sha256
 
-from emulators.ctap.presence import Deny
+from tokenbench.emulators.ctap.presence import Deny
 
 APP = sha256(RP_ID.encode())
 CHAL = b"\x05" * 32
@@ -140,7 +140,7 @@ def test_eddsa_and_uv_required_credentials_refused_over_u2f(key, ctap1: Ctap1) -
 def test_ctap2_only_profile_has_no_u2f() -> None:
     key = make_key("u2f-only")
     assert Ctap1(DirectDevice(key)).get_version() == "U2F_V2"
-    from emulators.ctap.profiles import get_profile
+    from tokenbench.emulators.ctap.profiles import get_profile
 
     no_u2f = get_profile("default").with_(versions=("FIDO_2_1", "FIDO_2_0"))
     key.profile = no_u2f

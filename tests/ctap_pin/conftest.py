@@ -18,10 +18,10 @@ from fido2.ctap import CtapDevice
 from fido2.ctap2 import Ctap2
 from fido2.hid import CAPABILITY, CTAPHID
 
-from emulators.clock import FakeClock
-from emulators.ctap.client_pin import ClientPin, PinState
-from emulators.ctap.constants import CtapCommand, CtapStatus
-from emulators.ctap.errors import CtapError
+from tokenbench.emulators.clock import FakeClock
+from tokenbench.emulators.ctap.client_pin import ClientPin, PinState
+from tokenbench.emulators.ctap.constants import CtapCommand, CtapStatus
+from tokenbench.emulators.ctap.errors import CtapError
 
 TEST_AAGUID = bytes(range(16))
 

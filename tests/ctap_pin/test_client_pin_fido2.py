@@ -9,7 +9,7 @@ from fido2.ctap import CtapError as Fido2CtapError
 from fido2.ctap2.pin import ClientPin as Fido2ClientPin
 from fido2.ctap2.pin import PinProtocolV1, PinProtocolV2
 
-from emulators.ctap.client_pin import (
+from tokenbench.emulators.ctap.client_pin import (
     INITIAL_USAGE_TIME_LIMIT,
     MAX_USAGE_TIME_PERIOD,
     PIN_RETRIES_MAX,
@@ -18,8 +18,8 @@ from emulators.ctap.client_pin import (
     Permission,
     PinState,
 )
-from emulators.ctap.constants import CtapStatus
-from emulators.ctap.errors import CtapError
+from tokenbench.emulators.ctap.constants import CtapStatus
+from tokenbench.emulators.ctap.errors import CtapError
 
 PROTOCOLS = [PinProtocolV2, PinProtocolV1]
 PIN = "1234ab"

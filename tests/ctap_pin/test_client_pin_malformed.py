@@ -10,7 +10,7 @@ from fido2.ctap2.pin import PinProtocolV1, PinProtocolV2
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from emulators.ctap.client_pin import (
+from tokenbench.emulators.ctap.client_pin import (
     PIN_RETRIES_MAX,
     ClientPin,
     Permission,
@@ -18,8 +18,8 @@ from emulators.ctap.client_pin import (
     pin_hash,
     supported_permissions_for,
 )
-from emulators.ctap.constants import CtapStatus
-from emulators.ctap.errors import CtapError
+from tokenbench.emulators.ctap.constants import CtapStatus
+from tokenbench.emulators.ctap.errors import CtapError
 
 
 def fresh(pin_set: bool = False) -> ClientPin:

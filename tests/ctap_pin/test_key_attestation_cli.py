@@ -7,9 +7,9 @@ import json
 from cryptography import x509
 from fido2.mds3 import MetadataStatement
 
-from bench.cli import main
-from emulators.ctap.attestation import VendorAuthority
-from emulators.ctap.profiles import get_profile
+from tokenbench.bench.cli import main
+from tokenbench.emulators.ctap.attestation import VendorAuthority
+from tokenbench.emulators.ctap.profiles import get_profile
 
 
 def test_writes_root_and_metadata(tmp_path, capsys) -> None:

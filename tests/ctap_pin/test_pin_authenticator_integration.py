@@ -29,10 +29,10 @@ from fido2.webauthn import (
     UserVerificationRequirement,
 )
 
-from emulators.ctap.authenticator import Authenticator
-from emulators.ctap.constants import CtapStatus
-from emulators.ctap.env import Env
-from emulators.ctap.profiles import get_profile
+from tokenbench.emulators.ctap.authenticator import Authenticator
+from tokenbench.emulators.ctap.constants import CtapStatus
+from tokenbench.emulators.ctap.env import Env
+from tokenbench.emulators.ctap.profiles import get_profile
 
 ORIGIN, RP_ID, PIN = "https://example.com", "example.com", "4321-abc"
 

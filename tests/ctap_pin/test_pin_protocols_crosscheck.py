@@ -7,9 +7,9 @@ import os
 import pytest
 from fido2.ctap2.pin import PinProtocolV1, PinProtocolV2
 
-from emulators.ctap.constants import CtapStatus
-from emulators.ctap.errors import CtapError
-from emulators.ctap.pin_protocols import PinProtocolOne, PinProtocolTwo
+from tokenbench.emulators.ctap.constants import CtapStatus
+from tokenbench.emulators.ctap.errors import CtapError
+from tokenbench.emulators.ctap.pin_protocols import PinProtocolOne, PinProtocolTwo
 
 PAIRS = [(PinProtocolOne, PinProtocolV1), (PinProtocolTwo, PinProtocolV2)]
 

@@ -24,7 +24,7 @@ from fido2.cose import ES256
 from fido2.mds3 import MetadataStatement
 from fido2.webauthn import AttestationObject, AttestedCredentialData, AuthenticatorData
 
-from emulators.ctap.attestation import (
+from tokenbench.emulators.ctap.attestation import (
     ATTESTATION_OU,
     DEFAULT_AAGUID,
     OID_FIDO_GEN_CE_AAGUID,

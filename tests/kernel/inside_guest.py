@@ -21,10 +21,10 @@ from fido2.ctap2 import Ctap2
 from fido2.hid import CtapHidDevice, open_device
 from fido2.server import Fido2Server
 
-from emulators.key import EmulatedKey
-from emulators.transport.fido_hid import EMULATOR_PRODUCT_ID, EMULATOR_VENDOR_ID
-from emulators.transport.uhid import attach_uhid
-from emulators.transport.usbip import serve_usbip
+from tokenbench.emulators.key import EmulatedKey
+from tokenbench.emulators.transport.fido_hid import EMULATOR_PRODUCT_ID, EMULATOR_VENDOR_ID
+from tokenbench.emulators.transport.uhid import attach_uhid
+from tokenbench.emulators.transport.usbip import serve_usbip
 
 ORIGIN = "https://bench.example"
 RP = {"id": "bench.example", "name": "bench"}

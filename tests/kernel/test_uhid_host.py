@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from emulators.transport.uhid import CREATE2, EVENT_SIZE, UhidDevice, UhidUnavailable
+from tokenbench.emulators.transport.uhid import CREATE2, EVENT_SIZE, UhidDevice, UhidUnavailable
 
 
 def test_missing_uhid_is_a_clear_error(tmp_path: Path) -> None:

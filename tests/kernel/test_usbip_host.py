@@ -19,14 +19,14 @@ from fido2.ctap2 import Ctap2
 from fido2.hid import CtapHidDevice
 from fido2.hid.base import CtapHidConnection, HidDescriptor
 
-from emulators.key import EmulatedKey
-from emulators.transport.fido_hid import (
+from tokenbench.emulators.key import EmulatedKey
+from tokenbench.emulators.transport.fido_hid import (
     EMULATOR_PRODUCT_ID,
     EMULATOR_VENDOR_ID,
     FIDO_REPORT_DESCRIPTOR,
     REPORT_SIZE,
 )
-from emulators.transport.usbip import ensure_loopback, serve_usbip
+from tokenbench.emulators.transport.usbip import ensure_loopback, serve_usbip
 
 GET_DESCRIPTOR = 0x06
 DEVICE_TO_HOST_STANDARD_DEVICE = 0x80
@@ -34,7 +34,7 @@ DEVICE_TO_HOST_STANDARD_INTERFACE = 0x81
 DESCRIPTOR_DEVICE = 0x0100
 DESCRIPTOR_CONFIGURATION = 0x0200
 DESCRIPTOR_HID_REPORT = 0x2200
-CLI = (sys.executable, "-m", "bench.cli")
+CLI = (sys.executable, "-m", "tokenbench.bench.cli")
 USBIP_DESCRIPTOR = HidDescriptor(
     "usbip:1-1", EMULATOR_VENDOR_ID, EMULATOR_PRODUCT_ID, 64, 64, "tokenbench", "0001"
 )

@@ -29,9 +29,9 @@ from fido2.webauthn import (
     PublicKeyCredentialUserEntity,
 )
 
-from bench.cli import main as cli_main
-from emulators.key import EmulatedKey
-from emulators.transport.uhid import attach_uhid
+from tokenbench.bench.cli import main as cli_main
+from tokenbench.emulators.key import EmulatedKey
+from tokenbench.emulators.transport.uhid import attach_uhid
 
 sys.path.insert(0, str(Path("tests/kernel").resolve()))  # the guest checks' own helpers
 from inside_guest import check, report, wait_for_hidraw

@@ -13,9 +13,9 @@ import sys
 from fido2.ctap2 import Ctap2
 from keytools_udp import serve_and_connect
 
-from bench.keytools.trace import TraceFrontEnd, TraceLog
-from bench.targets import parse_target
-from emulators.clock import MonotonicClock
+from tokenbench.bench.keytools.trace import TraceFrontEnd, TraceLog
+from tokenbench.bench.targets import parse_target
+from tokenbench.emulators.clock import MonotonicClock
 
 
 def main() -> None:

@@ -7,7 +7,7 @@ from typing import Any
 from fido2.hid import CtapHidDevice
 from fido2.hid.base import HidDescriptor
 
-from emulators.transport.udp import REPORT_SIZE, UdpHidConnection, UdpKeyServer
+from tokenbench.emulators.transport.udp import REPORT_SIZE, UdpHidConnection, UdpKeyServer
 
 UNUSED_PORT = ("127.0.0.1", 9)  # replies go nowhere until the client's port is known
 

@@ -17,8 +17,8 @@ from fido2.ctap2 import Ctap2
 from fido2.ctap2.pin import ClientPin
 from keytools_mds_blob import MdsTestSigner, entry
 
-from bench.cli import main
-from emulators.key import EmulatedKey
+from tokenbench.bench.cli import main
+from tokenbench.emulators.key import EmulatedKey
 
 PIN = "4711-otter"
 DATA = Path(__file__).parent.parent / "data" / "usb"
@@ -71,7 +71,9 @@ def key_with_pin(tmp_path: Path) -> str:
 def test_list_finds_the_recorded_yubikey_through_the_pyusb_backend_hook(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("TOKENBENCH_PYUSB_BACKEND", "bench.keytools.usb_replay:replay_from_env")
+    monkeypatch.setenv(
+        "TOKENBENCH_PYUSB_BACKEND", "tokenbench.bench.keytools.usb_replay:replay_from_env"
+    )
     monkeypatch.setenv(
         "TOKENBENCH_USB_RECORDINGS",
         os.pathsep.join(str(DATA / n) for n in ("plain-keyboard.json", "yubikey5-nfc.json")),
@@ -102,7 +104,9 @@ def test_list_shows_hid_keys_from_python_fido2_enumeration(
         monkeypatch.setattr(
             CtapHidDevice, "list_devices", classmethod(lambda cls: iter([key.hid_device()]))
         )
-        monkeypatch.setenv("TOKENBENCH_PYUSB_BACKEND", "bench.keytools.usb_replay:replay_from_env")
+        monkeypatch.setenv(
+            "TOKENBENCH_PYUSB_BACKEND", "tokenbench.bench.keytools.usb_replay:replay_from_env"
+        )
         monkeypatch.setenv("TOKENBENCH_USB_RECORDINGS", "")
         code, out, err = run(capsys, "key", "list", "--json")
     finally:
@@ -117,7 +121,9 @@ def test_list_shows_hid_keys_from_python_fido2_enumeration(
 def test_list_without_devices_explains_each_source(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("TOKENBENCH_PYUSB_BACKEND", "bench.keytools.usb_replay:replay_from_env")
+    monkeypatch.setenv(
+        "TOKENBENCH_PYUSB_BACKEND", "tokenbench.bench.keytools.usb_replay:replay_from_env"
+    )
     monkeypatch.setenv("TOKENBENCH_USB_RECORDINGS", str(DATA / "plain-keyboard.json"))
     code, out, err = run(capsys, "key", "list", "--json")
     assert code == 0, err

@@ -15,18 +15,18 @@ from fido2 import cbor
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bench.errors import UserError
-from bench.keytools.ctap_decode import (
+from tokenbench.bench.errors import UserError
+from tokenbench.bench.keytools.ctap_decode import (
     decode_request,
     decode_response,
     decode_u2f_request,
     decode_u2f_response,
 )
-from bench.keytools.redact import CLIENT_PIN, GET_ASSERTION, MAKE_CREDENTIAL
-from bench.keytools.trace import frame_header
-from bench.keytools.usb_replay import Recording, parse_configuration
-from bench.keytools.usb_scan import FIDO_USAGE_PAGE, report_usage_page
-from emulators.transport.fido_hid import FIDO_REPORT_DESCRIPTOR
+from tokenbench.bench.keytools.redact import CLIENT_PIN, GET_ASSERTION, MAKE_CREDENTIAL
+from tokenbench.bench.keytools.trace import frame_header
+from tokenbench.bench.keytools.usb_replay import Recording, parse_configuration
+from tokenbench.bench.keytools.usb_scan import FIDO_USAGE_PAGE, report_usage_page
+from tokenbench.emulators.transport.fido_hid import FIDO_REPORT_DESCRIPTOR
 
 DATA = Path(__file__).parent.parent / "data" / "usb"
 

@@ -42,10 +42,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from keytools_udp import serve_and_connect
 
-from bench.keytools.trace import TraceFrontEnd, TraceLog
-from bench.targets import parse_target
-from emulators.clock import MonotonicClock
-from emulators.transport.udp import REPORT_SIZE, UdpHidConnection
+from tokenbench.bench.keytools.trace import TraceFrontEnd, TraceLog
+from tokenbench.bench.targets import parse_target
+from tokenbench.emulators.clock import MonotonicClock
+from tokenbench.emulators.transport.udp import REPORT_SIZE, UdpHidConnection
 
 ORIGIN = "https://trace.example"
 RP = PublicKeyCredentialRpEntity(id="trace.example", name="Trace")
@@ -352,7 +352,7 @@ def test_trace_command_runs_until_sigterm_and_writes_its_log(tmp_path: Path) -> 
         [
             sys.executable,
             "-m",
-            "bench.cli",
+            "tokenbench.bench.cli",
             "key",
             "trace",
             "--target",
@@ -402,7 +402,7 @@ def test_trace_command_runs_until_sigterm_and_writes_its_log(tmp_path: Path) -> 
 def test_trace_errors_are_one_line(
     capsys: pytest.CaptureFixture[str], extra: tuple[str, ...], expected: str
 ) -> None:
-    from bench.cli import main
+    from tokenbench.bench.cli import main
 
     assert main(["key", "trace", *extra]) == 1
     err = capsys.readouterr().err.strip().splitlines()
@@ -411,7 +411,7 @@ def test_trace_errors_are_one_line(
 
 def test_trace_without_uhid_is_one_line(capsys: pytest.CaptureFixture[str]) -> None:
     """No /dev/uhid (as in this container): a clear message, nothing left running."""
-    from bench.cli import main
+    from tokenbench.bench.cli import main
 
     if Path("/dev/uhid").exists():
         pytest.skip("this machine has /dev/uhid: the error path cannot be reached")

@@ -19,8 +19,8 @@ from typing import Any, Protocol
 
 import pytest
 
-from emulators.key import EmulatedKey
-from emulators.transport.udp import UdpHidConnection, UdpKeyServer
+from tokenbench.emulators.key import EmulatedKey
+from tokenbench.emulators.transport.udp import UdpHidConnection, UdpKeyServer
 
 FIDO_OK = 0
 FIDO_ERR_PIN_REQUIRED = 0x36

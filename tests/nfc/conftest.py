@@ -1,6 +1,6 @@
 """Fixtures for the NFC / ISO 7816 transport tests.
 
-`FakeCore` is a TEST DOUBLE of `emulators.ctap.authenticator.Authenticator`: it lets the
+`FakeCore` is a TEST DOUBLE of `tokenbench.emulators.ctap.authenticator.Authenticator`: it lets the
 framing tests drive the card with commands whose answers are known byte for byte (echo of any
 length, a command that waits for the user until cancelled). Tests of real CTAP behaviour over
 NFC use the real Authenticator (test_nfc_real_core.py and the PC/SC tests).
@@ -48,9 +48,9 @@ from typing import Any
 import pytest
 from fido2 import cbor
 
-from emulators.ctap.transaction import KeepaliveStatus, Transaction
-from emulators.transport.nfc import NfcCard
-from emulators.transport.vpcd import VpcdClient
+from tokenbench.emulators.ctap.transaction import KeepaliveStatus, Transaction
+from tokenbench.emulators.transport.nfc import NfcCard
+from tokenbench.emulators.transport.vpcd import VpcdClient
 
 PCSCD_BASE = Path(tempfile.gettempdir()) / f"tokenbench-pcscd-{os.getpid()}"
 os.environ["PCSCLITE_CSOCK_NAME"] = str(PCSCD_BASE / "run" / "pcscd.comm")

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from emulators.transport.nfc_apdu import (
+from tokenbench.emulators.transport.nfc_apdu import (
     ApduError,
     CommandApdu,
     ResponseChain,

@@ -16,11 +16,11 @@ from pathlib import Path
 
 import pytest
 
-from emulators.ctap.authenticator import Authenticator
-from emulators.ctap.env import Env
-from emulators.ctap.faults import FaultSet
-from emulators.ctap.profiles import get_profile
-from emulators.transport.nfc import NfcBreakage, NfcCard
+from tokenbench.emulators.ctap.authenticator import Authenticator
+from tokenbench.emulators.ctap.env import Env
+from tokenbench.emulators.ctap.faults import FaultSet
+from tokenbench.emulators.ctap.profiles import get_profile
+from tokenbench.emulators.transport.nfc import NfcBreakage, NfcCard
 
 PROJECT = Path(__file__).resolve().parents[2]
 SUITE = PROJECT / "bench" / "suites" / "test_nfc_iso7816.py"

@@ -15,7 +15,7 @@ import pytest
 from fido2.ctap2 import Ctap2
 from fido2.pcsc import CtapPcscDevice
 
-from bench.cli import main
+from tokenbench.bench.cli import main
 
 PROJECT = Path(__file__).resolve().parents[2]
 READER = "Virtual PCD 00 01"
@@ -38,7 +38,13 @@ def wait_for(condition, what: str) -> None:  # type: ignore[no-untyped-def]
 
 @contextlib.contextmanager
 def emulate_vpcd(private_pcscd, *args: str) -> Iterator[subprocess.Popen]:
-    command = ["nsenter", f"--net={private_pcscd.netns_path}", sys.executable, "-m", "bench.cli"]
+    command = [
+        "nsenter",
+        f"--net={private_pcscd.netns_path}",
+        sys.executable,
+        "-m",
+        "tokenbench.bench.cli",
+    ]
     process = subprocess.Popen(
         [*command, "key", "emulate", "--vpcd", f"127.0.0.1:{PORT}", *args],
         cwd=PROJECT,

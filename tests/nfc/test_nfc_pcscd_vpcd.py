@@ -23,12 +23,12 @@ from fido2.utils import sha256
 from fido2.webauthn import PublicKeyCredentialRpEntity, PublicKeyCredentialUserEntity
 from smartcard.System import readers
 
-from emulators.ctap.authenticator import Authenticator
-from emulators.ctap.env import Env
-from emulators.ctap.presence import AutoApprove, Touch
-from emulators.ctap.profiles import get_profile
-from emulators.transport.nfc import NfcCard
-from emulators.transport.vpcd import FIDO_CARD_ATR
+from tokenbench.emulators.ctap.authenticator import Authenticator
+from tokenbench.emulators.ctap.env import Env
+from tokenbench.emulators.ctap.presence import AutoApprove, Touch
+from tokenbench.emulators.ctap.profiles import get_profile
+from tokenbench.emulators.transport.nfc import NfcCard
+from tokenbench.emulators.transport.vpcd import FIDO_CARD_ATR
 
 READER = "Virtual PCD 00 00"
 ORIGIN = "https://example.com"

@@ -26,9 +26,9 @@ from fido2.ctap2 import Ctap2
 from fido2.ctap2.pin import ClientPin
 from fido2.pcsc import CtapPcscDevice
 
-from bench.errors import UserError
-from bench.targets import PcscKeyTarget, parse_target
-from emulators.transport.control import UdpControlClient
+from tokenbench.bench.errors import UserError
+from tokenbench.bench.targets import PcscKeyTarget, parse_target
+from tokenbench.emulators.transport.control import UdpControlClient
 
 PROJECT = Path(__file__).resolve().parents[2]
 READER = "Virtual PCD 00 00"
@@ -106,7 +106,14 @@ class ReaderEvents:
 def emulated_card(private_pcscd: Any, *args: str) -> Iterator[subprocess.Popen]:
     """`key emulate --vpcd` in pcscd's namespace, its card listed by pcscd; stopped after."""
     process = subprocess.Popen(
-        [*in_pcscd_netns(private_pcscd, "bench.cli"), "key", "emulate", "--vpcd", VPCD, *args],
+        [
+            *in_pcscd_netns(private_pcscd, "tokenbench.bench.cli"),
+            "key",
+            "emulate",
+            "--vpcd",
+            VPCD,
+            *args,
+        ],
         cwd=PROJECT,
         stderr=subprocess.PIPE,
         text=True,
@@ -246,7 +253,7 @@ def test_ctap2_power_cycle_tests_pass_unattended(private_pcscd, tmp_path) -> Non
     [("10.0.0.1:5", "not loopback"), ("127.0.0.1:http", "port"), ("127.0.0.1:99999", "range")],
 )
 def test_bad_card_control_address_is_one_line(capsys, control_address: str, message: str) -> None:
-    from bench.cli import main
+    from tokenbench.bench.cli import main
 
     assert main(["key", "emulate", "--vpcd", "127.0.0.1:1", "--control", control_address]) == 1
     err = capsys.readouterr().err

@@ -12,8 +12,13 @@ from collections.abc import Iterator
 
 import pytest
 
-from emulators.transport.nfc import FIDO_AID, NfcCard
-from emulators.transport.vpcd import FIDO_CARD_ATR, VpcdClient, VpcdControl, contactless_atr
+from tokenbench.emulators.transport.nfc import FIDO_AID, NfcCard
+from tokenbench.emulators.transport.vpcd import (
+    FIDO_CARD_ATR,
+    VpcdClient,
+    VpcdControl,
+    contactless_atr,
+)
 
 SELECT = bytes.fromhex("00A4040008") + FIDO_AID
 

@@ -388,7 +388,7 @@ def run_fault(fault: str, names: list[str], workdir: Path) -> dict[str, str]:
 def collected_suite_tests() -> set[str]:
     """Every suite test the bench runs against emulated keys and tokens (nfc excluded)."""
     targets = ("emu:", "totp:emu")
-    command = [sys.executable, "-m", "pytest", "--pyargs", "bench.suites", "--co", "-q"]
+    command = [sys.executable, "-m", "pytest", "--pyargs", "tokenbench.bench.suites", "--co", "-q"]
     for target in targets:
         command += ["--target", target]
     out = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=120)
@@ -443,7 +443,7 @@ def test_every_suite_test_fails_under_its_faults(tmp_path):
 
 
 def test_every_emulator_fault_breaks_some_suite_test():
-    from emulators.ctap.faults import Fault
+    from tokenbench.emulators.ctap.faults import Fault
 
     used = set(faults_to_tests())
     missing = [fault.value for fault in Fault if fault.value not in used]

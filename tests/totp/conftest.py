@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.cli import main
+from tokenbench.bench.cli import main
 
 
 @pytest.fixture(autouse=True)

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from emulators.clock import FakeClock
-from emulators.totp.app import VirtualTotpApp
-from emulators.totp.errors import AppFileError, OtpauthError, TotpError
+from tokenbench.emulators.clock import FakeClock
+from tokenbench.emulators.totp.app import VirtualTotpApp
+from tokenbench.emulators.totp.errors import AppFileError, OtpauthError, TotpError
 
 ALICE = "otpauth://totp/Example:alice@google.com?secret=JBSWY3DPEHPK3PXP&issuer=Example"
 BOB = "otpauth://totp/Bank:bob?secret=GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ&digits=8&algorithm=SHA256"

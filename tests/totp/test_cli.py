@@ -12,10 +12,10 @@ import pskc
 import pytest
 import segno
 
-from emulators.clock import FakeClock
-from emulators.totp.factory import TokenFactory
-from emulators.totp.otp import OtpAccount
-from emulators.totp.sealing import write_sealing_key
+from tokenbench.emulators.clock import FakeClock
+from tokenbench.emulators.totp.factory import TokenFactory
+from tokenbench.emulators.totp.otp import OtpAccount
+from tokenbench.emulators.totp.sealing import write_sealing_key
 
 PSK_HEX = "000102030405060708090a0b0c0d0e0f"
 ALICE = "otpauth://totp/Example:alice@google.com?secret=JBSWY3DPEHPK3PXP&issuer=Example"

@@ -19,13 +19,13 @@ import pytest
 from lxml import etree
 from pskc.exceptions import DecryptionError
 
-from emulators.clock import FakeClock
-from emulators.totp.errors import PskcError, TotpError
-from emulators.totp.factory import TokenFactory
-from emulators.totp.otp import OtpAccount
-from emulators.totp.provisioning import TOTP_ALGORITHM_URN, inspect_pskc
-from emulators.totp.sealing import unseal
-from emulators.totp.token import DEFAULT_BATTERY_LIFE, YEAR_SECONDS, HardwareTotpToken
+from tokenbench.emulators.clock import FakeClock
+from tokenbench.emulators.totp.errors import PskcError, TotpError
+from tokenbench.emulators.totp.factory import TokenFactory
+from tokenbench.emulators.totp.otp import OtpAccount
+from tokenbench.emulators.totp.provisioning import TOTP_ALGORITHM_URN, inspect_pskc
+from tokenbench.emulators.totp.sealing import unseal
+from tokenbench.emulators.totp.token import DEFAULT_BATTERY_LIFE, YEAR_SECONDS, HardwareTotpToken
 
 START = 1_700_000_000
 PSK = bytes.fromhex("000102030405060708090a0b0c0d0e0f")

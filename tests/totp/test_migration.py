@@ -10,15 +10,15 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from emulators.totp.errors import MigrationError, OtpauthError
-from emulators.totp.migration import (
+from tokenbench.emulators.totp.errors import MigrationError, OtpauthError
+from tokenbench.emulators.totp.migration import (
     build_migration_uri,
     decode_payload,
     encode_payload,
     parse_migration_uri,
 )
-from emulators.totp.otp import OtpAccount
-from emulators.totp.protobuf import (
+from tokenbench.emulators.totp.otp import OtpAccount
+from tokenbench.emulators.totp.protobuf import (
     MAX_VARINT,
     ProtobufError,
     encode_field,

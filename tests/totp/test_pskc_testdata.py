@@ -9,8 +9,8 @@ import pskc
 import pytest
 from pskc.exceptions import DecryptionError
 
-from emulators.totp.errors import PskcError
-from emulators.totp.provisioning import inspect_pskc
+from tokenbench.emulators.totp.errors import PskcError
+from tokenbench.emulators.totp.provisioning import inspect_pskc
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "pskc"
 RFC = DATA / "rfc6030"

@@ -11,11 +11,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 from PIL import Image
 
-from emulators.clock import FakeClock
-from emulators.totp.app import VirtualTotpApp
-from emulators.totp.errors import OtpauthError, QrCodeError
-from emulators.totp.qr import decode_qr_png
-from emulators.totp.uri import parse_otpauth
+from tokenbench.emulators.clock import FakeClock
+from tokenbench.emulators.totp.app import VirtualTotpApp
+from tokenbench.emulators.totp.errors import OtpauthError, QrCodeError
+from tokenbench.emulators.totp.qr import decode_qr_png
+from tokenbench.emulators.totp.uri import parse_otpauth
 
 URI = (
     "otpauth://totp/ACME%20Co:john.doe@email.com?secret=HXDMVJECJJWSRB3HWIZR4IFUGFTMXBOZ"

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from emulators.clock import FakeClock
-from emulators.totp.errors import SealError, TokenStateError
-from emulators.totp.otp import OtpAccount
-from emulators.totp.sealing import SEALING_KEY_FILE, write_sealing_key
-from emulators.totp.token import DISPLAY_SECONDS, YEAR_SECONDS, HardwareTotpToken
+from tokenbench.emulators.clock import FakeClock
+from tokenbench.emulators.totp.errors import SealError, TokenStateError
+from tokenbench.emulators.totp.otp import OtpAccount
+from tokenbench.emulators.totp.sealing import SEALING_KEY_FILE, write_sealing_key
+from tokenbench.emulators.totp.token import DISPLAY_SECONDS, YEAR_SECONDS, HardwareTotpToken
 
 SEED = b"12345678901234567890"
 KEY = bytes(range(32))

@@ -6,9 +6,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from emulators.totp.errors import OtpauthError
-from emulators.totp.otp import OtpAccount, decode_base32
-from emulators.totp.uri import build_otpauth, parse_otpauth
+from tokenbench.emulators.totp.errors import OtpauthError
+from tokenbench.emulators.totp.otp import OtpAccount, decode_base32
+from tokenbench.emulators.totp.uri import build_otpauth, parse_otpauth
 
 HELLO = b"Hello!\xde\xad\xbe\xef"  # JBSWY3DPEHPK3PXP, the Key Uri Format's example secret
 GOOD = "otpauth://totp/Example:alice@google.com?secret=JBSWY3DPEHPK3PXP&issuer=Example"

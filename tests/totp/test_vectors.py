@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from emulators.clock import FakeClock
-from emulators.totp.app import VirtualTotpApp
-from emulators.totp.uri import build_otpauth, parse_otpauth
+from tokenbench.emulators.clock import FakeClock
+from tokenbench.emulators.totp.app import VirtualTotpApp
+from tokenbench.emulators.totp.uri import build_otpauth, parse_otpauth
 
 HOTP_SECRET = b"12345678901234567890"
 RFC4226_CODES = [

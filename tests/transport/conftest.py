@@ -13,10 +13,10 @@ from collections.abc import Iterator
 
 import pytest
 
-from emulators.clock import FakeClock
-from emulators.ctap.faults import FaultSet
-from emulators.ctap.transaction import KeepaliveStatus, Transaction
-from emulators.transport.ctaphid import (
+from tokenbench.emulators.clock import FakeClock
+from tokenbench.emulators.ctap.faults import FaultSet
+from tokenbench.emulators.ctap.transaction import KeepaliveStatus, Transaction
+from tokenbench.emulators.transport.ctaphid import (
     BROADCAST_CID,
     CONT_HEADER_SIZE,
     INIT_HEADER_SIZE,

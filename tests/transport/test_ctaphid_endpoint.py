@@ -13,8 +13,8 @@ import time
 
 import pytest
 
-from emulators.ctap.transaction import KeepaliveStatus
-from emulators.transport.ctaphid import (
+from tokenbench.emulators.ctap.transaction import KeepaliveStatus
+from tokenbench.emulators.transport.ctaphid import (
     BROADCAST_CID,
     CONT_PAYLOAD,
     INIT_PAYLOAD,

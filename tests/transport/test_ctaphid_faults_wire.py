@@ -24,10 +24,10 @@ from fido2.ctap1 import ApduError, Ctap1
 from fido2.ctap2 import Ctap2
 from fido2.hid import STATUS
 
-from emulators.ctap.constants import IsoSw
-from emulators.ctap.faults import Fault
-from emulators.key import EmulatedKey, parse_emu_uri
-from emulators.transport.ctaphid import (
+from tokenbench.emulators.ctap.constants import IsoSw
+from tokenbench.emulators.ctap.faults import Fault
+from tokenbench.emulators.key import EmulatedKey, parse_emu_uri
+from tokenbench.emulators.transport.ctaphid import (
     BCNT_FIELD,
     BROADCAST_CID,
     FIRST_CID,
@@ -37,7 +37,7 @@ from emulators.transport.ctaphid import (
     HidCommand,
     HidError,
 )
-from emulators.transport.udp import UdpControlClient, open_udp_device
+from tokenbench.emulators.transport.udp import UdpControlClient, open_udp_device
 
 INIT_ANSWER_SIZE = NONCE_SIZE + 9  # nonce, CID(4), version, major, minor, build, capabilities
 CID_IN_INIT_ANSWER = slice(INIT_HEADER_SIZE + NONCE_SIZE, INIT_HEADER_SIZE + NONCE_SIZE + 4)
@@ -183,8 +183,8 @@ def test_emu_uri_selects_the_fault(fault: Fault) -> None:
 
 
 def test_bench_has_no_wire_option_any_more() -> None:
-    from bench.errors import UserError
-    from bench.targets import parse_target
+    from tokenbench.bench.errors import UserError
+    from tokenbench.bench.targets import parse_target
 
     with pytest.raises(UserError, match="wire"):
         parse_target(f"emu:wire={Fault.BAD_LENGTH}")
@@ -211,7 +211,7 @@ def test_cli_emulates_a_key_with_the_wire_faults() -> None:
     fault_args = [arg for fault in WIRE_FAULTS for arg in ("--fault", fault.value)]
     process = subprocess.Popen(
         [
-            sys.executable, "-m", "bench.cli", "key", "emulate",
+            sys.executable, "-m", "tokenbench.bench.cli", "key", "emulate",
             "--udp", f"{LOOPBACK}:{port}", "--reply-to", f"{LOOPBACK}:{reply}",
             "--control", f"{LOOPBACK}:{control_port}", *fault_args,
         ],

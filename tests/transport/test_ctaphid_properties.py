@@ -13,11 +13,11 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from emulators.clock import FakeClock
-from emulators.ctap.env import Env
-from emulators.ctap.profiles import get_profile
-from emulators.key import EmulatedKey
-from emulators.transport.ctaphid import (
+from tokenbench.emulators.clock import FakeClock
+from tokenbench.emulators.ctap.env import Env
+from tokenbench.emulators.ctap.profiles import get_profile
+from tokenbench.emulators.key import EmulatedKey
+from tokenbench.emulators.transport.ctaphid import (
     BROADCAST_CID,
     INIT_PAYLOAD,
     MAX_MESSAGE,
@@ -27,7 +27,7 @@ from emulators.transport.ctaphid import (
     frame_message,
     parse_messages,
 )
-from emulators.transport.ctaphid import logger as ctaphid_logger
+from tokenbench.emulators.transport.ctaphid import logger as ctaphid_logger
 
 UNKNOWN_COMMANDS = [0x02, 0x05, 0x07, 0x12, 0x3A, 0x40, 0x55, 0x7E]
 GET_INFO = b"\x04"

@@ -18,7 +18,7 @@ from fido2.ctap2.config import Config
 from fido2.ctap2.credman import CredentialManagement
 from fido2.ctap2.pin import ClientPin
 
-from emulators.key import EmulatedKey
+from tokenbench.emulators.key import EmulatedKey
 
 PIN = "246810"
 RP = {"id": "example.com", "name": "Example"}

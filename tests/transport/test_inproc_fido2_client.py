@@ -24,8 +24,8 @@ from fido2.webauthn import (
     PublicKeyCredentialUserEntity,
 )
 
-from emulators.key import EmulatedKey, parse_emu_uri
-from emulators.transport.inproc import DeviceDisconnected
+from tokenbench.emulators.key import EmulatedKey, parse_emu_uri
+from tokenbench.emulators.transport.inproc import DeviceDisconnected
 
 ORIGIN = "https://example.com"
 RP = PublicKeyCredentialRpEntity(id="example.com", name="Example")

@@ -21,9 +21,14 @@ from fido2.ctap import CtapError
 from fido2.ctap2 import Ctap2
 from fido2.hid import STATUS
 
-from emulators.key import EmulatedKey
-from emulators.transport.ctaphid import BROADCAST_CID, HidCommand, HidError, frame_message
-from emulators.transport.udp import (
+from tokenbench.emulators.key import EmulatedKey
+from tokenbench.emulators.transport.ctaphid import (
+    BROADCAST_CID,
+    HidCommand,
+    HidError,
+    frame_message,
+)
+from tokenbench.emulators.transport.udp import (
     UdpControlClient,
     UdpHidConnection,
     UdpKeyServer,
@@ -152,7 +157,7 @@ def test_control_touch_on_an_auto_key_does_nothing(served: Served) -> None:
 
 def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "bench.cli", "key", "emulate", *args],
+        [sys.executable, "-m", "tokenbench.bench.cli", "key", "emulate", *args],
         capture_output=True,
         text=True,
         timeout=30,
@@ -198,7 +203,7 @@ def test_cli_serves_python_fido2_and_stops_cleanly(tmp_path: Path, signum: int) 
     state = tmp_path / "key.json"
     process = subprocess.Popen(
         [
-            sys.executable, "-m", "bench.cli", "key", "emulate",
+            sys.executable, "-m", "tokenbench.bench.cli", "key", "emulate",
             "--udp", f"{LOOPBACK}:{port}", "--reply-to", f"{LOOPBACK}:{reply}",
             "--control", f"{LOOPBACK}:{control}", "--state", str(state),
         ],

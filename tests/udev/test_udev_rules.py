@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from udev_harness import UDEV_RULES, Node, UdevResult, missing_tools, udevadm_test
 
-from bench.keytools.usb_scan import KNOWN_FIDO_IDS
+from tokenbench.bench.keytools.usb_scan import KNOWN_FIDO_IDS
 
 HERE = Path(__file__).parent
 USB = "/sys/devices/pci0000:00/0000:00:14.0/usb1"

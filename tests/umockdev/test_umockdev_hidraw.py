@@ -25,14 +25,14 @@ from fido2.cose import CoseKey
 from fido2.ctap2 import Ctap2
 from fido2.webauthn import AuthenticatorData
 
-from emulators.key import EmulatedKey
-from emulators.transport.fido_hid import (
+from tokenbench.emulators.key import EmulatedKey
+from tokenbench.emulators.transport.fido_hid import (
     EMULATOR_PRODUCT_ID,
     EMULATOR_VENDOR_ID,
     FIDO_REPORT_DESCRIPTOR,
     REPORT_SIZE,
 )
-from emulators.transport.umockdev_hidraw import (
+from tokenbench.emulators.transport.umockdev_hidraw import (
     UmockdevHidraw,
     UmockdevUnavailable,
     attach_umockdev,

@@ -20,10 +20,10 @@ if _HERE not in sys.path:
 
 from verifier_helpers import BACKENDS, START, drop_schema, make_service, open_store  # noqa: E402
 
-from emulators.clock import FakeClock  # noqa: E402
-from verifier.iam import IamService  # noqa: E402
-from verifier.seeds import SeedCipher  # noqa: E402
-from verifier.store import Store  # noqa: E402
+from tokenbench.emulators.clock import FakeClock  # noqa: E402
+from tokenbench.verifier.iam import IamService  # noqa: E402
+from tokenbench.verifier.seeds import SeedCipher  # noqa: E402
+from tokenbench.verifier.store import Store  # noqa: E402
 
 
 @pytest.fixture(params=BACKENDS)

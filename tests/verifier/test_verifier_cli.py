@@ -17,9 +17,9 @@ from PIL import Image
 from sqlalchemy import create_engine
 from verifier_helpers import pg_url
 
-from bench.cli import main
-from emulators.clock import SystemClock
-from verifier.seeds import PSKC_TOTP
+from tokenbench.bench.cli import main
+from tokenbench.emulators.clock import SystemClock
+from tokenbench.verifier.seeds import PSKC_TOTP
 
 AWS_ERROR = re.compile(
     r"An error occurred \((?P<code>\w+)\) when calling the (?P<op>\w+) operation: [^\n]+\n"

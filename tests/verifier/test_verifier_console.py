@@ -21,10 +21,10 @@ from fido2.webauthn import AttestedCredentialData
 from PIL import Image
 from verifier_helpers import ACCOUNT, enable, new_virtual
 
-from verifier import webauthn
-from verifier.errors import IamError
-from verifier.iam import Caller, IamService
-from verifier.iam_console import ConsoleEnrolment
+from tokenbench.verifier import webauthn
+from tokenbench.verifier.errors import IamError
+from tokenbench.verifier.iam import Caller, IamService
+from tokenbench.verifier.iam_console import ConsoleEnrolment
 
 RP_ID = "example.com"
 ORIGIN = "https://example.com"

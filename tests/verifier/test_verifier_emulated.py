@@ -9,13 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from emulators.clock import FakeClock
-from emulators.totp.app import VirtualTotpApp
-from emulators.totp.factory import TokenFactory
-from emulators.totp.token import HardwareTotpToken
-from verifier.errors import IamError
-from verifier.iam import IamService
-from verifier.seeds import SeedImportError
+from tokenbench.emulators.clock import FakeClock
+from tokenbench.emulators.totp.app import VirtualTotpApp
+from tokenbench.emulators.totp.factory import TokenFactory
+from tokenbench.emulators.totp.token import HardwareTotpToken
+from tokenbench.verifier.errors import IamError
+from tokenbench.verifier.iam import IamService
+from tokenbench.verifier.seeds import SeedImportError
 
 YEAR = 365.25 * 86400
 PSK = bytes(range(16))

@@ -21,12 +21,12 @@ from verifier_helpers import (
     new_virtual,
 )
 
-from emulators.clock import DriftingClock
-from verifier import iam_names as names
-from verifier.errors import IamError
-from verifier.iam import Caller, IamService
-from verifier.seeds import ImportedSeed
-from verifier.totp import TotpParams
+from tokenbench.emulators.clock import DriftingClock
+from tokenbench.verifier import iam_names as names
+from tokenbench.verifier.errors import IamError
+from tokenbench.verifier.iam import Caller, IamService
+from tokenbench.verifier.seeds import ImportedSeed
+from tokenbench.verifier.totp import TotpParams
 
 TWO_YEARS = 2 * 365.25 * 86400
 HW_SECRET = bytes(range(1, 21))

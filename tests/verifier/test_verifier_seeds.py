@@ -16,9 +16,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 from verifier_helpers import DATA, Authenticator, b32
 
-from verifier.errors import IamError
-from verifier.iam import IamService
-from verifier.seeds import (
+from tokenbench.verifier.errors import IamError
+from tokenbench.verifier.iam import IamService
+from tokenbench.verifier.seeds import (
     KEK_ENV,
     PSKC_TOTP,
     SeedCipher,

@@ -11,12 +11,12 @@ import pytest
 from sqlalchemy import insert
 from verifier_helpers import ACCOUNT, enabled_virtual, make_service
 
-from emulators.clock import FakeClock
-from verifier import migrations
-from verifier.errors import IamError
-from verifier.iam import IamService
-from verifier.seeds import SeedCipher
-from verifier.store import Ceremony, Device, Store
+from tokenbench.emulators.clock import FakeClock
+from tokenbench.verifier import migrations
+from tokenbench.verifier.errors import IamError
+from tokenbench.verifier.iam import IamService
+from tokenbench.verifier.seeds import SeedCipher
+from tokenbench.verifier.store import Ceremony, Device, Store
 
 THREADS = 8
 PROCESSES = 4
@@ -201,7 +201,7 @@ def test_tags_limit_and_case(store: Store) -> None:
 
 
 def test_postgres_url_scheme_is_normalized() -> None:
-    from verifier.store import normalize_url
+    from tokenbench.verifier.store import normalize_url
 
     assert normalize_url("postgresql://u@h/db") == "postgresql+psycopg://u@h/db"
     assert normalize_url("x.db").startswith("sqlite:////")

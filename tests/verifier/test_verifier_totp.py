@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from verifier.totp import (
+from tokenbench.verifier.totp import (
     InMemoryVerifier,
     Outcome,
     TotpKey,

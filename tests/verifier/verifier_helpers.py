@@ -11,11 +11,11 @@ import pyotp
 import pytest
 from sqlalchemy import create_engine
 
-from emulators.clock import FakeClock
-from verifier.errors import IamError
-from verifier.iam import IamService, open_account
-from verifier.seeds import SeedCipher
-from verifier.store import Store
+from tokenbench.emulators.clock import FakeClock
+from tokenbench.verifier.errors import IamError
+from tokenbench.verifier.iam import IamService, open_account
+from tokenbench.verifier.seeds import SeedCipher
+from tokenbench.verifier.store import Store
 
 PG_ENV = "TOKENBENCH_PG_URL"
 START = 1_800_000_000.0  # 2027-01-15, a multiple of 30 s

@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from webauthn_factory import BE, BS, ORIGIN, RP_ID, UP, UV, SoftKey, assert_
 
-from verifier.webauthn import (
+from tokenbench.verifier.webauthn import (
     AssertionResult,
     CounterRegression,
     RelyingPartyPolicy,

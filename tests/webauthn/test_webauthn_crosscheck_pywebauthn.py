@@ -30,8 +30,8 @@ from webauthn_factory import (
     register,
 )
 
-from verifier.trust import TrustStore
-from verifier.webauthn import (
+from tokenbench.verifier.trust import TrustStore
+from tokenbench.verifier.webauthn import (
     RelyingPartyPolicy,
     StoredCredential,
     WebAuthnError,

@@ -21,10 +21,10 @@ from fido2.webauthn import (
     PublicKeyCredentialRequestOptions,
 )
 
-from emulators.ctap.attestation import VendorAuthority
-from emulators.key import EmulatedKey
-from verifier.trust import TrustStore
-from verifier.webauthn import (
+from tokenbench.emulators.ctap.attestation import VendorAuthority
+from tokenbench.emulators.key import EmulatedKey
+from tokenbench.verifier.trust import TrustStore
+from tokenbench.verifier.webauthn import (
     TYPE_GET,
     CounterRegression,
     RegisteredCredential,
@@ -292,7 +292,7 @@ def test_trusted_through_mds_blob_of_the_emulated_model() -> None:
     from webauthn_factory import NOW
     from webauthn_mds_factory import MdsSigner
 
-    from emulators.ctap.attestation import metadata_statement
+    from tokenbench.emulators.ctap.attestation import metadata_statement
 
     key = EmulatedKey.create(seed=22)
     info = Ctap2(key.hid_device()).send_cbor(Ctap2.CMD.GET_INFO)

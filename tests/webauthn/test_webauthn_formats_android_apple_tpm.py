@@ -21,9 +21,9 @@ from webauthn_formats_factory import (
     tpm_registration,
 )
 
-from verifier.trust import TrustStore
-from verifier.webauthn import RelyingPartyPolicy, WebAuthnError, verify_registration
-from verifier.webauthn_android import KeyDescription
+from tokenbench.verifier.trust import TrustStore
+from tokenbench.verifier.webauthn import RelyingPartyPolicy, WebAuthnError, verify_registration
+from tokenbench.verifier.webauthn_android import KeyDescription
 
 CHALLENGE = b"\x42" * 32
 PKI = Pki.create(vendor="Test Android/Apple Root")

@@ -11,14 +11,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 from webauthn_factory import ORIGIN, RP_ID, SoftKey, assert_, register
 
-from verifier.webauthn import (
+from tokenbench.verifier.webauthn import (
     RelyingPartyPolicy,
     StoredCredential,
     WebAuthnError,
     verify_assertion,
     verify_registration,
 )
-from verifier.webauthn_errors import ERROR_CODES
+from tokenbench.verifier.webauthn_errors import ERROR_CODES
 
 CHALLENGE = b"\x99" * 32
 POLICY = RelyingPartyPolicy(RP_ID, frozenset({ORIGIN}))

@@ -10,8 +10,8 @@ from hypothesis import strategies as st
 from webauthn_factory import AAGUID, AT, NOW, ORIGIN, RP_ID, UP, Pki, der, register
 from webauthn_mds_factory import MdsSigner, entry
 
-from verifier.trust import TrustError, TrustStore
-from verifier.webauthn import RelyingPartyPolicy, WebAuthnError, verify_registration
+from tokenbench.verifier.trust import TrustError, TrustStore
+from tokenbench.verifier.webauthn import RelyingPartyPolicy, WebAuthnError, verify_registration
 
 CHALLENGE = b"\x55" * 32
 REVOKED_AAGUID = b"\xee" * 16

@@ -8,8 +8,8 @@ import pytest
 from fido2.cose import ES256, RS256, EdDSA
 from webauthn_factory import AAGUID, AT, BE, BS, ORIGIN, RP_ID, UP, UV, Pki, SoftKey, register
 
-from verifier.trust import TrustStore
-from verifier.webauthn import (
+from tokenbench.verifier.trust import TrustStore
+from tokenbench.verifier.webauthn import (
     RelyingPartyPolicy,
     WebAuthnError,
     classify,
