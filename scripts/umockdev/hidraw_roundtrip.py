@@ -15,12 +15,9 @@ import statistics
 import sys
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 from fido2.ctap2 import Ctap2
 from fido2.hid import CTAPHID, CtapHidDevice
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from tokenbench.emulators.key import EmulatedKey
 

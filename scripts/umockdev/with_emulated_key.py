@@ -14,9 +14,6 @@ from __future__ import annotations
 import argparse
 import subprocess
 import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from tokenbench.emulators.key import EmulatedKey
 from tokenbench.emulators.transport.umockdev_hidraw import UmockdevUnavailable, attach_umockdev

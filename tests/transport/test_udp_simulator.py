@@ -173,6 +173,30 @@ def test_cli_refuses_a_remote_bind_and_bad_addresses() -> None:
     assert result.returncode == 1 and "not a number" in result.stderr
 
 
+def _one_error_line(result: subprocess.CompletedProcess[str]) -> str:
+    assert result.returncode == 1, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("tokenbench: error: "), result.stderr
+    return lines[0]
+
+
+def test_cli_names_the_socket_it_cannot_bind_and_the_flag_that_moves_it() -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as taken:
+        taken.bind((LOOPBACK, 0))
+        busy = f"{LOOPBACK}:{taken.getsockname()[1]}"
+        line = _one_error_line(run_cli("--udp", f"{LOOPBACK}:{free_port()}", "--control", busy))
+        assert f"control socket {busy}" in line and "--control HOST:PORT" in line, line
+        line = _one_error_line(run_cli("--udp", busy))
+        assert f"HID socket {busy}" in line and "--udp HOST:PORT" in line, line
+
+
+def test_cli_refuses_a_default_control_port_that_is_the_reply_port() -> None:
+    # The control socket defaults to the HID port + 1; here that is where replies go.
+    line = _one_error_line(run_cli("--udp", "127.0.0.1:9111", "--reply-to", "127.0.0.1:9112"))
+    assert "127.0.0.1:9112" in line and "--reply-to" in line and "--control" in line, line
+    assert "9111" not in line, "the message must name the control socket, not the HID one"
+
+
 def test_cli_reports_unusable_state_files_in_one_line(tmp_path: Path) -> None:
     corrupt = tmp_path / "corrupt.json"
     corrupt.write_text("garbage")

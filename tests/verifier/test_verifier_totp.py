@@ -198,17 +198,3 @@ def test_window_property(drift: int, offset: int, window: int) -> None:
     assert verdict.accepted == (abs(offset) <= window)
     if verdict.accepted:
         assert verdict.step == step and verdict.drift_steps == drift + offset
-
-
-def test_verifier_does_not_import_emulators() -> None:
-    import subprocess
-    import sys
-
-    probe = (
-        "import sys, verifier.iam, verifier.iam_console, verifier.store, verifier.seeds;"
-        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'emulators'))"
-    )
-    result = subprocess.run(
-        [sys.executable, "-c", probe], capture_output=True, text=True, check=True
-    )
-    assert result.stdout.strip() == "[]"
