@@ -28,7 +28,10 @@ def _names_suites_package(arg: str) -> bool:
 
 
 def _names_suites_path(arg: str, invocation_dir: Path) -> bool:
-    path = (invocation_dir / arg.partition("::")[0]).resolve()
+    try:  # what looks like a path may be anything: an option's value, a NUL byte, 5 kB
+        path = (invocation_dir / arg.partition("::")[0]).resolve()
+    except (OSError, ValueError):
+        return False
     return path == SUITES_DIR or SUITES_DIR in path.parents
 
 

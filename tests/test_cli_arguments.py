@@ -6,6 +6,7 @@ once (no servers, no suites), with stores and files in a temporary directory.
 
 from __future__ import annotations
 
+import argparse
 import os
 from pathlib import Path
 
@@ -14,6 +15,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tokenbench.bench.cli import main
+from tokenbench.emulators.ctap.errors import StateError
+from tokenbench.emulators.totp.errors import TotpError
+from tokenbench.verifier.seeds import SeedError
+from tokenbench.verifier.trust import TrustError
 
 # fmt: off
 VOCABULARY = (
@@ -63,3 +68,34 @@ def test_random_command_lines_end_in_one_line_or_success(
     assert "internal error" not in captured.err, captured.err
     if status != 0:
         assert captured.err.count("\n") <= 1 or captured.err.startswith("usage:"), captured.err
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        TotpError("the app has no account 'x'"),
+        StateError("key state is corrupt"),
+        TrustError("cannot read root.pem"),
+        SeedError("wrong key-encryption key"),
+    ],
+    ids=lambda error: type(error).__name__,
+)
+def test_library_errors_reach_the_person_as_one_line(error, monkeypatch, capsys):
+    """The libraries raise their own errors (never the CLI's); the CLI makes each one line."""
+
+    def fails(args: argparse.Namespace) -> int:
+        raise error
+
+    monkeypatch.setattr("tokenbench.bench.cli.build_parser", lambda: _ParsesTo(fails))
+    assert main(["totp", "code"]) == 1
+    assert capsys.readouterr().err == f"tokenbench: error: {error}\n"
+
+
+class _ParsesTo:
+    """A parser whose every command line runs `handler`."""
+
+    def __init__(self, handler: object) -> None:
+        self.handler = handler
+
+    def parse_args(self, argv: object) -> argparse.Namespace:
+        return argparse.Namespace(handler=self.handler)
