@@ -25,6 +25,7 @@ from typing import Any
 import pytest
 
 from tokenbench.bench.errors import UserError
+from tokenbench.bench.pytest_entry import SUITES_DIR
 from tokenbench.bench.report_records import (
     SKIP_OTHER,
     CommandTiming,
@@ -42,7 +43,6 @@ MARKERS = {
 }
 DEFAULT_PIN = "314159"
 PIN_ENV = "TOKENBENCH_PIN"  # how a runner hands the PIN over without a visible argument
-SUITES_DIR = Path(__file__).parent / "suites"
 EXIT_UNEXPECTED_SKIP = 1
 
 
@@ -141,7 +141,7 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 def suite_of(path: Path) -> str | None:
     """The suite a test module belongs to, by name prefix: test_ctap2_info.py -> ctap2."""
-    if path.parent.resolve() != SUITES_DIR.resolve():
+    if path.parent.resolve() != SUITES_DIR:
         return None
     from tokenbench.bench.targets import SUITES
 

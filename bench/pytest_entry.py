@@ -19,7 +19,7 @@ import pytest
 
 PLUGIN = "tokenbench.bench.plugin"
 SUITES_PACKAGE = "tokenbench.bench.suites"
-SUITES_DIR = Path(__file__).resolve().parent / "suites"
+SUITES_DIR = Path(__file__).resolve().parent / "suites"  # the one definition; plugin, runner use it
 
 
 def _names_suites_package(arg: str) -> bool:

@@ -28,7 +28,6 @@ KEK_BYTES = 32
 class LocalRelyingParty:
     """One IAM account and its console, on a store that lives as long as one test."""
 
-    rp_id = RP_ID
     origin = ORIGIN
 
     def __init__(self, directory: Path, clock: Clock) -> None:

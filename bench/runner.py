@@ -28,9 +28,9 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from tokenbench.bench import suites
 from tokenbench.bench.errors import UserError
 from tokenbench.bench.plugin import PIN_ENV
+from tokenbench.bench.pytest_entry import SUITES_DIR
 from tokenbench.bench.report_records import TestRecord
 from tokenbench.bench.report_summary import COLUMNS, Summary, latency_table, summarize
 from tokenbench.bench.targets import SUITES, Target, parse_target
@@ -38,8 +38,6 @@ from tokenbench.bench.targets import SUITES, Target, parse_target
 POLL_SECONDS = 0.1
 EXIT_NO_TESTS = 5  # pytest: nothing collected
 TARGET_TIMEOUT = 600.0
-
-SUITES_DIR = Path(suites.__file__).resolve().parent
 
 
 @dataclass
