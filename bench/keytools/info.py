@@ -1,8 +1,9 @@
 """authenticatorGetInfo, decoded and explained for a person at the bench.
 
-The meanings are one line each, condensed from CTAP 2.1 §6.4 (getInfo members and options)
-and §12 (extensions), so that `tokenbench key info` says what a key can do without the reader
-having the spec open. Values come straight from python-fido2's `Info`; nothing is guessed.
+The meanings are one line each, condensed from CTAP 2.1 §6.4 (options) and §12 (extensions)
+here, and from the member table (`getinfo_members`) for the members themselves, so that
+`tokenbench key info` says what a key can do without the reader having the spec open. Values
+come straight from python-fido2's `Info`; nothing is guessed.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from typing import Any
 
 from fido2.cose import CoseKey
 from fido2.ctap2 import Info
+
+from tokenbench.emulators.ctap.getinfo_members import CTAP21_LAST_KEY, INFO_MEMBERS, InfoMember
 
 OPTION_MEANINGS: dict[str, str] = {
     "plat": "platform authenticator (built into the client device), not a roaming key",
@@ -82,9 +85,23 @@ class KeyReport:
     notes: list[str] = field(default_factory=list)
 
 
+OWN_SECTIONS = frozenset(
+    {"versions", "extensions", "aaguid", "options", "pin_uv_protocols", "transports", "algorithms"}
+)
+"""Members `key info` explains item by item; the others are plain values listed from the table."""
+PLAIN_MEMBERS = tuple(m for m in INFO_MEMBERS if m.fido2_name not in OWN_SECTIONS)
+LEGACY_JSON_KEYS = {"remaining_disc_creds": "remaining_discoverable_credentials"}
+"""`key info --json` keys older than the table (scripts read them); the rest are fido2's names."""
+
+
+def json_key(member: InfoMember) -> str:
+    """The key under which `key info --json` reports a plain member."""
+    return LEGACY_JSON_KEYS.get(member.fido2_name, member.fido2_name)
+
+
 def explain(info: Info) -> dict[str, Any]:
     """getInfo as JSON-friendly data, each item with its meaning."""
-    return {
+    explained: dict[str, Any] = {
         "versions": [
             {"name": v, "meaning": VERSION_MEANINGS.get(v, "unknown version")}
             for v in info.versions
@@ -98,30 +115,63 @@ def explain(info: Info) -> dict[str, Any]:
             {"name": k, "value": v, "meaning": OPTION_MEANINGS.get(k, "unknown option")}
             for k, v in info.options.items()
         ],
-        "max_msg_size": info.max_msg_size,
         "pin_uv_protocols": [
             {"version": p, "meaning": PIN_PROTOCOL_MEANINGS.get(p, "unknown protocol")}
             for p in info.pin_uv_protocols
         ],
-        "max_creds_in_list": info.max_creds_in_list,
-        "max_cred_id_length": info.max_cred_id_length,
         "transports": list(info.transports),
         "algorithms": [
             {"type": a.get("type"), "alg": a.get("alg"), "name": algorithm_name(a.get("alg", 0))}
             for a in info.algorithms
         ],
-        "max_large_blob": info.max_large_blob,
-        "force_pin_change": info.force_pin_change,
-        "min_pin_length": info.min_pin_length,
-        "firmware_version": info.firmware_version,
-        "max_cred_blob_length": info.max_cred_blob_length,
-        "remaining_discoverable_credentials": info.remaining_disc_creds,
     }
+    for member in PLAIN_MEMBERS:
+        explained[json_key(member)] = _json_value(getattr(info, member.fido2_name))
+    return explained
+
+
+def _json_value(value: object) -> object:
+    return value.hex() if isinstance(value, bytes) else value
+
+
+_UNREPORTED = explain(Info(versions=[]))
+"""What python-fido2 makes of members a key leaves out (its defaults), in `explain`'s form."""
+
+
+def _shown(member: InfoMember, value: object) -> bool:
+    """CTAP 2.1's plain numbers and flags always (a "-" says the key left it out); lists, maps
+    and later members only when the key said something python-fido2 would not assume."""
+    absent = _UNREPORTED[json_key(member)]
+    always = member.key <= CTAP21_LAST_KEY and not isinstance(absent, list | dict)
+    return always or value != absent
+
+
+def _value_text(member: InfoMember, value: object) -> str:
+    """The value as `key info` prints it: "-" where it says nothing (absent, or zero where
+    python-fido2 turns an absent member into zero), bytes by what they hold."""
+    absent = _UNREPORTED[json_key(member)]
+    if value is None or (value == absent and not absent and not isinstance(value, bool)):
+        return "-"
+    if member.binary and isinstance(value, str):
+        return _bytes_text(bytes.fromhex(value))
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, list):
+        return ", ".join(str(v) for v in value)
+    if isinstance(value, dict):
+        return ", ".join(f"{k} {v}" for k, v in value.items())
+    return str(value)
+
+
+def _bytes_text(data: bytes) -> str:
+    """A URL as text; anything else (encrypted identifiers, states) only by its size."""
+    text = data.decode("ascii", errors="replace")
+    return text if data.isascii() and text.isprintable() else f"{len(data)} bytes"
 
 
 def _line(name: str, value: object, meaning: str = "") -> str:
-    text = f"  {name:<28} {value}"
-    return f"{text:<52} {meaning}".rstrip() if meaning else text
+    text = f"  {name:<32} {value}"
+    return f"{text:<56} {meaning}".rstrip() if meaning else text
 
 
 def render(report: KeyReport) -> str:
@@ -141,17 +191,11 @@ def render(report: KeyReport) -> str:
     algorithms = ", ".join(f"{a['name']} ({a['alg']})" for a in info["algorithms"])
     out.append(f"Algorithms: {algorithms or 'not reported (ES256 assumed by CTAP 2.0)'}")
     out.append(f"Transports: {', '.join(info['transports']) or 'not reported'}")
-    out.append("Limits:")
-    out.append(_line("maxMsgSize", info["max_msg_size"], "largest CTAP message, bytes"))
-    out.append(_line("maxCredentialCountInList", info["max_creds_in_list"] or "-"))
-    out.append(_line("maxCredentialIdLength", info["max_cred_id_length"] or "-"))
-    out.append(_line("maxSerializedLargeBlobArray", info["max_large_blob"] or "-"))
-    out.append(_line("maxCredBlobLength", info["max_cred_blob_length"] or "-"))
-    out.append(_line("minPINLength", info["min_pin_length"]))
-    out.append(_line("forcePINChange", str(info["force_pin_change"]).lower()))
-    remaining = info["remaining_discoverable_credentials"]
-    out.append(_line("remainingDiscoverableCreds", "-" if remaining is None else remaining))
-    out.append(_line("firmwareVersion", info["firmware_version"] or "-"))
+    out.append("Limits and other members:")
+    for member in PLAIN_MEMBERS:
+        value = info[json_key(member)]
+        if _shown(member, value):
+            out.append(_line(member.name, _value_text(member, value), member.meaning))
     if report.pin_retries is not None:
         suffix = " (power-cycle the key before the next try)" if report.power_cycle_required else ""
         out.append(f"PIN retries left: {report.pin_retries}{suffix}")

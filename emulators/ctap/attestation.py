@@ -19,6 +19,7 @@ from __future__ import annotations
 import base64
 import datetime
 import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,6 +28,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from cryptography.x509.oid import NameOID
+
+from tokenbench.emulators.ctap.getinfo_members import json_name
 
 VENDOR_NAME = "tokenbench Emulated Vendor"
 VENDOR_COUNTRY = "US"
@@ -104,7 +107,9 @@ def certificate_aaguid(certificate: x509.Certificate) -> bytes | None:
         ext = certificate.extensions.get_extension_for_oid(OID_FIDO_GEN_CE_AAGUID)
     except x509.ExtensionNotFound:
         return None
-    value = ext.value.value  # type: ignore[attr-defined]
+    if not isinstance(ext.value, x509.UnrecognizedExtension):  # cryptography has no class for it
+        raise ValueError("malformed AAGUID extension")
+    value = ext.value.value
     if len(value) != len(DER_OCTET_STRING_16) + AAGUID_LENGTH or not value.startswith(
         DER_OCTET_STRING_16
     ):
@@ -235,37 +240,14 @@ MDS_SCHEMA = 3
 AUTHENTICATION_ALGORITHMS = ["secp256r1_ecdsa_sha256_raw", "ed25519_eddsa_sha512_raw"]
 UPV_BY_VERSION = {"FIDO_2_0": (1, 0), "FIDO_2_1_PRE": (1, 0), "FIDO_2_1": (1, 1)}
 """MDS3 upv for FIDO2 authenticators is the CTAP version: 1.0 = CTAP 2.0, 1.1 = CTAP 2.1."""
-GETINFO_JSON_NAMES = {
-    0x01: "versions",
-    0x02: "extensions",
-    0x03: "aaguid",
-    0x04: "options",
-    0x05: "maxMsgSize",
-    0x06: "pinUvAuthProtocols",
-    0x07: "maxCredentialCountInList",
-    0x08: "maxCredentialIdLength",
-    0x09: "transports",
-    0x0A: "algorithms",
-    0x0B: "maxSerializedLargeBlobArray",
-    0x0C: "forcePINChange",
-    0x0D: "minPINLength",
-    0x0E: "firmwareVersion",
-    0x0F: "maxCredBlobLength",
-    0x10: "maxRPIDsForSetMinPINLength",
-    0x11: "preferredPlatformUvAttempts",
-    0x12: "uvModality",
-    0x13: "certifications",
-    0x14: "remainingDiscoverableCredentials",
-    0x15: "vendorPrototypeConfigCommands",
-}
 
 
-def getinfo_json(info: dict[Any, Any]) -> dict[str, Any]:
+def getinfo_json(info: Mapping[Any, object]) -> dict[str, object]:
     """A getInfo map (CBOR integer keys or already JSON names) in MDS3's JSON form."""
-    out: dict[str, Any] = {}
+    out: dict[str, object] = {}
     for key, value in info.items():
-        name = GETINFO_JSON_NAMES.get(key, key) if isinstance(key, int) else key
-        if isinstance(name, int):
+        name = json_name(key) if isinstance(key, int) else key
+        if name is None:
             continue  # an unknown integer key has no MDS3 name
         if isinstance(value, bytes):
             value = value.hex()
@@ -275,7 +257,7 @@ def getinfo_json(info: dict[Any, Any]) -> dict[str, Any]:
     return out
 
 
-def _algorithm_json(entry: Any) -> Any:
+def _algorithm_json(entry: object) -> object:
     return {"type": "public-key", "alg": entry} if isinstance(entry, int) else entry
 
 
@@ -285,8 +267,8 @@ def _aaguid_string(aaguid: bytes) -> str:
 
 
 def metadata_statement(
-    aaguid: bytes, description: str, info: dict[Any, Any], root: x509.Certificate
-) -> dict[str, Any]:
+    aaguid: bytes, description: str, info: Mapping[Any, object], root: x509.Certificate
+) -> dict[str, object]:
     """A FIDO MDS3 metadata statement for an emulated model, as a JSON-ready dict.
 
     `info` is the model's getInfo (integer keys or MDS3 names). The statement is honest about
@@ -297,52 +279,58 @@ def metadata_statement(
         raise ValueError("an AAGUID is 16 bytes")
     get_info = getinfo_json(info)
     get_info.setdefault("aaguid", aaguid.hex())
-    versions = get_info.get("versions", ["FIDO_2_0"])
-    upv = sorted({UPV_BY_VERSION[v] for v in versions if v in UPV_BY_VERSION}, reverse=True)
-    options = get_info.get("options", {})
-    has_pin = "clientPin" in options
-    uv_details = [[{"userVerificationMethod": "presence_internal"}]]
-    if has_pin:
-        uv_details.append(
-            [
-                {
-                    "userVerificationMethod": "passcode_external",
-                    "caDesc": {"base": 10, "minLength": 4, "maxRetries": 8, "blockSlowdown": 0},
-                }
-            ]
-        )
-        uv_details.append(
-            [
-                {"userVerificationMethod": "presence_internal"},
-                {"userVerificationMethod": "passcode_external"},
-            ]
-        )
-    transports = get_info.get("transports", ["usb"])
-    attachment = ["external", "wired"] if "usb" in transports else ["external"]
-    if "nfc" in transports:
-        attachment += ["wireless", "nfc"]
+    firmware = get_info.get("firmwareVersion", 1)
     return {
         "legalHeader": "Emulated authenticator: not a certified product.",
         "aaguid": _aaguid_string(aaguid),
         "description": description,
-        "authenticatorVersion": int(get_info.get("firmwareVersion", 1)),
+        "authenticatorVersion": int(firmware) if isinstance(firmware, int) else 1,
         "protocolFamily": "fido2",
         "schema": MDS_SCHEMA,
-        "upv": [{"major": major, "minor": minor} for major, minor in upv or [(1, 0)]],
+        "upv": _upv(get_info.get("versions", ["FIDO_2_0"])),
         "authenticationAlgorithms": list(AUTHENTICATION_ALGORITHMS),
         "publicKeyAlgAndEncodings": ["cose"],
         "attestationTypes": ["basic_full"],
-        "userVerificationDetails": uv_details,
+        "userVerificationDetails": _user_verification_details(get_info.get("options", {})),
         "keyProtection": ["software"],
         "matcherProtection": ["software"],
         "cryptoStrength": 128,
-        "attachmentHint": attachment,
+        "attachmentHint": _attachment_hint(get_info.get("transports", ["usb"])),
         "tcDisplay": [],
         "attestationRootCertificates": [
             base64.b64encode(root.public_bytes(serialization.Encoding.DER)).decode()
         ],
         "authenticatorGetInfo": get_info,
     }
+
+
+def _upv(versions: object) -> list[dict[str, int]]:
+    """MDS3 upv: the CTAP versions listed, newest first; 1.0 when none is known."""
+    listed = versions if isinstance(versions, list) else []
+    upv = sorted({UPV_BY_VERSION[v] for v in listed if v in UPV_BY_VERSION}, reverse=True)
+    return [{"major": major, "minor": minor} for major, minor in upv or [(1, 0)]]
+
+
+def _user_verification_details(options: object) -> list[list[dict[str, object]]]:
+    """Presence alone; with PIN support also the PIN alone, and presence plus PIN."""
+    presence: dict[str, object] = {"userVerificationMethod": "presence_internal"}
+    details = [[presence]]
+    if isinstance(options, Mapping) and "clientPin" in options:
+        pin_entry: dict[str, object] = {
+            "userVerificationMethod": "passcode_external",
+            "caDesc": {"base": 10, "minLength": 4, "maxRetries": 8, "blockSlowdown": 0},
+        }
+        details.append([pin_entry])
+        details.append([dict(presence), {"userVerificationMethod": "passcode_external"}])
+    return details
+
+
+def _attachment_hint(transports: object) -> list[str]:
+    listed = transports if isinstance(transports, list) else []
+    hint = ["external", "wired"] if "usb" in listed else ["external"]
+    if "nfc" in listed:
+        hint += ["wireless", "nfc"]
+    return hint
 
 
 def root_fingerprint(root: x509.Certificate) -> str:

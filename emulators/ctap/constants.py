@@ -129,7 +129,11 @@ class GetAssertionResponse(IntEnum):
 
 
 class InfoKey(IntEnum):
-    """authenticatorGetInfo response keys (§6.4)."""
+    """authenticatorGetInfo response keys (§6.4), for code that names one member.
+
+    Names, meanings and encoding of every member are in `getinfo_members.InfoValues`
+    (tests/ctap/test_ctap_getinfo_members.py keeps the two in step).
+    """
 
     VERSIONS = 0x01
     EXTENSIONS = 0x02

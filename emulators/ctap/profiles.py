@@ -22,15 +22,14 @@ What happens to claims of a captured getInfo that this emulator cannot honour:
 
 from __future__ import annotations
 
-import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any
-
-from fido2 import cbor
+from typing import Any, TypeGuard
 
 from tokenbench.emulators.ctap.attestation import DEFAULT_AAGUID
 from tokenbench.emulators.ctap.constants import CoseAlg, Ext, InfoKey, Version
 from tokenbench.emulators.ctap.credentials import MAX_CRED_BLOB, MAX_CRED_ID_LEN
+from tokenbench.emulators.ctap.getinfo_members import INFO_MEMBERS, decode_info, json_name
 
 SUPPORTED_EXTENSIONS = (
     Ext.CRED_PROTECT,
@@ -133,146 +132,129 @@ class DeviceProfile:
     # ---- loading a real key's getInfo ---------------------------------------------------
     @classmethod
     def from_getinfo(
-        cls, data: bytes | str | dict[Any, Any], name: str = "captured"
+        cls, data: bytes | str | Mapping[Any, object], name: str = "captured"
     ) -> DeviceProfile:
         """A profile that stands in for the key whose getInfo response `data` is.
 
         `data` is the CBOR map (bytes, with or without a leading 0x00 status byte), a JSON text
         (keys either the CTAP integer keys or the WebAuthn/python-fido2 names), or a decoded map.
         """
-        info = _decode_getinfo(data)
+        info = decode_info(data)
+        versions, aaguid = _identity(info)
         dropped: list[str] = []
-
-        def get(key: InfoKey, default: Any = None) -> Any:
-            return info.get(int(key), default)
-
-        versions = get(InfoKey.VERSIONS)
-        if not isinstance(versions, list) or not all(isinstance(v, str) for v in versions):
-            raise ValueError("getInfo has no versions list")
-        aaguid = get(InfoKey.AAGUID, DEFAULT_AAGUID)
-        if not isinstance(aaguid, bytes) or len(aaguid) != 16:
-            raise ValueError("getInfo AAGUID must be 16 bytes")
-        extensions = []
-        for ext in get(InfoKey.EXTENSIONS, []) or []:
-            if ext in SUPPORTED_EXTENSIONS:
-                extensions.append(ext)
-            else:
-                dropped.append(f"extension {ext}")
-        options: dict[str, bool] = {}
-        for key, value in dict(get(InfoKey.OPTIONS, {}) or {}).items():
-            if key == "plat":
-                options[key] = False
-            elif key in STATIC_OPTIONS or key in LIVE_OPTIONS:
-                options[key] = bool(value)
-            else:
-                dropped.append(f"option {key}")
-        if "up" not in options:
-            options["up"] = True
-        protocols = [p for p in get(InfoKey.PIN_UV_AUTH_PROTOCOLS, []) or [] if p in (1, 2)]
-        if options.get("clientPin") is not None and not protocols:
-            protocols = [1]
-        algs: list[int] = []
-        for entry in get(InfoKey.ALGORITHMS, []) or []:
-            alg = entry.get("alg") if isinstance(entry, dict) else entry
-            if alg in SUPPORTED_ALGS:
-                algs.append(int(alg))
-            else:
-                dropped.append(f"algorithm {alg}")
-        kwargs: dict[str, Any] = {
-            "name": name,
-            "model": f"captured {aaguid.hex()}",
-            "aaguid": aaguid,
-            "versions": tuple(versions),
-            "extensions": tuple(extensions),
-            "options": options,
-            "pin_uv_auth_protocols": tuple(protocols),
-            "algorithms": tuple(algs) if algs else (int(CoseAlg.ES256),),
-            "dropped": tuple(dropped),
-        }
-        simple = {
-            InfoKey.MAX_MSG_SIZE: "max_msg_size",
-            InfoKey.MAX_CREDENTIAL_COUNT_IN_LIST: "max_credential_count_in_list",
-            InfoKey.MAX_SERIALIZED_LARGE_BLOB_ARRAY: "max_serialized_large_blob_array",
-            InfoKey.FIRMWARE_VERSION: "firmware_version",
-            InfoKey.MAX_RPIDS_FOR_SET_MIN_PIN_LENGTH: "max_rpids_for_set_min_pin_length",
-            InfoKey.REMAINING_DISCOVERABLE_CREDENTIALS: "max_resident_credentials",
-        }
-        for key, attr in simple.items():
-            value = get(key)
-            if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
-                kwargs[attr] = value
-        blob_len = get(InfoKey.MAX_CRED_BLOB_LENGTH)
-        if isinstance(blob_len, int) and blob_len > 0:
-            kwargs["max_cred_blob_length"] = min(blob_len, MAX_CRED_BLOB)
-            if blob_len > MAX_CRED_BLOB:
-                dropped.append(f"maxCredBlobLength {blob_len} (capped at {MAX_CRED_BLOB})")
-        id_len = get(InfoKey.MAX_CREDENTIAL_ID_LENGTH)
-        if isinstance(id_len, int) and id_len < MAX_CRED_ID_LEN:
-            dropped.append(f"maxCredentialIdLength {id_len} (ours are up to {MAX_CRED_ID_LEN})")
-        transports = get(InfoKey.TRANSPORTS)
-        if isinstance(transports, list):
-            kwargs["transports"] = tuple(str(t) for t in transports)
-        kwargs["dropped"] = tuple(dropped)
-        return cls(**kwargs)
+        extensions = _emulable_extensions(info, dropped)
+        options = _emulable_options(info, dropped)
+        algorithms = _emulable_algorithms(info, dropped)
+        limits = _limits(info, dropped)
+        return cls(
+            name=name,
+            model=f"captured {aaguid.hex()}",
+            aaguid=aaguid,
+            versions=versions,
+            extensions=extensions,
+            options=options,
+            pin_uv_auth_protocols=_pin_protocols(info, options),
+            algorithms=algorithms,
+            dropped=tuple(dropped),
+            **limits,
+        )
 
 
-INFO_NAMES = {
-    "versions": InfoKey.VERSIONS,
-    "extensions": InfoKey.EXTENSIONS,
-    "aaguid": InfoKey.AAGUID,
-    "options": InfoKey.OPTIONS,
-    "max_msg_size": InfoKey.MAX_MSG_SIZE,
-    "maxMsgSize": InfoKey.MAX_MSG_SIZE,
-    "pin_uv_protocols": InfoKey.PIN_UV_AUTH_PROTOCOLS,
-    "pinUvAuthProtocols": InfoKey.PIN_UV_AUTH_PROTOCOLS,
-    "max_creds_in_list": InfoKey.MAX_CREDENTIAL_COUNT_IN_LIST,
-    "maxCredentialCountInList": InfoKey.MAX_CREDENTIAL_COUNT_IN_LIST,
-    "max_cred_id_length": InfoKey.MAX_CREDENTIAL_ID_LENGTH,
-    "maxCredentialIdLength": InfoKey.MAX_CREDENTIAL_ID_LENGTH,
-    "transports": InfoKey.TRANSPORTS,
-    "algorithms": InfoKey.ALGORITHMS,
-    "max_large_blob": InfoKey.MAX_SERIALIZED_LARGE_BLOB_ARRAY,
-    "maxSerializedLargeBlobArray": InfoKey.MAX_SERIALIZED_LARGE_BLOB_ARRAY,
-    "firmware_version": InfoKey.FIRMWARE_VERSION,
-    "firmwareVersion": InfoKey.FIRMWARE_VERSION,
-    "max_cred_blob_length": InfoKey.MAX_CRED_BLOB_LENGTH,
-    "maxCredBlobLength": InfoKey.MAX_CRED_BLOB_LENGTH,
-    "max_rpids_for_min_pin": InfoKey.MAX_RPIDS_FOR_SET_MIN_PIN_LENGTH,
-    "maxRPIDsForSetMinPINLength": InfoKey.MAX_RPIDS_FOR_SET_MIN_PIN_LENGTH,
-    "remaining_disc_creds": InfoKey.REMAINING_DISCOVERABLE_CREDENTIALS,
-    "remainingDiscoverableCredentials": InfoKey.REMAINING_DISCOVERABLE_CREDENTIALS,
-}
+# ---- the steps of from_getinfo: each reads members of the decoded map, and notes in `dropped`
+# what the emulator cannot honour (the module docstring lists what happens to each claim).
 
 
-def _decode_getinfo(data: bytes | str | dict[Any, Any]) -> dict[int, Any]:
-    if isinstance(data, bytes):
-        if data[:1] == b"\x00":
-            data = data[1:]
-        try:
-            decoded = cbor.decode(data)
-        except Exception as e:  # fido2.cbor raises several types on bad input
-            raise ValueError(f"getInfo is not valid CBOR ({e.__class__.__name__})") from None
-    elif isinstance(data, str):
-        try:
-            decoded = json.loads(data)
-        except json.JSONDecodeError as e:
-            raise ValueError(f"getInfo is not valid JSON ({e.msg})") from None
-    else:
-        decoded = data
-    if not isinstance(decoded, dict):
-        raise ValueError("getInfo must be a map")
-    out: dict[int, Any] = {}
-    for key, value in decoded.items():
-        if isinstance(key, str) and key.isdigit():
-            key = int(key)
-        elif isinstance(key, str):
-            if key not in INFO_NAMES:
-                continue
-            key = int(INFO_NAMES[key])
-        if key == InfoKey.AAGUID and isinstance(value, str):
-            value = bytes.fromhex(value.replace("-", ""))
-        out[key] = value
-    return out
+def _identity(info: Mapping[int, object]) -> tuple[tuple[str, ...], bytes]:
+    """versions and AAGUID: the two members a profile cannot do without."""
+    versions = info.get(InfoKey.VERSIONS)
+    if not isinstance(versions, list) or not all(isinstance(v, str) for v in versions):
+        raise ValueError("getInfo has no versions list")
+    aaguid = info.get(InfoKey.AAGUID, DEFAULT_AAGUID)
+    if not isinstance(aaguid, bytes) or len(aaguid) != 16:
+        raise ValueError("getInfo AAGUID must be 16 bytes")
+    return tuple(versions), aaguid
+
+
+def _listed(info: Mapping[int, object], key: InfoKey) -> list[object]:
+    """A list member, [] when absent or null (as a lenient reader of captures treats it)."""
+    value = info.get(key) or []
+    if not isinstance(value, list):
+        raise ValueError(f"getInfo {json_name(key)} must be a list")
+    return value
+
+
+def _emulable_extensions(info: Mapping[int, object], dropped: list[str]) -> tuple[str, ...]:
+    extensions = []
+    for ext in _listed(info, InfoKey.EXTENSIONS):
+        if ext in SUPPORTED_EXTENSIONS:
+            extensions.append(str(ext))
+        else:
+            dropped.append(f"extension {ext}")
+    return tuple(extensions)
+
+
+def _emulable_options(info: Mapping[int, object], dropped: list[str]) -> dict[str, bool]:
+    captured = info.get(InfoKey.OPTIONS) or {}
+    if not isinstance(captured, Mapping):
+        raise ValueError("getInfo options must be a map")
+    options: dict[str, bool] = {}
+    for key, value in captured.items():
+        if key == "plat":
+            options[key] = False
+        elif key in STATIC_OPTIONS or key in LIVE_OPTIONS:
+            options[key] = bool(value)
+        else:
+            dropped.append(f"option {key}")
+    options.setdefault("up", True)
+    return options
+
+
+def _pin_protocols(info: Mapping[int, object], options: Mapping[str, bool]) -> tuple[int, ...]:
+    listed = _listed(info, InfoKey.PIN_UV_AUTH_PROTOCOLS)
+    protocols = tuple(p for p in listed if _is_count(p) and p in (1, 2))
+    if options.get("clientPin") is not None and not protocols:
+        return (1,)
+    return protocols
+
+
+def _emulable_algorithms(info: Mapping[int, object], dropped: list[str]) -> tuple[int, ...]:
+    algs: list[int] = []
+    for entry in _listed(info, InfoKey.ALGORITHMS):
+        alg = entry.get("alg") if isinstance(entry, Mapping) else entry
+        if isinstance(alg, int) and alg in SUPPORTED_ALGS:
+            algs.append(alg)
+        else:
+            dropped.append(f"algorithm {alg}")
+    return tuple(algs) if algs else (int(CoseAlg.ES256),)
+
+
+def _limits(info: Mapping[int, object], dropped: list[str]) -> dict[str, Any]:
+    """Counts and transports: keyword arguments for the DeviceProfile, only those captured.
+
+    The counts a profile takes as is are the members with a `profile_attr` in the table;
+    `Any` because which attribute each value goes to is data (the table), not code.
+    """
+    limits: dict[str, Any] = {}
+    for member in INFO_MEMBERS:
+        value = info.get(member.key)
+        if member.profile_attr and _is_count(value):
+            limits[member.profile_attr] = value
+    blob_len = info.get(InfoKey.MAX_CRED_BLOB_LENGTH)
+    if _is_count(blob_len) and blob_len > 0:
+        limits["max_cred_blob_length"] = min(blob_len, MAX_CRED_BLOB)
+        if blob_len > MAX_CRED_BLOB:
+            dropped.append(f"maxCredBlobLength {blob_len} (capped at {MAX_CRED_BLOB})")
+    id_len = info.get(InfoKey.MAX_CREDENTIAL_ID_LENGTH)
+    if _is_count(id_len) and id_len < MAX_CRED_ID_LEN:
+        dropped.append(f"maxCredentialIdLength {id_len} (ours are up to {MAX_CRED_ID_LEN})")
+    transports = info.get(InfoKey.TRANSPORTS)
+    if isinstance(transports, list):
+        limits["transports"] = tuple(str(t) for t in transports)
+    return limits
+
+
+def _is_count(value: object) -> TypeGuard[int]:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 
 FULL_21_OPTIONS: dict[str, bool] = {
