@@ -7,9 +7,10 @@ authenticatorData = rpIdHash(32) || flags(1) || signCount(4, big-endian)
 from __future__ import annotations
 
 import struct
-from typing import Any
+from collections.abc import Mapping
 
 from fido2 import cbor
+from fido2.cbor import CborType
 
 from tokenbench.emulators.ctap.constants import AuthDataFlag, CoseAlg
 
@@ -20,8 +21,8 @@ def build_auth_data(
     counter: int,
     aaguid: bytes | None = None,
     cred_id: bytes | None = None,
-    public_key: dict[int, Any] | None = None,
-    extensions: dict[str, Any] | None = None,
+    public_key: Mapping[int, CborType] | None = None,
+    extensions: Mapping[str, CborType] | None = None,
 ) -> bytes:
     out = bytearray(rp_hash)
     if cred_id is not None:
@@ -37,9 +38,9 @@ def build_auth_data(
     return bytes(out)
 
 
-def packed_statement(alg: int, signature: bytes, chain: list[bytes] | None) -> dict[str, Any]:
+def packed_statement(alg: int, signature: bytes, chain: list[bytes] | None) -> dict[str, CborType]:
     """A `packed` attStmt: with x5c for batch/enterprise attestation, without for self."""
-    stmt: dict[str, Any] = {"alg": int(alg), "sig": signature}
+    stmt: dict[str, CborType] = {"alg": int(alg), "sig": signature}
     if chain:
         stmt["x5c"] = chain
     return stmt

@@ -17,12 +17,13 @@ import hmac
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import IntEnum, IntFlag
-from typing import Any
+from typing import Any, TypeVar
 
 from tokenbench.emulators.clock import Clock
 from tokenbench.emulators.ctap.constants import CtapStatus
 from tokenbench.emulators.ctap.errors import CtapError
 from tokenbench.emulators.ctap.pin_protocols import PinProtocolOne, make_protocol
+from tokenbench.emulators.ctap.request import CborMap, Members, Response
 
 DEFAULT_MIN_PIN_LENGTH = 4
 PIN_RETRIES_MAX = 8
@@ -53,7 +54,7 @@ DEFAULT_SUPPORTED_PERMISSIONS = (
 """No `be`: the emulated key has no biometric sensor, so asking for it is UNAUTHORIZED."""
 
 
-def supported_permissions_for(options: Mapping[str, Any]) -> Permission:
+def supported_permissions_for(options: Mapping[str, object]) -> Permission:
     """The permissions a key with these getInfo options can grant (§6.5.5.7.2).
 
     A permission for a feature the key lacks (bioEnroll, largeBlobs, authnrCfg, credMgmt) is
@@ -83,6 +84,14 @@ class PinUvAuthTokenState:
     """The volatile pinUvAuthToken state of §6.5.2.1: in use, permissions, permissions RP ID,
     userPresent / userVerified flags and the usage timer (driven by the injected clock)."""
 
+    in_use: bool
+    permissions: Permission
+    rp_id: str | None
+    user_present: bool
+    user_verified: bool
+    _began: float
+    _used: bool
+
     def __init__(self, clock: Clock | None) -> None:
         self._clock = clock
         self.stop_using()
@@ -101,7 +110,7 @@ class PinUvAuthTokenState:
     def stop_using(self) -> None:
         self.in_use = False
         self.permissions = Permission(0)
-        self.rp_id: str | None = None
+        self.rp_id = None
         self.user_present = False
         self.user_verified = False
         self._began = 0.0
@@ -161,17 +170,58 @@ class ClientPinResponse(IntEnum):
     UV_RETRIES = 0x05
 
 
-_UINT = "unsigned integer"
-_PARAM_TYPES: dict[int, tuple[str, type]] = {
-    ClientPinParam.PIN_UV_AUTH_PROTOCOL: (_UINT, int),
-    ClientPinParam.SUB_COMMAND: (_UINT, int),
-    ClientPinParam.KEY_AGREEMENT: ("map", dict),
-    ClientPinParam.PIN_UV_AUTH_PARAM: ("byte string", bytes),
-    ClientPinParam.NEW_PIN_ENC: ("byte string", bytes),
-    ClientPinParam.PIN_HASH_ENC: ("byte string", bytes),
-    ClientPinParam.PERMISSIONS: (_UINT, int),
-    ClientPinParam.RP_ID: ("text string", str),
-}
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class ClientPinRequest:
+    """An authenticatorClientPIN request map, type-checked (§6.5.5.1).
+
+    `parse` checks every member that is present first (CBOR_UNEXPECTED_TYPE, a negative
+    protocol, subCommand or permissions included), then that subCommand is there
+    (MISSING_PARAMETER). What each subCommand further requires, it asks for with `needed`.
+    """
+
+    sub_command: int
+    protocol: int | None = None
+    key_agreement: CborMap | None = None
+    """The platform's COSE_Key (its contents are checked by the PIN protocol)."""
+    pin_uv_auth_param: bytes | None = field(default=None, repr=False)
+    new_pin_enc: bytes | None = field(default=None, repr=False)
+    pin_hash_enc: bytes | None = field(default=None, repr=False)
+    permissions: int | None = None
+    rp_id: str | None = None
+
+    @classmethod
+    def parse(cls, params: object) -> ClientPinRequest:
+        members = Members.of(params, "clientPIN request")
+        protocol = members.unsigned(ClientPinParam.PIN_UV_AUTH_PROTOCOL)
+        sub_command = members.unsigned(ClientPinParam.SUB_COMMAND)
+        key_agreement = members.optional(ClientPinParam.KEY_AGREEMENT, dict)
+        pin_uv_auth_param = members.optional(ClientPinParam.PIN_UV_AUTH_PARAM, bytes)
+        new_pin_enc = members.optional(ClientPinParam.NEW_PIN_ENC, bytes)
+        pin_hash_enc = members.optional(ClientPinParam.PIN_HASH_ENC, bytes)
+        permissions = members.unsigned(ClientPinParam.PERMISSIONS)
+        rp_id = members.optional(ClientPinParam.RP_ID, str)
+        if sub_command is None:
+            raise CtapError(CtapStatus.MISSING_PARAMETER, "subCommand missing")
+        return cls(
+            sub_command,
+            protocol,
+            key_agreement,
+            pin_uv_auth_param,
+            new_pin_enc,
+            pin_hash_enc,
+            permissions,
+            rp_id,
+        )
+
+    @staticmethod
+    def needed(value: T | None, member: ClientPinParam) -> T:
+        """A member the subCommand requires: MISSING_PARAMETER without it."""
+        if value is None:
+            raise CtapError(CtapStatus.MISSING_PARAMETER, f"{member.name} missing")
+        return value
 
 
 def pin_hash(pin: bytes) -> bytes:
@@ -369,19 +419,14 @@ class ClientPin:
 
     # -- authenticatorClientPIN --------------------------------------------------------------
 
-    def handle(self, params: dict[int, Any], ask_presence: Callable[[], None]) -> dict[int, Any]:
+    def handle(self, params: CborMap, ask_presence: Callable[[], None] | None = None) -> Response:
         """One authenticatorClientPIN request map in, its response map out (or CtapError).
 
-        `ask_presence` is accepted for the contract: no clientPIN subcommand of this key needs a
-        touch (the UV subcommands, which would, are not supported).
+        `ask_presence` is not used: no clientPIN subcommand of this key needs a touch (the UV
+        subcommands, which would, are not supported).
         """
-        if not isinstance(params, dict):
-            raise CtapError(CtapStatus.CBOR_UNEXPECTED_TYPE, "request is not a map")
-        _check_types(params)
-        sub = params.get(ClientPinParam.SUB_COMMAND)
-        if sub is None:
-            raise CtapError(CtapStatus.MISSING_PARAMETER, "subCommand missing")
-        handlers: dict[int, Callable[[dict[int, Any]], dict[int, Any]]] = {
+        request = ClientPinRequest.parse(params)
+        handlers: dict[int, Callable[[ClientPinRequest], Response]] = {
             SubCommand.GET_PIN_RETRIES: self._get_pin_retries,
             SubCommand.GET_KEY_AGREEMENT: self._get_key_agreement,
             SubCommand.SET_PIN: self._set_pin,
@@ -392,45 +437,46 @@ class ClientPin:
             handlers[SubCommand.GET_PIN_UV_AUTH_TOKEN_USING_PIN_WITH_PERMISSIONS] = (
                 self._get_token_with_perms
             )
-        handler = handlers.get(sub)
+        handler = handlers.get(request.sub_command)
         if handler is None:
             # Includes getPinUvAuthTokenUsingUvWithPermissions and getUVRetries: no built-in UV.
-            raise CtapError(CtapStatus.INVALID_SUBCOMMAND, f"subCommand {sub} not supported")
-        return handler(params)
+            raise CtapError(
+                CtapStatus.INVALID_SUBCOMMAND, f"subCommand {request.sub_command} not supported"
+            )
+        return handler(request)
 
-    def _get_pin_retries(self, params: dict[int, Any]) -> dict[int, Any]:
+    def _get_pin_retries(self, request: ClientPinRequest) -> Response:
         return {
             ClientPinResponse.PIN_RETRIES: self.state.retries,
             ClientPinResponse.POWER_CYCLE_STATE: self.power_cycle_required,
         }
 
-    def _get_key_agreement(self, params: dict[int, Any]) -> dict[int, Any]:
-        proto = self._selected_protocol(params)
+    def _get_key_agreement(self, request: ClientPinRequest) -> Response:
+        proto = self._selected_protocol(request)
         return {ClientPinResponse.KEY_AGREEMENT: proto.key_agreement_cose()}
 
-    def _set_pin(self, params: dict[int, Any]) -> dict[int, Any]:
-        _require(params, ClientPinParam.KEY_AGREEMENT, ClientPinParam.PIN_UV_AUTH_PARAM)
-        _require(params, ClientPinParam.NEW_PIN_ENC)
-        proto = self._selected_protocol(params)
+    def _set_pin(self, request: ClientPinRequest) -> Response:
+        key_agreement = request.needed(request.key_agreement, ClientPinParam.KEY_AGREEMENT)
+        param = request.needed(request.pin_uv_auth_param, ClientPinParam.PIN_UV_AUTH_PARAM)
+        new_pin_enc = request.needed(request.new_pin_enc, ClientPinParam.NEW_PIN_ENC)
+        proto = self._selected_protocol(request)
         if self.is_pin_set:
             raise CtapError(CtapStatus.NOT_ALLOWED, "a PIN is already set")
-        shared = proto.decapsulate(params[ClientPinParam.KEY_AGREEMENT])
-        new_pin_enc = params[ClientPinParam.NEW_PIN_ENC]
-        if not proto.verify(shared, new_pin_enc, params[ClientPinParam.PIN_UV_AUTH_PARAM]):
+        shared = proto.decapsulate(key_agreement)
+        if not proto.verify(shared, new_pin_enc, param):
             raise CtapError(CtapStatus.PIN_AUTH_INVALID, "pinUvAuthParam does not verify")
         new_pin = self._decrypt_new_pin(proto, shared, new_pin_enc)
         self._store_pin(new_pin)
         return {}
 
-    def _change_pin(self, params: dict[int, Any]) -> dict[int, Any]:
-        _require(params, ClientPinParam.KEY_AGREEMENT, ClientPinParam.PIN_UV_AUTH_PARAM)
-        _require(params, ClientPinParam.NEW_PIN_ENC, ClientPinParam.PIN_HASH_ENC)
-        proto = self._selected_protocol(params)
+    def _change_pin(self, request: ClientPinRequest) -> Response:
+        key_agreement = request.needed(request.key_agreement, ClientPinParam.KEY_AGREEMENT)
+        param = request.needed(request.pin_uv_auth_param, ClientPinParam.PIN_UV_AUTH_PARAM)
+        new_pin_enc = request.needed(request.new_pin_enc, ClientPinParam.NEW_PIN_ENC)
+        pin_hash_enc = request.needed(request.pin_hash_enc, ClientPinParam.PIN_HASH_ENC)
+        proto = self._selected_protocol(request)
         self._require_pin_usable()
-        shared = proto.decapsulate(params[ClientPinParam.KEY_AGREEMENT])
-        new_pin_enc = params[ClientPinParam.NEW_PIN_ENC]
-        pin_hash_enc = params[ClientPinParam.PIN_HASH_ENC]
-        param = params[ClientPinParam.PIN_UV_AUTH_PARAM]
+        shared = proto.decapsulate(key_agreement)
         if not proto.verify(shared, new_pin_enc + pin_hash_enc, param):
             raise CtapError(CtapStatus.PIN_AUTH_INVALID, "pinUvAuthParam does not verify")
         self._check_pin_hash(proto, shared, pin_hash_enc)
@@ -441,32 +487,32 @@ class ClientPin:
         self._reset_tokens()
         return {}
 
-    def _get_pin_token(self, params: dict[int, Any]) -> dict[int, Any]:
-        _require(params, ClientPinParam.KEY_AGREEMENT, ClientPinParam.PIN_HASH_ENC)
-        proto = self._selected_protocol(params)
-        with_permissions = ClientPinParam.PERMISSIONS in params or ClientPinParam.RP_ID in params
+    def _get_pin_token(self, request: ClientPinRequest) -> Response:
+        key_agreement = request.needed(request.key_agreement, ClientPinParam.KEY_AGREEMENT)
+        pin_hash_enc = request.needed(request.pin_hash_enc, ClientPinParam.PIN_HASH_ENC)
+        proto = self._selected_protocol(request)
+        with_permissions = request.permissions is not None or request.rp_id is not None
         if self.pin_uv_auth_token and with_permissions:
             raise CtapError(CtapStatus.INVALID_PARAMETER, "getPinToken takes no permissions")
-        return self._issue_token(proto, params, LEGACY_TOKEN_PERMISSIONS, None)
+        shared = self._pin_shared_secret(proto, key_agreement, pin_hash_enc)
+        return self._issue_token(proto, shared, LEGACY_TOKEN_PERMISSIONS, None)
 
-    def _get_token_with_perms(self, params: dict[int, Any]) -> dict[int, Any]:
-        _require(params, ClientPinParam.KEY_AGREEMENT, ClientPinParam.PIN_HASH_ENC)
-        _require(params, ClientPinParam.PERMISSIONS)
-        proto = self._selected_protocol(params)
-        permissions = params[ClientPinParam.PERMISSIONS]
+    def _get_token_with_perms(self, request: ClientPinRequest) -> Response:
+        key_agreement = request.needed(request.key_agreement, ClientPinParam.KEY_AGREEMENT)
+        pin_hash_enc = request.needed(request.pin_hash_enc, ClientPinParam.PIN_HASH_ENC)
+        permissions = request.needed(request.permissions, ClientPinParam.PERMISSIONS)
+        proto = self._selected_protocol(request)
         if permissions == 0:
             raise CtapError(CtapStatus.INVALID_PARAMETER, "no permissions requested")
         if permissions & ~int(self.supported_permissions):
             raise CtapError(CtapStatus.UNAUTHORIZED_PERMISSION, "permission not supported")
-        granted = Permission(permissions)
-        return self._issue_token(proto, params, granted, params.get(ClientPinParam.RP_ID))
+        shared = self._pin_shared_secret(proto, key_agreement, pin_hash_enc)
+        return self._issue_token(proto, shared, Permission(permissions), request.rp_id)
 
     # -- steps shared by the subcommands -----------------------------------------------------
 
-    def _selected_protocol(self, params: dict[int, Any]) -> PinProtocolOne:
-        version = params.get(ClientPinParam.PIN_UV_AUTH_PROTOCOL)
-        if version is None:
-            raise CtapError(CtapStatus.MISSING_PARAMETER, "pinUvAuthProtocol missing")
+    def _selected_protocol(self, request: ClientPinRequest) -> PinProtocolOne:
+        version = request.needed(request.protocol, ClientPinParam.PIN_UV_AUTH_PROTOCOL)
         return self.protocol(version)
 
     def _require_pin_usable(self) -> None:
@@ -477,18 +523,20 @@ class ClientPin:
         if self.power_cycle_required:
             raise CtapError(CtapStatus.PIN_AUTH_BLOCKED, "power cycle the key first")
 
-    def _issue_token(
-        self,
-        proto: PinProtocolOne,
-        params: dict[int, Any],
-        permissions: Permission,
-        rp_id: str | None,
-    ) -> dict[int, Any]:
+    def _pin_shared_secret(
+        self, proto: PinProtocolOne, key_agreement: CborMap, pin_hash_enc: bytes
+    ) -> bytes:
+        """The shared secret of a token request, once its PIN hash has proven the PIN."""
         self._require_pin_usable()
-        shared = proto.decapsulate(params[ClientPinParam.KEY_AGREEMENT])
-        self._check_pin_hash(proto, shared, params[ClientPinParam.PIN_HASH_ENC])
+        shared = proto.decapsulate(key_agreement)
+        self._check_pin_hash(proto, shared, pin_hash_enc)
         if self.state.force_pin_change:
             raise CtapError(CtapStatus.PIN_POLICY_VIOLATION, "the PIN must be changed first")
+        return shared
+
+    def _issue_token(
+        self, proto: PinProtocolOne, shared: bytes, permissions: Permission, rp_id: str | None
+    ) -> Response:
         self._reset_tokens()
         self._token.begin_using(permissions, rp_id, user_present=False)
         encrypted = proto.encrypt(shared, self._tokens[proto.version])
@@ -545,21 +593,3 @@ class ClientPin:
         """resetPinUvAuthToken for every protocol: new random tokens, nothing in use (§6.5.5.2)."""
         self._tokens = {v: self._rng(TOKEN_LENGTH) for v in self.protocols}
         self._token.stop_using()
-
-
-def _require(params: dict[int, Any], *keys: ClientPinParam) -> None:
-    for key in keys:
-        if key not in params:
-            raise CtapError(CtapStatus.MISSING_PARAMETER, f"{key.name} missing")
-
-
-def _check_types(params: dict[int, Any]) -> None:
-    for key, (kind, expected) in _PARAM_TYPES.items():
-        if key not in params:
-            continue
-        value = params[key]
-        ok = isinstance(value, expected) and not isinstance(value, bool)
-        if ok and expected is int and value < 0:
-            ok = False
-        if not ok:
-            raise CtapError(CtapStatus.CBOR_UNEXPECTED_TYPE, f"parameter {key} is not a {kind}")

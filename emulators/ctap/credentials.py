@@ -16,16 +16,17 @@ from __future__ import annotations
 import hashlib
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Any
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from fido2.cbor import CborType
 from fido2.cose import ES256, EdDSA
 
 from tokenbench.emulators.ctap.constants import CoseAlg
+from tokenbench.emulators.ctap.randomness import Rng
 
 CRED_ID_VERSION = 0x01
 NONCE_LEN = 12
@@ -76,30 +77,37 @@ class CredentialKey:
 
     def __init__(self, alg: int, seed: bytes) -> None:
         self.alg = alg
+        self._p256: ec.EllipticCurvePrivateKey | None = None
+        self._ed25519: ed25519.Ed25519PrivateKey | None = None
         if alg == CoseAlg.ES256:
             scalar = int.from_bytes(hkdf(seed, b"tokenbench p256 key", 40), "big")
-            self._key: Any = ec.derive_private_key(scalar % (P256_ORDER - 1) + 1, ec.SECP256R1())
+            self._p256 = ec.derive_private_key(scalar % (P256_ORDER - 1) + 1, ec.SECP256R1())
         elif alg == CoseAlg.EDDSA:
-            self._key = ed25519.Ed25519PrivateKey.from_private_bytes(
+            self._ed25519 = ed25519.Ed25519PrivateKey.from_private_bytes(
                 hkdf(seed, b"tokenbench ed25519 key")
             )
         else:
             raise ValueError(f"unsupported algorithm {alg}")
-        self.public_key = self._key.public_key()
 
     def sign(self, data: bytes) -> bytes:
-        if self.alg == CoseAlg.ES256:
-            return self._key.sign(data, ECDSA_SHA256)
-        return self._key.sign(data)
+        if self._p256 is not None:
+            return self._p256.sign(data, ECDSA_SHA256)
+        assert self._ed25519 is not None  # __init__ set exactly one of the two
+        return self._ed25519.sign(data)
 
-    def cose_public_key(self) -> dict[int, Any]:
-        if self.alg == CoseAlg.ES256:
-            return dict(ES256.from_cryptography_key(self.public_key))
-        return dict(EdDSA.from_cryptography_key(self.public_key))
+    def cose_public_key(self) -> dict[int, CborType]:
+        if self._p256 is not None:
+            public = self._p256.public_key()
+            return dict(ES256.from_cryptography_key(public))  # type: ignore[no-untyped-call]  # fido2 2.2 leaves it unannotated
+        assert self._ed25519 is not None
+        public_ed = self._ed25519.public_key()
+        return dict(EdDSA.from_cryptography_key(public_ed))  # type: ignore[no-untyped-call]  # as above
 
     def raw_p256_public(self) -> bytes:
         """Uncompressed SEC1 point (U2F registration uses it)."""
-        return self.public_key.public_bytes(
+        if self._p256 is None:
+            raise ValueError("U2F needs a P-256 credential")
+        return self._p256.public_key().public_bytes(
             serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint
         )
 
@@ -114,7 +122,7 @@ class CredentialWrapper:
 
     CACHE_SIZE = 512
 
-    def __init__(self, master_secret: bytes, rng: Any) -> None:
+    def __init__(self, master_secret: bytes, rng: Rng) -> None:
         self._aead = AESGCM(hkdf(master_secret, b"tokenbench credential wrap v1"))
         self._rng = rng
         self._keys: OrderedDict[bytes, CredentialKey] = OrderedDict()
@@ -172,5 +180,21 @@ class CredentialWrapper:
             self._keys.popitem(last=False)
         return key
 
-    def new_secret(self, alg: int, **kwargs: Any) -> CredentialSecret:
-        return CredentialSecret(alg=alg, seed=self._rng(SEED_LEN), **kwargs)
+    def new_secret(
+        self,
+        alg: int,
+        *,
+        cred_protect: int = 1,
+        resident: bool = False,
+        hmac_secret: bool = False,
+        cred_blob: bytes | None = None,
+    ) -> CredentialSecret:
+        """A fresh credential secret with a random seed."""
+        return CredentialSecret(
+            alg=alg,
+            seed=self._rng(SEED_LEN),
+            cred_protect=cred_protect,
+            resident=resident,
+            hmac_secret=hmac_secret,
+            cred_blob=cred_blob,
+        )

@@ -6,10 +6,7 @@ active faults come in through an `Env`, so tests can make every run reproducible
 
 from __future__ import annotations
 
-import hashlib
 import os
-import threading
-from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -17,39 +14,27 @@ from typing import Any
 from tokenbench.emulators.clock import Clock, FakeClock, SystemClock
 from tokenbench.emulators.ctap.attestation import VendorAuthority
 from tokenbench.emulators.ctap.faults import FaultSet
+from tokenbench.emulators.ctap.misbehaviour import CoreFaults
 from tokenbench.emulators.ctap.presence import AutoApprove, PresencePolicy
+from tokenbench.emulators.ctap.randomness import Rng, SeededRandom
 from tokenbench.emulators.ctap.state import FileStore, MemoryStore, StateStore
 
 TEST_EPOCH = 1_700_000_000.0
 
 
-class SeededRandom:
-    """A reproducible byte stream: SHA-256 in counter mode over the seed (tests only)."""
-
-    def __init__(self, seed: int | bytes) -> None:
-        self._seed = seed if isinstance(seed, bytes) else seed.to_bytes(16, "big", signed=True)
-        self._counter = 0
-        self._buffer = b""
-        self._lock = threading.Lock()
-
-    def __call__(self, n: int) -> bytes:
-        with self._lock:
-            while len(self._buffer) < n:
-                block = self._counter.to_bytes(8, "big")
-                self._buffer += hashlib.sha256(b"tokenbench-rng" + self._seed + block).digest()
-                self._counter += 1
-            out, self._buffer = self._buffer[:n], self._buffer[n:]
-            return out
-
-
 @dataclass
 class Env:
-    rng: Callable[[int], bytes]
+    rng: Rng
     clock: Clock
     presence: PresencePolicy
     store: StateStore
     attestation: VendorAuthority
     faults: FaultSet = field(default_factory=FaultSet)
+    core_faults: CoreFaults = field(init=False, repr=False)
+    """The strategies the core runs with, chosen once from `faults`."""
+
+    def __post_init__(self) -> None:
+        self.core_faults = CoreFaults.select(self.faults)
 
     @classmethod
     def seeded(cls, seed: int = 0, **overrides: Any) -> Env:

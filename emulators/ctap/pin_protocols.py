@@ -17,16 +17,18 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Callable
-from typing import Any, ClassVar, Protocol
+from collections.abc import Mapping
+from typing import ClassVar, Protocol
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from fido2.cbor import CborType
 
 from tokenbench.emulators.ctap.constants import CtapStatus
 from tokenbench.emulators.ctap.errors import CtapError
+from tokenbench.emulators.ctap.randomness import Rng
 
 # COSE_Key labels and values of the key-agreement key (RFC 9053, CTAP 2.1 §6.5.6)
 COSE_KTY = 1
@@ -48,16 +50,14 @@ V2_HKDF_INFO_HMAC = b"CTAP2 HMAC key"
 V2_HKDF_INFO_AES = b"CTAP2 AES key"
 V2_KEY_LENGTH = 32
 
-Rng = Callable[[int], bytes]
-
 
 class PinUvAuthProtocol(Protocol):
     """What the client PIN machinery and hmac-secret need from a PIN/UV auth protocol."""
 
     version: int
 
-    def key_agreement_cose(self) -> dict[int, Any]: ...
-    def decapsulate(self, peer_cose: dict[int, Any]) -> bytes: ...
+    def key_agreement_cose(self) -> dict[int, CborType]: ...
+    def decapsulate(self, peer_cose: object) -> bytes: ...
     def encrypt(self, shared: bytes, plaintext: bytes) -> bytes: ...
     def decrypt(self, shared: bytes, ciphertext: bytes) -> bytes: ...
     def authenticate(self, key: bytes, message: bytes) -> bytes: ...
@@ -75,19 +75,16 @@ def _private_key_from(rng: Rng) -> ec.EllipticCurvePrivateKey:
     return ec.derive_private_key(scalar, ec.SECP256R1())
 
 
-def parse_peer_key(peer_cose: Any) -> ec.EllipticCurvePublicKey:
+def parse_peer_key(peer_cose: object) -> ec.EllipticCurvePublicKey:
     """The platform's key-agreement key, or CtapError(INVALID_PARAMETER) if it is not a P-256
     point in the COSE_Key form getPublicKey uses."""
-    if not isinstance(peer_cose, dict):
+    if not isinstance(peer_cose, Mapping):
         raise CtapError(CtapStatus.INVALID_PARAMETER, "keyAgreement is not a COSE_Key map")
     if peer_cose.get(COSE_KTY) != COSE_KTY_EC2 or peer_cose.get(COSE_EC2_CRV) != COSE_CRV_P256:
         raise CtapError(CtapStatus.INVALID_PARAMETER, "keyAgreement is not an EC2 P-256 key")
     if COSE_ALG in peer_cose and peer_cose[COSE_ALG] != COSE_ALG_ECDH_ES_HKDF_256:
         raise CtapError(CtapStatus.INVALID_PARAMETER, "keyAgreement has a foreign alg")
-    x, y = peer_cose.get(COSE_EC2_X), peer_cose.get(COSE_EC2_Y)
-    for coordinate in (x, y):
-        if not isinstance(coordinate, bytes) or len(coordinate) != P256_COORDINATE_LENGTH:
-            raise CtapError(CtapStatus.INVALID_PARAMETER, "keyAgreement coordinate malformed")
+    x, y = _coordinate(peer_cose, COSE_EC2_X), _coordinate(peer_cose, COSE_EC2_Y)
     try:
         numbers = ec.EllipticCurvePublicNumbers(
             int.from_bytes(x, "big"), int.from_bytes(y, "big"), ec.SECP256R1()
@@ -95,6 +92,13 @@ def parse_peer_key(peer_cose: Any) -> ec.EllipticCurvePublicKey:
         return numbers.public_key()
     except ValueError:
         raise CtapError(CtapStatus.INVALID_PARAMETER, "keyAgreement not on P-256") from None
+
+
+def _coordinate(peer_cose: Mapping[object, object], label: int) -> bytes:
+    value = peer_cose.get(label)
+    if not isinstance(value, bytes) or len(value) != P256_COORDINATE_LENGTH:
+        raise CtapError(CtapStatus.INVALID_PARAMETER, "keyAgreement coordinate malformed")
+    return value
 
 
 def _aes_cbc(key: bytes, iv: bytes, data: bytes, *, encrypt: bool) -> bytes:
@@ -123,7 +127,7 @@ class PinProtocolOne:
         """A fresh key-agreement key pair; secrets agreed with the old key stop working."""
         self._key = _private_key_from(self._rng)
 
-    def key_agreement_cose(self) -> dict[int, Any]:
+    def key_agreement_cose(self) -> dict[int, CborType]:
         numbers = self._key.public_key().public_numbers()
         return {
             COSE_KTY: COSE_KTY_EC2,
@@ -133,7 +137,7 @@ class PinProtocolOne:
             COSE_EC2_Y: numbers.y.to_bytes(P256_COORDINATE_LENGTH, "big"),
         }
 
-    def decapsulate(self, peer_cose: dict[int, Any]) -> bytes:
+    def decapsulate(self, peer_cose: object) -> bytes:
         z = self._key.exchange(ec.ECDH(), parse_peer_key(peer_cose))
         return self.kdf(z)
 

@@ -1,93 +1,139 @@
-"""Decoding and type-checking CTAP2 request parameters.
+"""Reading CTAP2 request maps with the spec's error codes.
 
-The spec's error codes for bad input are specific: a missing required key is
-MISSING_PARAMETER, a value of the wrong CBOR type is CBOR_UNEXPECTED_TYPE, undecodable bytes
-are INVALID_CBOR. These helpers give every command the same answers.
+A missing required member is MISSING_PARAMETER, a member of the wrong CBOR type is
+CBOR_UNEXPECTED_TYPE, undecodable bytes are INVALID_CBOR (CTAP 2.1 §8: "the authenticator
+MUST return an error if a parameter ... has the wrong type"). Members a command does not know
+are never looked at, as the spec asks. Every command's `parse` goes through `Members`, so all
+commands give the same answers for the same kind of bad input.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import TypeVar
 
 from fido2 import cbor
+from fido2.cbor import CborType
 
 from tokenbench.emulators.ctap.constants import PUBLIC_KEY_TYPE, CtapStatus
 from tokenbench.emulators.ctap.errors import CtapError
 
+CborMap = Mapping[CborType, CborType]
+"""A decoded CBOR map, as the wire gives it (keys are ints for commands, text for entities)."""
+Response = dict[int, CborType]
+"""A command's response map before encoding."""
+T = TypeVar("T", bytes, str, int, bool, "list[CborType]", "dict[CborType, CborType]")
+"""The CBOR kinds a member can be asked for."""
 
-def decode_params(body: bytes) -> dict[Any, Any]:
-    """The request map; an empty body is an empty map (then required keys are missing)."""
+
+def decode_params(body: bytes) -> CborMap:
+    """The request map; an empty body is an empty map (then required members are missing)."""
     if not body:
         return {}
     try:
         value = cbor.decode(body)
     except Exception:  # ValueError, IndexError, struct.error, RecursionError (deep nesting)...
         raise CtapError(CtapStatus.INVALID_CBOR, "request is not valid CBOR") from None
-    if not isinstance(value, dict):
+    if not isinstance(value, Mapping):
         raise CtapError(CtapStatus.CBOR_UNEXPECTED_TYPE, "request is not a CBOR map")
     return value
 
 
-def _typed(params: dict[Any, Any], key: Any, kind: type | tuple[type, ...], required: bool) -> Any:
-    if key not in params:
-        if required:
-            raise CtapError(CtapStatus.MISSING_PARAMETER, f"parameter {key!r} missing")
-        return None
-    value = params[key]
-    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-        raise CtapError(CtapStatus.CBOR_UNEXPECTED_TYPE, f"parameter {key!r} has the wrong type")
-    return value
+def _is(value: object, kind: type) -> bool:
+    """isinstance for CBOR kinds: a boolean is never an integer (CBOR major types differ)."""
+    if kind is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    return isinstance(value, kind)
 
 
-def get_bytes(params: dict[Any, Any], key: Any, required: bool = False) -> bytes | None:
-    return _typed(params, key, bytes, required)
+@dataclass(frozen=True)
+class Members:
+    """One CBOR map, read member by member; `what` names it in error messages."""
+
+    raw: CborMap
+    what: str = "request"
+
+    @classmethod
+    def of(cls, value: object, what: str) -> Members:
+        if not isinstance(value, Mapping):
+            raise CtapError(CtapStatus.CBOR_UNEXPECTED_TYPE, f"{what} is not a map")
+        return cls(value, what)
+
+    def __contains__(self, key: CborType) -> bool:
+        return key in self.raw
+
+    def optional(self, key: CborType, kind: type[T]) -> T | None:
+        if key not in self.raw:
+            return None
+        value = self.raw[key]
+        if not _is(value, kind):
+            raise CtapError(
+                CtapStatus.CBOR_UNEXPECTED_TYPE, f"{self.what} member {key!r} has the wrong type"
+            )
+        return value  # type: ignore[return-value]  # _is() checked it is a `kind`
+
+    def required(self, key: CborType, kind: type[T]) -> T:
+        value = self.optional(key, kind)
+        if value is None:
+            raise CtapError(CtapStatus.MISSING_PARAMETER, f"{self.what} member {key!r} missing")
+        return value
+
+    def unsigned(self, key: CborType) -> int | None:
+        """An unsigned integer member (CBOR major type 0): a negative one is the wrong type."""
+        value = self.optional(key, int)
+        if value is not None and value < 0:
+            raise CtapError(
+                CtapStatus.CBOR_UNEXPECTED_TYPE, f"{self.what} member {key!r} is negative"
+            )
+        return value
+
+    def optional_map(self, key: CborType, what: str) -> Members | None:
+        value = self.optional(key, dict)
+        return None if value is None else Members(value, what)
+
+    def required_map(self, key: CborType, what: str) -> Members:
+        return Members(self.required(key, dict), what)
+
+    def optional_list(self, key: CborType) -> Sequence[CborType] | None:
+        return self.optional(key, list)
+
+    def options(self, key: CborType) -> dict[str, bool]:
+        """The options map; every key text and every value a boolean."""
+        checked: dict[str, bool] = {}
+        for name, value in (self.optional(key, dict) or {}).items():
+            if not isinstance(name, str) or not isinstance(value, bool):
+                raise CtapError(CtapStatus.CBOR_UNEXPECTED_TYPE, "options must map text to bool")
+            checked[name] = value
+        return checked
+
+    def credential_ids(self, key: CborType) -> tuple[bytes, ...] | None:
+        """The IDs of a PublicKeyCredentialDescriptor list (excludeList / allowList).
+
+        Every descriptor is type-checked; those of types other than "public-key" are then
+        ignored, as the spec says (§6.1.2 step 2 of WebAuthn's descriptor processing).
+        """
+        descriptors = self.optional_list(key)
+        if descriptors is None:
+            return None
+        ids = []
+        for entry in descriptors:
+            descriptor = Members.of(entry, "credential descriptor")
+            kind = descriptor.required("type", str)
+            cred_id = descriptor.required("id", bytes)
+            descriptor.optional("transports", list)
+            if kind == PUBLIC_KEY_TYPE:
+                ids.append(cred_id)
+        return tuple(ids)
 
 
-def get_str(params: dict[Any, Any], key: Any, required: bool = False) -> str | None:
-    return _typed(params, key, str, required)
+@dataclass(frozen=True)
+class PinUvAuth:
+    """pinUvAuthParam with its pinUvAuthProtocol, as every PIN-gated command carries them."""
 
+    param: bytes | None
+    protocol: int | None
 
-def get_int(params: dict[Any, Any], key: Any, required: bool = False) -> int | None:
-    return _typed(params, key, int, required)
-
-
-def get_bool(params: dict[Any, Any], key: Any, required: bool = False) -> bool | None:
-    return _typed(params, key, bool, required)
-
-
-def get_map(params: dict[Any, Any], key: Any, required: bool = False) -> dict[Any, Any] | None:
-    return _typed(params, key, dict, required)
-
-
-def get_list(params: dict[Any, Any], key: Any, required: bool = False) -> list[Any] | None:
-    return _typed(params, key, list, required)
-
-
-def get_options(params: dict[Any, Any], key: Any) -> dict[str, bool]:
-    """The options map; every value must be a boolean."""
-    options = get_map(params, key) or {}
-    for name, value in options.items():
-        if not isinstance(name, str) or not isinstance(value, bool):
-            raise CtapError(CtapStatus.CBOR_UNEXPECTED_TYPE, "options must map text to bool")
-    return options
-
-
-def credential_ids(params: dict[Any, Any], key: Any) -> list[bytes] | None:
-    """The IDs of a PublicKeyCredentialDescriptor list (excludeList/allowList).
-
-    Descriptors of types other than "public-key" are ignored, as the spec says.
-    """
-    descriptors = get_list(params, key)
-    if descriptors is None:
-        return None
-    ids = []
-    for descriptor in descriptors:
-        if not isinstance(descriptor, dict):
-            raise CtapError(CtapStatus.CBOR_UNEXPECTED_TYPE, "credential descriptor not a map")
-        kind = get_str(descriptor, "type", required=True)
-        cred_id = get_bytes(descriptor, "id", required=True)
-        if "transports" in descriptor:
-            get_list(descriptor, "transports")
-        if kind == PUBLIC_KEY_TYPE and cred_id is not None:
-            ids.append(cred_id)
-    return ids
+    @classmethod
+    def parse(cls, members: Members, param_key: int, protocol_key: int) -> PinUvAuth:
+        return cls(members.optional(param_key, bytes), members.optional(protocol_key, int))

@@ -25,6 +25,7 @@ from typing import Any, Protocol
 from tokenbench.emulators.ctap.client_pin import PinState
 from tokenbench.emulators.ctap.credentials import counter_key
 from tokenbench.emulators.ctap.errors import StateError
+from tokenbench.emulators.ctap.randomness import Rng
 from tokenbench.emulators.private_file import write_private_file
 
 STATE_FORMAT = "tokenbench-ctap-state"
@@ -221,7 +222,7 @@ class StateManager:
     module docstring), so most assertions cost no write at all.
     """
 
-    def __init__(self, store: StateStore, rng: Any) -> None:
+    def __init__(self, store: StateStore, rng: Rng) -> None:
         self.store = store
         self._rng = rng
         self._lock = threading.RLock()

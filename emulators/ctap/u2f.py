@@ -13,7 +13,6 @@ from __future__ import annotations
 import logging
 import struct
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from tokenbench.emulators.ctap.constants import (
     AuthDataFlag,
@@ -24,12 +23,9 @@ from tokenbench.emulators.ctap.constants import (
     U2fIns,
     Version,
 )
+from tokenbench.emulators.ctap.context import KeyContext
 from tokenbench.emulators.ctap.errors import CtapError
-from tokenbench.emulators.ctap.faults import Fault
 from tokenbench.emulators.ctap.transaction import Transaction
-
-if TYPE_CHECKING:
-    from tokenbench.emulators.ctap.authenticator import Authenticator
 
 log = logging.getLogger(__name__)
 
@@ -87,10 +83,10 @@ def sw(status: IsoSw) -> bytes:
     return int(status).to_bytes(STATUS_LEN, "big")
 
 
-def process(auth: Authenticator, raw: bytes, transaction: Transaction | None) -> bytes:
+def process(key: KeyContext, raw: bytes, transaction: Transaction | None) -> bytes:
     """One U2F APDU -> response data + status word (lying about the status under u2f-status)."""
-    response = _answer(auth, raw, transaction)
-    if Fault.U2F_STATUS in auth.faults:
+    response = _answer(key, raw, transaction)
+    if key.faults.lies_in_u2f_status:
         return _wrong_status(response)
     return response
 
@@ -106,9 +102,9 @@ def _wrong_status(response: bytes) -> bytes:
     return data + sw(lie)
 
 
-def _answer(auth: Authenticator, raw: bytes, transaction: Transaction | None) -> bytes:
+def _answer(key: KeyContext, raw: bytes, transaction: Transaction | None) -> bytes:
     try:
-        if not auth.profile.u2f or (auth.state.always_uv and auth.profile.supports_always_uv):
+        if not key.profile.u2f or (key.state.always_uv and key.profile.supports_always_uv):
             raise ApduError(IsoSw.INS_NOT_SUPPORTED)  # no U2F model, or U2F off by alwaysUv
         apdu = parse_apdu(raw)
         if apdu.cla != CLA:
@@ -118,9 +114,9 @@ def _answer(auth: Authenticator, raw: bytes, transaction: Transaction | None) ->
                 raise ApduError(IsoSw.WRONG_LENGTH)
             return Version.U2F_V2.encode("ascii") + sw(IsoSw.NO_ERROR)
         if apdu.ins == U2fIns.REGISTER:
-            return register(auth, apdu, transaction) + sw(IsoSw.NO_ERROR)
+            return register(key, apdu, transaction) + sw(IsoSw.NO_ERROR)
         if apdu.ins == U2fIns.AUTHENTICATE:
-            return authenticate(auth, apdu, transaction) + sw(IsoSw.NO_ERROR)
+            return authenticate(key, apdu, transaction) + sw(IsoSw.NO_ERROR)
         raise ApduError(IsoSw.INS_NOT_SUPPORTED)
     except ApduError as e:
         return sw(e.sw)
@@ -131,34 +127,34 @@ def _answer(auth: Authenticator, raw: bytes, transaction: Transaction | None) ->
         return sw(IsoSw.NO_PRECISE_DIAGNOSIS)
 
 
-def _present(auth: Authenticator, transaction: Transaction | None, reason: str) -> bool:
+def _present(key: KeyContext, transaction: Transaction | None, reason: str) -> bool:
     """U2F has no keepalive-and-wait: no touch right now means 'conditions not satisfied'.
 
     False only under the no-presence fault (the key goes ahead without a touch).
     """
     try:
-        return auth.presence(transaction, reason)
+        return key.presence(transaction, reason)
     except CtapError:
         raise ApduError(IsoSw.CONDITIONS_NOT_SATISFIED) from None
 
 
-def register(auth: Authenticator, apdu: Apdu, transaction: Transaction | None) -> bytes:
+def register(key: KeyContext, apdu: Apdu, transaction: Transaction | None) -> bytes:
     if len(apdu.data) != 2 * PARAM_LEN:
         raise ApduError(IsoSw.WRONG_LENGTH)
     challenge, application = apdu.data[:PARAM_LEN], apdu.data[PARAM_LEN:]
-    _present(auth, transaction, "U2F register")
-    secret = auth.wrapper.new_secret(int(CoseAlg.ES256))
-    key_handle = auth.wrapper.wrap(application, secret)
-    public = auth.wrapper.key(key_handle, secret).raw_p256_public()
-    batch = auth.env.attestation.batch(auth.profile.aaguid, auth.profile.model)
+    _present(key, transaction, "U2F register")
+    secret = key.wrapper.new_secret(int(CoseAlg.ES256))
+    key_handle = key.wrapper.wrap(application, secret)
+    public = key.wrapper.key(key_handle, secret).raw_p256_public()
+    batch = key.attestation.batch(key.profile.aaguid, key.profile.model)
     signed = (
         bytes([REGISTER_SIGN_PREFIX])
-        + auth.output_rp_hash(application)
+        + key.faults.rp_hash(application)
         + challenge
         + key_handle
         + public
     )
-    signature = auth.output_signature(batch.sign(signed))
+    signature = key.faults.signature(batch.sign(signed))
     return (
         bytes([REGISTER_RESERVED])
         + public
@@ -169,31 +165,31 @@ def register(auth: Authenticator, apdu: Apdu, transaction: Transaction | None) -
     )
 
 
-def authenticate(auth: Authenticator, apdu: Apdu, transaction: Transaction | None) -> bytes:
+def authenticate(key: KeyContext, apdu: Apdu, transaction: Transaction | None) -> bytes:
     data = apdu.data
     if len(data) < 2 * PARAM_LEN + 1 or len(data) != 2 * PARAM_LEN + 1 + data[2 * PARAM_LEN]:
         raise ApduError(IsoSw.WRONG_LENGTH)
     challenge, application = data[:PARAM_LEN], data[PARAM_LEN : 2 * PARAM_LEN]
     key_handle = data[2 * PARAM_LEN + 1 :]
-    secret = auth.wrapper.unwrap(application, key_handle)
+    secret = key.wrapper.unwrap(application, key_handle)
     if (
         secret is None
         or secret.alg != CoseAlg.ES256
         or secret.cred_protect == CredProtect.UV_REQUIRED
-        or (secret.resident and all(c.id != key_handle for c in auth.state.residents))
+        or (secret.resident and all(c.id != key_handle for c in key.state.residents))
     ):
         raise ApduError(IsoSw.WRONG_DATA)
     if apdu.p1 == U2fControl.CHECK_ONLY:
         raise ApduError(IsoSw.CONDITIONS_NOT_SATISFIED)
     if apdu.p1 == U2fControl.ENFORCE_USER_PRESENCE:
-        present = _present(auth, transaction, "U2F authenticate")
+        present = _present(key, transaction, "U2F authenticate")
     elif apdu.p1 == U2fControl.DONT_ENFORCE_USER_PRESENCE:
         present = False
     else:
         raise ApduError(IsoSw.WRONG_DATA)
     flags = AuthDataFlag.UP if present else 0
-    counter = auth.next_counter(key_handle)
+    counter = key.next_counter(key_handle)
     tail = struct.pack(">BI", flags, counter & 0xFFFFFFFF)
-    key = auth.wrapper.key(key_handle, secret)
-    signature = key.sign(auth.output_rp_hash(application) + tail + challenge)
-    return tail + auth.output_signature(signature)
+    credential = key.wrapper.key(key_handle, secret)
+    signature = credential.sign(key.faults.rp_hash(application) + tail + challenge)
+    return tail + key.faults.signature(signature)

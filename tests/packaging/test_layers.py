@@ -182,3 +182,58 @@ def test_importing_a_library_loads_nothing_above_it(layer, refused, tmp_path):
     )
     loaded = set(done.stdout.split())
     assert layer in loaded and not loaded & set(refused), loaded
+
+
+CTAP_CORE = f"{PACKAGE}.emulators.ctap"
+
+
+def import_cycles(found: list[Import], package: str) -> list[list[str]]:
+    """Cycles among the modules of `package` (an import of a name counts as one of its module)."""
+    modules = {imp.module for imp in found if _within(imp.module, package)}
+    edges: dict[str, set[str]] = {m: set() for m in modules}
+    for imp in found:
+        if imp.module not in modules:
+            continue
+        parts = imp.target.split(".")
+        owners = [".".join(parts[:n]) for n in range(len(parts), 0, -1)]
+        target = next((o for o in owners if o in modules and o != package), None)
+        if target is not None and target != imp.module:
+            edges[imp.module].add(target)
+    cycles: list[list[str]] = []
+    done: set[str] = set()
+
+    def visit(node: str, path: list[str]) -> None:
+        if node in path:
+            cycles.append([*path[path.index(node) :], node])
+            return
+        if node in done:
+            return
+        for nxt in sorted(edges[node]):
+            visit(nxt, [*path, node])
+        done.add(node)
+
+    for start in sorted(modules):
+        visit(start, [])
+    return cycles
+
+
+def test_the_ctap_core_has_no_import_cycles_not_even_type_only_ones():
+    folder = ROOT / "emulators" / "ctap"
+    found = [imp for path in sorted(folder.glob("*.py")) for imp in imports_of(path)]
+    assert len({imp.module for imp in found}) > 20, "the walk missed the CTAP core"
+    assert import_cycles(found, CTAP_CORE) == []
+
+
+def test_a_type_only_cycle_is_found(tmp_path, monkeypatch):
+    monkeypatch.setattr(f"{__name__}.ROOT", tmp_path)
+    folder = tmp_path / "emulators" / "ctap"
+    folder.mkdir(parents=True)
+    (folder / "hub.py").write_text("from tokenbench.emulators.ctap import handler\n")
+    (folder / "handler.py").write_text(
+        "from typing import TYPE_CHECKING\n"
+        "if TYPE_CHECKING:\n"
+        "    from tokenbench.emulators.ctap.hub import Hub\n"
+    )
+    found = [imp for path in sorted(folder.glob("*.py")) for imp in imports_of(path)]
+    cycles = import_cycles(found, CTAP_CORE)
+    assert cycles and set(cycles[0]) == {f"{CTAP_CORE}.hub", f"{CTAP_CORE}.handler"}

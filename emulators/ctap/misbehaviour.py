@@ -1,0 +1,151 @@
+"""The core faults as strategies: what a misbehaving key does instead of the right thing.
+
+`CoreFaults.select(faults)` picks, once, one strategy per behaviour (signature counters, the
+rpIdHash and signature it outputs, the response body, presence, U2F status words). The core
+always calls the strategy and never asks which fault is active, so a new fault is one new
+strategy here and no new branch in a command.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from tokenbench.emulators.ctap.faults import Fault
+
+ROLLBACK_START = 0x7FFFFFFF
+"""A rolled-back counter starts high, so the first value a verifier sees looks plausible."""
+
+
+class CounterStore(Protocol):
+    """Where the honest counters live (the key's `StateManager`)."""
+
+    def next_counter(self, key: str) -> int: ...
+
+
+class SignatureCounters(Protocol):
+    """How a key numbers its signatures: one counter per `key` (a credential, or "global")."""
+
+    def next(self, key: str, user_present: bool) -> int: ...
+
+    def reset(self) -> None:
+        """authenticatorReset: every credential is gone, so is any counter memory."""
+
+
+@dataclass
+class HonestCounters:
+    store: CounterStore
+
+    def next(self, key: str, user_present: bool) -> int:
+        return self.store.next_counter(key)
+
+    def reset(self) -> None:
+        return None
+
+
+@dataclass
+class RollbackCounters:
+    """The counter goes backwards with every signature (fault counter-rollback)."""
+
+    values: dict[str, int] = field(default_factory=dict)
+
+    def next(self, key: str, user_present: bool) -> int:
+        value = self.values.get(key, ROLLBACK_START) - 1
+        self.values[key] = value
+        return value
+
+    def reset(self) -> None:
+        self.values.clear()
+
+
+@dataclass
+class CloneCounters:
+    """Every other user-present signature comes from a twin that started from the state at
+    power-up (fault clone); silent (up=false) probes always use the primary."""
+
+    primary: HonestCounters
+    snapshot: dict[str, int]
+    twin: dict[str, int] = field(default_factory=dict)
+    twin_turn: bool = False
+
+    def next(self, key: str, user_present: bool) -> int:
+        if user_present:
+            self.twin_turn = not self.twin_turn
+            if self.twin_turn:
+                value = self.twin.get(key, self.snapshot.get(key, 0)) + 1
+                self.twin[key] = value
+                return value
+        return self.primary.next(key, user_present)
+
+    def reset(self) -> None:
+        self.twin.clear()
+        self.snapshot = {}
+
+
+def _unchanged(data: bytes) -> bytes:
+    return data
+
+
+def _other_rp_hash(rp_hash: bytes) -> bytes:
+    return hashlib.sha256(b"wrong-rpid-hash:" + rp_hash).digest()
+
+
+def _flip_last_bit(signature: bytes) -> bytes:
+    return signature[:-1] + bytes([signature[-1] ^ 0x01]) if signature else signature
+
+
+def _truncate(body: bytes) -> bytes:
+    return body[: max(1, len(body) // 2)] if len(body) > 1 else b"\xff"
+
+
+def honest_counters(store: CounterStore, at_power_up: dict[str, int]) -> SignatureCounters:
+    return HonestCounters(store)
+
+
+def rollback_counters(store: CounterStore, at_power_up: dict[str, int]) -> SignatureCounters:
+    return RollbackCounters()
+
+
+def clone_counters(store: CounterStore, at_power_up: dict[str, int]) -> SignatureCounters:
+    return CloneCounters(HonestCounters(store), dict(at_power_up))
+
+
+Transform = Callable[[bytes], bytes]
+CountersFactory = Callable[[CounterStore, dict[str, int]], SignatureCounters]
+"""Makes one key's counters from its store and the stored counters at power-up."""
+
+
+@dataclass(frozen=True)
+class CoreFaults:
+    """The strategies of one key's core; `CoreFaults()` is an honest key."""
+
+    rp_hash: Transform = _unchanged
+    """The rpIdHash put into authenticatorData."""
+    signature: Transform = _unchanged
+    """An assertion or attestation signature as sent."""
+    response_body: Transform = _unchanged
+    """A CTAP2 response's CBOR as sent."""
+    withholds_presence: bool = False
+    """The key never asks for a touch and reports no user presence."""
+    lies_in_u2f_status: bool = False
+    """U2F status words are swapped: success says 6F00, any error says 9000."""
+    counters: CountersFactory = honest_counters
+
+    @classmethod
+    def select(cls, faults: Iterable[Fault | str]) -> CoreFaults:
+        active = {Fault(f) for f in faults}
+        counters = honest_counters
+        if Fault.COUNTER_ROLLBACK in active:  # rollback wins over clone: both break the rule
+            counters = rollback_counters
+        elif Fault.CLONE in active:
+            counters = clone_counters
+        return cls(
+            rp_hash=_other_rp_hash if Fault.WRONG_RPID_HASH in active else _unchanged,
+            signature=_flip_last_bit if Fault.BAD_SIGNATURE in active else _unchanged,
+            response_body=_truncate if Fault.MALFORMED_CBOR in active else _unchanged,
+            withholds_presence=Fault.NO_PRESENCE in active,
+            lies_in_u2f_status=Fault.U2F_STATUS in active,
+            counters=counters,
+        )
