@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 APT_BASE := python3 python3-venv python3-dev gcc make
 APT_TEST := libpcsclite-dev swig pcscd vsmartcard-vpcd libfido2-1 fido2-tools postgresql qemu-system-x86 busybox-static usbip udev umockdev python3-gi gir1.2-umockdev-1.0
 
-.PHONY: run test lint clean
+.PHONY: run test lint typecheck clean
 
 run: $(VENV)/.run-ready
 	$(BIN)/tokenbench bench run --target emu: --target totp:emu --allow-destructive -j 2 --report report
@@ -16,10 +16,15 @@ run: $(VENV)/.run-ready
 test: $(VENV)/.test-ready
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	MYPY=$(BIN)/mypy scripts/typecheck.sh
 	scripts/with-services.sh $(BIN)/pytest $(PYTEST_ARGS)
 
 lint: $(VENV)/.test-ready
-	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+	$(BIN)/ruff check . && $(BIN)/ruff format --check . && MYPY=$(BIN)/mypy scripts/typecheck.sh
+
+# mypy over the three packages, through build/typecheck/ (see scripts/typecheck.sh)
+typecheck: $(VENV)/.test-ready
+	MYPY=$(BIN)/mypy scripts/typecheck.sh
 
 $(VENV)/.created:
 	@command -v $(PYTHON) >/dev/null && $(PYTHON) -c 'import ensurepip, venv' 2>/dev/null \

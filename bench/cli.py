@@ -13,6 +13,7 @@ import os
 import sys
 import traceback
 from collections.abc import Sequence
+from typing import NoReturn
 
 from tokenbench.bench import commands
 from tokenbench.bench.errors import UserError
@@ -36,7 +37,7 @@ def one_line(text: str) -> str:
 class OneLineParser(argparse.ArgumentParser):
     """An ArgumentParser whose errors are a single line."""
 
-    def error(self, message: str) -> None:  # type: ignore[override]
+    def error(self, message: str) -> NoReturn:
         sys.stderr.write(f"{self.prog}: error: {one_line(message)}\n")
         raise SystemExit(EXIT_USAGE)
 

@@ -18,9 +18,9 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -33,6 +33,13 @@ from tokenbench.bench.report_records import (
     TimedDevice,
     classify_skip,
 )
+
+if TYPE_CHECKING:  # the targets are imported where used, once a run names the suites
+    from fido2.ctap import CtapDevice
+    from pluggy import Result
+
+    from tokenbench.bench.targets import KeyTarget
+    from tokenbench.bench.targets_totp import TotpTarget
 
 MARKERS = {
     "needs_presence": "the test needs user presence (touch) on the key",
@@ -240,7 +247,9 @@ def _gate_destructive(bench: BenchSession, target: Any) -> None:
 
 
 @pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[Any]) -> Iterator[None]:
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[Any]
+) -> Generator[None, Result[pytest.TestReport], None]:
     outcome = yield
     bench = bench_session(item.config)
     if bench is None:
@@ -317,7 +326,7 @@ def bench_pin(bench: BenchSession) -> str:
 
 
 @pytest.fixture
-def key_target(bench_target: Any) -> Any:
+def key_target(bench_target: Any) -> KeyTarget:
     from tokenbench.bench.targets import KeyTarget
 
     if not isinstance(bench_target, KeyTarget):
@@ -326,7 +335,7 @@ def key_target(bench_target: Any) -> Any:
 
 
 @pytest.fixture
-def ctap_device(bench: BenchSession, key_target: Any) -> TimedDevice:
+def ctap_device(bench: BenchSession, key_target: KeyTarget) -> TimedDevice:
     """The target's CtapDevice, each call timed and attributed to the running test."""
     try:
         key_target.device()
@@ -336,7 +345,7 @@ def ctap_device(bench: BenchSession, key_target: Any) -> TimedDevice:
 
 
 @pytest.fixture
-def raw_hid(key_target: Any) -> Iterator[Callable[[], Any]]:
+def raw_hid(key_target: KeyTarget) -> Iterator[Callable[[], Any]]:
     """Opens raw CTAPHID handles on the key (closed after the test)."""
     from tokenbench.bench.suites._hid_raw import RawHid
 
@@ -358,7 +367,7 @@ def raw_hid(key_target: Any) -> Iterator[Callable[[], Any]]:
 
 
 @pytest.fixture
-def power_cycle(key_target: Any) -> Callable[[], None]:
+def power_cycle(key_target: KeyTarget) -> Callable[[], CtapDevice]:
     """Unplug/re-plug the key (emulated: control interface; real: the person, with countdown)."""
     return key_target.power_cycle
 
@@ -380,7 +389,7 @@ def relying_party(bench_clock: Any, tmp_path: Path) -> Iterator[Any]:
 
 
 @pytest.fixture
-def totp_target(bench_target: Any) -> Any:
+def totp_target(bench_target: Any) -> TotpTarget:
     from tokenbench.bench.targets_totp import TotpTarget
 
     if not isinstance(bench_target, TotpTarget):

@@ -20,6 +20,7 @@ person at the bench (with a visible countdown). Only these modules import `emula
 from __future__ import annotations
 
 import contextlib
+import os
 import sys
 import threading
 import time
@@ -27,12 +28,17 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, Protocol, TextIO
+from typing import TYPE_CHECKING, Any, Protocol, TextIO
 
 from fido2.ctap import CtapDevice
 
 from tokenbench.bench.errors import UserError
 from tokenbench.bench.targets_wire import RAW_POLL_SECONDS, polling_reader, select_reader
+
+if TYPE_CHECKING:  # imported where used: each kind of target loads only its own transport
+    from tokenbench.emulators.clock import Clock
+    from tokenbench.emulators.key import EmulatedKey
+    from tokenbench.emulators.transport.control import UdpControlClient
 
 # Suites and the kinds of target they apply to.
 SUITES: dict[str, str] = {
@@ -231,7 +237,7 @@ class Target(ABC):
         """What the person confirms before a destructive test (serial or path)."""
         return self.uri
 
-    def clock(self) -> Any:
+    def clock(self) -> Clock:
         """True time as this target sees it (a verifier running next to it uses this)."""
         from tokenbench.emulators.clock import SystemClock
 
@@ -315,7 +321,7 @@ class KeyTarget(Target):
 class OffsetClock:
     """The emulated key's clock: true time plus whatever the bench let pass in between."""
 
-    def __init__(self, base: Any) -> None:
+    def __init__(self, base: Clock) -> None:
         self.base = base
         self.offset = 0.0
 
@@ -344,10 +350,10 @@ class EmulatedKeyTarget(KeyTarget):
             self._kwargs = parse_emu_uri(emu_uri)
         except (ValueError, KeyError, TypeError) as exc:
             raise UserError(f"bad target {uri!r}: {exc}") from None
-        self._key: Any = None
+        self._key: EmulatedKey | None = None
 
     @property
-    def key(self) -> Any:
+    def key(self) -> EmulatedKey:
         """The emulated key (its control interface: touch, replug)."""
         if self._key is None:
             from tokenbench.emulators.clock import SystemClock
@@ -377,7 +383,7 @@ class EmulatedKeyTarget(KeyTarget):
         self.key  # noqa: B018 - the clock exists once the key does
         self.key_clock.advance(seconds)
 
-    def clock(self) -> Any:
+    def clock(self) -> OffsetClock:
         self.key  # noqa: B018 - the clock exists once the key does
         return self.key_clock
 
@@ -401,7 +407,7 @@ class UdpKeyTarget(KeyTarget):
         super().__init__(uri)
         self.kind = TargetKind.HID
         self.host, self.port, self.reply = host, port, reply
-        self._control: Any = None
+        self._control: UdpControlClient | None = None
 
     def _open(self) -> CtapDevice:
         from tokenbench.emulators.transport import udp
@@ -422,7 +428,7 @@ class UdpKeyTarget(KeyTarget):
         )
         return connection, polling_reader(connection)
 
-    def _control_client(self) -> Any:
+    def _control_client(self) -> UdpControlClient:
         from tokenbench.emulators.transport import udp
 
         if self._control is None:
@@ -514,7 +520,7 @@ class PcscKeyTarget(KeyTarget):
         self.emulated = control is not None
         self.reader = reader
         self.control_address = control
-        self._control: Any = None
+        self._control: UdpControlClient | None = None
 
     def _open(self) -> CtapDevice:
         try:
@@ -538,7 +544,7 @@ class PcscKeyTarget(KeyTarget):
         ):
             return
 
-    def _control_client(self) -> Any:
+    def _control_client(self) -> UdpControlClient:
         from tokenbench.emulators.transport.control import UdpControlClient
 
         if self._control is None:
@@ -591,7 +597,7 @@ def list_attached() -> Iterator[tuple[str, str]]:
     for device in hid:
         d = device.descriptor
         yield (
-            f"hid:{d.path}",
+            f"hid:{os.fsdecode(d.path)}",  # bytes on Windows
             f"{d.product_name or 'FIDO key'} vid={d.vid:04x} pid={d.pid:04x} "
             f"serial={d.serial_number or '-'}",
         )

@@ -9,10 +9,14 @@ from __future__ import annotations
 from abc import abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from tokenbench.bench.errors import UserError
 from tokenbench.bench.targets import Prompter, Target, TargetKind, TerminalPrompter
+
+if TYPE_CHECKING:  # imported where used, as the module docstring says
+    from tokenbench.emulators.clock import Clock, FakeClock
+    from tokenbench.emulators.totp.token import HardwareTotpToken
 
 
 @dataclass(frozen=True)
@@ -68,7 +72,7 @@ class _EmulatedToken:
 
     manual = False
 
-    def __init__(self, token: Any, clock: Any, fault: str) -> None:
+    def __init__(self, token: HardwareTotpToken, clock: FakeClock, fault: str) -> None:
         self._token = token
         self._clock = clock
         self._fault = fault
@@ -167,7 +171,7 @@ class EmulatedTotpTarget(TotpTarget):
         assert self._pskc is not None
         return self._pskc
 
-    def clock(self) -> Any:
+    def clock(self) -> FakeClock:
         """The fake true-time clock the emulated tokens run on (waits move it)."""
         self.tokens()
         return self._clock
@@ -191,7 +195,7 @@ class _ManualToken:
 
     manual = True
 
-    def __init__(self, serial: str, prompter: Prompter, clock: Any) -> None:
+    def __init__(self, serial: str, prompter: Prompter, clock: Clock) -> None:
         self.serial = serial
         self._prompter = prompter
         self._clock = clock

@@ -218,7 +218,7 @@ class EmulatedKey:
         from tokenbench.emulators.ctap.authenticator import Authenticator
 
         twin = Authenticator.clone_of(self.authenticator, self.env.with_(presence=AutoApprove()))
-        name = f"{self.hid.descriptor.path}-clone"
+        name = f"{self.hid.name}-clone"
         return type(self)(
             twin.env, self.profile, tuning=self._tuning, name=name, authenticator=twin
         )

@@ -31,12 +31,11 @@ from tokenbench.verifier.errors import (
 )
 from tokenbench.verifier.iam import (
     ADMIN,
-    KIND_FIDO,
-    MAX_DEVICES_PER_IDENTITY,
     Caller,
     IamService,
     Session,
 )
+from tokenbench.verifier.iam_names import KIND_FIDO, MAX_DEVICES_PER_IDENTITY
 from tokenbench.verifier.store import Ceremony, Device, Store
 
 CEREMONY_SECONDS = 300.0

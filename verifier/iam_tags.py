@@ -29,14 +29,16 @@ class TagOperations:
             raise IamError(INVALID_INPUT, "only virtual MFA devices can be tagged")
         return device
 
-    def tag_mfa_device(self, *, SerialNumber: str, Tags: Sequence[dict[str, str]]) -> dict:
+    def tag_mfa_device(
+        self, *, SerialNumber: str, Tags: Sequence[dict[str, str]]
+    ) -> dict[str, Any]:
         self._taggable(SerialNumber)
         tag_list = names.tags(list(Tags))
         if not self.store.put_tags(SerialNumber, tag_list, limit=names.MAX_TAGS):
             raise IamError(LIMIT_EXCEEDED, f"a device can have at most {names.MAX_TAGS} tags")
         return {}
 
-    def untag_mfa_device(self, *, SerialNumber: str, TagKeys: Sequence[str]) -> dict:
+    def untag_mfa_device(self, *, SerialNumber: str, TagKeys: Sequence[str]) -> dict[str, Any]:
         self._taggable(SerialNumber)
         keys = [names.tag_key(k) for k in TagKeys]
         self.store.remove_tags(SerialNumber, keys)

@@ -10,12 +10,14 @@ came in version 2.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from sqlalchemy import (
     BigInteger,
     Boolean,
     Column,
     Connection,
+    DefaultClause,
     Float,
     ForeignKey,
     Integer,
@@ -26,6 +28,7 @@ from sqlalchemy import (
     UniqueConstraint,
     select,
 )
+from sqlalchemy.schema import SchemaItem
 
 metadata = MetaData()
 
@@ -54,7 +57,7 @@ identities = Table(
 )
 
 
-def _v1_device_columns() -> list[Column]:
+def _v1_device_columns() -> list[SchemaItem]:  # columns, then two constraints
     return [
         Column("serial", String(600), primary_key=True),
         Column("kind", String(16), nullable=False),
@@ -86,7 +89,7 @@ def _v1_device_columns() -> list[Column]:
     ]
 
 
-def _v2_device_columns() -> list[Column]:
+def _v2_device_columns() -> list[Column[Any]]:
     return [
         Column("failed_attempts", Integer, nullable=False, default=0, server_default="0"),
         Column("locked_until", Float, nullable=True),
@@ -132,7 +135,12 @@ def _v2(conn: Connection) -> None:
         table_name = f"{preparer.quote_schema(schema)}.{table_name}"
     for column in _v2_device_columns():
         column_sql = f"{preparer.format_column(column)} {column.type.compile(conn.dialect)}"
-        default = f" NOT NULL DEFAULT {column.server_default.arg}" if column.server_default else ""
+        server_default = column.server_default  # `server_default="0"` makes a DefaultClause
+        default = (
+            f" NOT NULL DEFAULT {server_default.arg}"
+            if isinstance(server_default, DefaultClause)
+            else ""
+        )
         conn.exec_driver_sql(f"ALTER TABLE {table_name} ADD COLUMN {column_sql}{default}")
     metadata.create_all(conn, tables=[device_tags, ceremonies])
 

@@ -22,12 +22,17 @@ import stat
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from tokenbench.verifier.errors import VerifierError
 from tokenbench.verifier.totp import DIGIT_CHOICES, TotpParams, normalize_algorithm
+
+if TYPE_CHECKING:
+    from pskc import PSKC
+    from pskc.key import Key
 
 KEK_ENV = "TOKENBENCH_KEK"
 KEK_BYTES = 32
@@ -200,7 +205,14 @@ def read_pskc(
     return _check_unique(seeds)
 
 
-def _pskc_key(index, key, container, allow_hotp, password, psk) -> ImportedSeed:
+def _pskc_key(
+    index: int,
+    key: Key,
+    container: PSKC,
+    allow_hotp: bool,
+    password: str | None,
+    psk: bytes | None,
+) -> ImportedSeed:
     from pskc.exceptions import PSKCError
 
     where = f"key package {index}"
@@ -223,9 +235,8 @@ def _pskc_key(index, key, container, allow_hotp, password, psk) -> ImportedSeed:
         raise SeedImportError(f"{where}: {_one_line(exc)}") from None
     if container.mac.algorithm is None and container.encryption.is_encrypted:
         raise SeedImportError(f"{where}: encrypted without a MAC method; refusing unverified data")
-    serial = key.serial or key.id
     try:
-        check_serial(serial)
+        serial = check_serial(key.serial or key.id)
     except ValueError as exc:
         raise SeedImportError(f"{where}: {exc}") from None
     where = f"key package {index} (serial {serial})"

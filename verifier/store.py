@@ -257,11 +257,21 @@ class Store:
         )
         try:
             with self._tx() as conn:
-                new_id = conn.execute(insert(identities).values(**values)).inserted_primary_key[0]
+                inserted = conn.execute(insert(identities).values(**values)).inserted_primary_key
+                assert inserted is not None  # a single-row INSERT: SQLAlchemy returns its key
+                new_id: int = inserted[0]
         except IntegrityError:
             raise DuplicateError(f"user {user_name} exists") from None
-        values.pop("name_key")
-        return Identity(id=new_id, **values)
+        return Identity(
+            id=new_id,
+            account_id=account_id,
+            user_name=user_name,
+            user_id=user_id,
+            user_handle=user_handle,
+            is_root=is_root,
+            path=path,
+            created_at=now,
+        )
 
     def identity(self, account_id: str, user_name: str) -> Identity | None:
         query = select(identities).where(
@@ -300,8 +310,8 @@ class Store:
         rows = []
         for device in devices:
             row = {name: getattr(device, name) for name in _DEVICE_FIELDS}
-            named = device.name is not None and device.kind == "virtual"
-            row["name_key"] = device.name.lower() if named else None
+            name = device.name if device.kind == "virtual" else None
+            row["name_key"] = name.lower() if name is not None else None
             rows.append(row)
         try:
             with self._tx() as conn:

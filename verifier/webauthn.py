@@ -39,6 +39,7 @@ from fido2.webauthn import (
     PublicKeyCredentialType,
     PublicKeyCredentialUserEntity,
     ResidentKeyRequirement,
+    UserVerificationRequirement,
 )
 
 from tokenbench.verifier.trust import TrustStore
@@ -96,7 +97,8 @@ class RelyingPartyPolicy:
     def __post_init__(self) -> None:
         if self.user_verification not in UV_POLICIES:
             raise ValueError(f"user_verification must be one of {sorted(UV_POLICIES)}")
-        if isinstance(self.origins, str):
+        origins: object = self.origins  # a caller ignoring the annotation may pass one string
+        if isinstance(origins, str):
             raise TypeError("origins must be a set of origins, not one string")
         object.__setattr__(self, "origins", frozenset(self.origins))
 
@@ -185,7 +187,7 @@ def registration_options(
         exclude_credentials=_descriptors(exclude),
         authenticator_selection=AuthenticatorSelectionCriteria(
             resident_key=ResidentKeyRequirement.DISCOURAGED,
-            user_verification=policy.user_verification,
+            user_verification=UserVerificationRequirement(policy.user_verification),
         ),
         attestation=(
             AttestationConveyancePreference.DIRECT
@@ -205,7 +207,7 @@ def authentication_options(
         timeout=DEFAULT_TIMEOUT_MS,
         rp_id=policy.rp_id,
         allow_credentials=_descriptors(allow),
-        user_verification=policy.user_verification,
+        user_verification=UserVerificationRequirement(policy.user_verification),
     )
     return dict(options)
 

@@ -145,7 +145,7 @@ def credential_key_matches(cert: x509.Certificate, auth_data: AuthenticatorData)
 class AndroidKeyAttestation(Attestation):
     FORMAT = "android-key"
 
-    @catch_builtins
+    @catch_builtins  # type: ignore[untyped-decorator]  # fido2 leaves it unannotated
     def verify(
         self, statement: Mapping[str, Any], auth_data: AuthenticatorData, client_data_hash: bytes
     ) -> AttestationResult:
@@ -163,6 +163,8 @@ class AndroidKeyAttestation(Attestation):
             extension = cert.extensions.get_extension_for_oid(OID_ANDROID_KEY_DESCRIPTION)
         except x509.ExtensionNotFound:
             raise InvalidData("no Android key description extension") from None
+        if not isinstance(extension.value, x509.UnrecognizedExtension):  # always, for this OID
+            raise InvalidData("the Android key description extension is not raw DER")
         description = KeyDescription.parse(extension.value.value)
         if not bytes_eq(description.challenge, client_data_hash):
             raise InvalidData("attestationChallenge is not the client data hash")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import lru_cache
+from typing import Any
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
@@ -55,7 +56,7 @@ def parse_cose(public_key: bytes) -> CoseKey:
     return to_cose(decoded)
 
 
-def to_cose(decoded: dict) -> CoseKey:
+def to_cose(decoded: dict[Any, Any]) -> CoseKey:  # a CBOR map: keys of any type
     alg = decoded.get(_ALG)
     if not isinstance(alg, int) or isinstance(alg, bool):
         raise CoseKeyError("COSE key has no algorithm")

@@ -9,7 +9,7 @@ from pathlib import Path
 from tokenbench.bench.errors import UserError
 
 
-def register(groups: argparse._SubParsersAction) -> None:
+def register(groups: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = groups.add_parser("bench", help="conformance suites against emulated and real devices")
     commands = parser.add_subparsers(dest="bench_command", metavar="COMMAND")
     commands.required = True

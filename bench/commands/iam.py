@@ -21,9 +21,13 @@ import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tokenbench.bench.errors import UserError
+
+if TYPE_CHECKING:  # imported where used, so that other commands start without them
+    from tokenbench.verifier.iam import Caller, IamService
+    from tokenbench.verifier.store import Store
 
 EXIT_SERVICE_ERROR = 254  # what the AWS CLI returns when the service refuses
 DEFAULT_STORE = "tokenbench-iam.db"
@@ -50,7 +54,7 @@ def _common() -> argparse.ArgumentParser:
 _Verb = tuple[str, Callable[[argparse.ArgumentParser], None], Callable[..., Any]]
 
 
-def register(groups: argparse._SubParsersAction) -> None:
+def register(groups: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = groups.add_parser(
         "iam", help="IAM-style MFA devices: enrol, enable, sign in (AWS CLI verbs)"
     )
@@ -86,7 +90,7 @@ def _handler(operation: str, run: Callable[..., Any]) -> Callable[[argparse.Name
 class _Context:
     """The opened store, cipher and service for one command, and who is calling."""
 
-    def __init__(self, store: Any, service: Any, caller: Any) -> None:
+    def __init__(self, store: Store, service: IamService, caller: Caller) -> None:
         self.store = store
         self.service = service
         self.caller = caller

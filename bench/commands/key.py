@@ -13,7 +13,7 @@ import pkgutil
 from tokenbench.bench import commands
 
 
-def register(groups: argparse._SubParsersAction) -> None:
+def register(groups: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = groups.add_parser("key", help="emulated and real security keys")
     subcommands = parser.add_subparsers(dest="key_command", metavar="COMMAND")
     subcommands.required = True

@@ -20,7 +20,7 @@ ROOT_FILE = "root-ca.pem"
 METADATA_FILE = "metadata-statement.json"
 
 
-def register(subcommands: argparse._SubParsersAction) -> None:
+def register(subcommands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     from tokenbench.emulators.ctap.profiles import PROFILES
 
     parser = subcommands.add_parser(

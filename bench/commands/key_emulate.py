@@ -53,7 +53,7 @@ CLI_PRESENCE = ("auto", "deny", "prompt", "touch")
 MOVED_BY = {"HID": "--udp", "control": "--control"}  # the flag that moves each UDP socket
 
 
-def register(subcommands: argparse._SubParsersAction) -> None:
+def register(subcommands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subcommands.add_parser(
         "emulate",
         help="serve an emulated security key over UDP, uhid, USB/IP or vpcd",

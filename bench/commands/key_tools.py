@@ -25,7 +25,7 @@ DEFAULT_TARGET = "hid:auto"
 RESET_WINDOW_SECONDS = 10
 
 
-def register(subcommands: argparse._SubParsersAction) -> None:
+def register(subcommands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     listing = subcommands.add_parser(
         "list",
         help="list FIDO keys on HID, PC/SC and USB",

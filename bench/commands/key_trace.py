@@ -23,7 +23,7 @@ from tokenbench.bench.targets import KeyTarget, parse_target
 LISTEN_SIDES = ("udp", "uhid", "usbip")
 
 
-def register(subcommands: argparse._SubParsersAction) -> None:
+def register(subcommands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subcommands.add_parser(
         "trace",
         help="man-in-the-middle trace between a client and a key (secrets redacted)",
@@ -78,10 +78,10 @@ def _start_listener(args: argparse.Namespace, front: Any) -> tuple[Any, str]:
 
     try:
         host, port = udp.parse_address(args.usbip, default_port=3240)
-        server = serve_usbip(front, host, port)
+        usbip_server = serve_usbip(front, host, port)
     except (ValueError, OSError) as exc:
         raise UserError(f"cannot serve USB/IP on {args.usbip}: {exc}") from None
-    return server, f"usbip {host}:{port} (attach with: usbip attach -r {host} -b 1-1)"
+    return usbip_server, f"usbip {host}:{port} (attach with: usbip attach -r {host} -b 1-1)"
 
 
 def run(args: argparse.Namespace) -> int:

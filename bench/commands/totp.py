@@ -345,7 +345,7 @@ def _add_at(parser: argparse.ArgumentParser, what: str) -> None:
     parser.add_argument("--at", type=_unix_time, metavar="UNIX_TIME", help=what)
 
 
-def register(groups: argparse._SubParsersAction) -> None:
+def register(groups: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = groups.add_parser("totp", help="TOTP hardware tokens, PSKC files, virtual app")
     commands = parser.add_subparsers(dest="totp_command", metavar="COMMAND")
     commands.required = True
@@ -398,7 +398,7 @@ def register(groups: argparse._SubParsersAction) -> None:
     _register_app(commands)
 
 
-def _register_app(commands: argparse._SubParsersAction) -> None:
+def _register_app(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     app = commands.add_parser("app", help="the virtual authenticator app")
     actions = app.add_subparsers(dest="app_command", metavar="ACTION")
     actions.required = True

@@ -86,7 +86,9 @@ def gather_report(ctap: Ctap2, pin: str | None = None) -> KeyReport:
     if ClientPin.is_supported(info) and info.pin_uv_protocols:
         try:
             retries, power_cycle = ClientPin(ctap).get_pin_retries()
-            report.pin_retries, report.power_cycle_required = retries, power_cycle
+            report.pin_retries = retries
+            # CTAP sends powerCycleState as a bool; python-fido2 types it as an int
+            report.power_cycle_required = None if power_cycle is None else bool(power_cycle)
         except CtapError as exc:
             report.notes.append(f"PIN retries not readable: {ctap_error_text(exc)}")
     if "uv" in info.options and info.pin_uv_protocols:

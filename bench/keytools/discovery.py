@@ -6,6 +6,7 @@ never an error, so `key list` always says what it could and could not look at.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -59,7 +60,7 @@ def list_hid() -> tuple[list[FoundDevice], list[str]]:
         found.append(
             FoundDevice(
                 "hid",
-                f"hid:{d.path}",
+                f"hid:{os.fsdecode(d.path)}",  # bytes on Windows
                 d.vid,
                 d.pid,
                 d.product_name,

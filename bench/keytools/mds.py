@@ -51,7 +51,11 @@ class Model:
 
 def _from_json(parsed: Any) -> list[Model]:
     if isinstance(parsed, list):  # a list of MDS3 entries
-        entries = [mds3.MetadataBlobPayloadEntry.from_dict(e) for e in parsed]
+        entries = []
+        for entry in parsed:
+            if not isinstance(entry, dict):  # from_dict(None) would return None
+                raise ValueError("an MDS3 entry is not a JSON object")
+            entries.append(mds3.MetadataBlobPayloadEntry.from_dict(entry))
     elif "entries" in parsed:  # a blob's payload
         entries = list(mds3.MetadataBlobPayload.from_dict(parsed).entries)
     else:  # one bare metadata statement (e.g. `tokenbench key attestation-ca` output)

@@ -224,7 +224,7 @@ class TraceFrontEnd:
             self._emit,
             clock=self.clock,
             capabilities=Capability(int(device.capabilities)) & FORWARDED_CAPABILITIES,
-            device_version=tuple(version),  # type: ignore[arg-type]
+            device_version=tuple(version),
         )
 
     def receive(self, report: bytes) -> None:

@@ -177,7 +177,7 @@ class Recording:
             raise UserError(f"bad USB recording {path}: {exc}") from None
 
 
-class ReplayBackend(usb.backend.IBackend):
+class ReplayBackend(usb.backend.IBackend):  # type: ignore[misc]  # pyusb is untyped: Any
     """pyusb backend over recorded descriptors (read-only: no data transfers)."""
 
     def __init__(self, recordings: Iterable[Recording]) -> None:
@@ -243,7 +243,7 @@ class ReplayBackend(usb.backend.IBackend):
         bRequest: int,
         wValue: int,
         wIndex: int,
-        data: array.array,
+        data: array.array[int],
         timeout: int,
     ) -> int:
         answer = self._answer(dev_handle, bmRequestType, bRequest, wValue, wIndex)

@@ -129,7 +129,8 @@ def _string(device: Any, index: int) -> str | None:
     import usb.util
 
     with contextlib.suppress(usb.core.USBError, ValueError, NotImplementedError):
-        return usb.util.get_string(device, index)
+        text: str | None = usb.util.get_string(device, index)
+        return text
     return None
 
 

@@ -23,8 +23,9 @@ import hashlib
 import pstats
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -37,7 +38,7 @@ from tokenbench.emulators.transport.inproc import InProcessHid, open_device
 
 RP = {"id": "perf.example", "name": "Perf"}
 USER = {"id": b"perf-user", "name": "perf"}
-ES256 = [{"type": "public-key", "alg": -7}]
+ES256: list[Mapping[str, Any]] = [{"type": "public-key", "alg": -7}]
 GET_ASSERTION = 0x02
 CTAPHID_CBOR = 0x10
 
@@ -133,7 +134,8 @@ def run(seconds: float, rounds: int, profile: bool) -> list[Rate]:
         ctap = Ctap2(device)
         cdh = hashlib.sha256(b"perf").digest()
         credential = ctap.make_credential(cdh, RP, USER, ES256).auth_data.credential_data
-        allow = [{"type": "public-key", "id": credential.credential_id}]
+        assert credential is not None  # a registration's authenticator data always has it
+        allow: list[Mapping[str, Any]] = [{"type": "public-key", "id": credential.credential_id}]
         request = bytes([GET_ASSERTION]) + cbor.encode({1: RP["id"], 2: cdh, 3: allow})
 
         def full_assertion() -> object:
@@ -143,7 +145,8 @@ def run(seconds: float, rounds: int, profile: bool) -> list[Rate]:
             return ctap.make_credential(cdh, RP, USER, ES256)
 
         def core_assertion() -> bytes:
-            return key.authenticator.process(request)
+            response: bytes = key.authenticator.process(request)  # EmulatedKey keeps it Any
+            return response
 
         def hid_assertion() -> bytes:
             return device.call(CTAPHID_CBOR, request)

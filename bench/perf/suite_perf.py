@@ -54,7 +54,10 @@ def peer_latencies(rounds: int = PEER_ROUNDS) -> dict[str, float]:
                 }
             ),
         )
-        auth_data = cbor.decode(made[1:])[2]
+        response = cbor.decode(made[1:])
+        assert isinstance(response, dict)  # makeCredential's response map
+        auth_data = response[2]
+        assert isinstance(auth_data, bytes)
         id_length = int.from_bytes(auth_data[53:55], "big")
         credential = auth_data[55 : 55 + id_length]
         requests = {

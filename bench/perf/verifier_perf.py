@@ -24,7 +24,7 @@ import secrets
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import pyotp
@@ -140,8 +140,8 @@ def totp_section(seconds: float) -> None:
     print(f"  one TOTP code (TotpKey, HMAC pads precomputed):   {rate(run_code, seconds):,.0f}/s")
 
 
-def _wrong(valid: object) -> str:
-    taken = set(valid)  # type: ignore[arg-type]
+def _wrong(valid: Iterable[str]) -> str:
+    taken = set(valid)
     return next(c for c in ("000000", "111111", "222222", "333333") if c not in taken)
 
 

@@ -41,7 +41,10 @@ class Fixture:
         self.private = ec.generate_private_key(ec.SECP256R1())
         self.public = self.private.public_key()
         self.credential_id = sha256(b"perf credential").digest()
-        self.cose = cbor.encode(ES256.from_cryptography_key(self.public))
+        # fido2's ES256 override is unannotated, and mypy's untyped_calls_exclude does not
+        # reach a classmethod called on its class
+        cose_key = ES256.from_cryptography_key(self.public)  # type: ignore[no-untyped-call]
+        self.cose = cbor.encode(cose_key)
         self.challenge = sha256(b"perf challenge").digest()
         body = {
             "type": "webauthn.get",

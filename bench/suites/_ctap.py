@@ -10,13 +10,13 @@ import contextlib
 import hashlib
 import os
 from collections.abc import Iterator, Mapping
-from typing import Any
+from typing import Any, NoReturn
 
 import pytest
 from fido2.attestation import Attestation, UnsupportedType
 from fido2.cose import CoseKey
 from fido2.ctap import CtapError
-from fido2.ctap2 import Ctap2
+from fido2.ctap2 import AssertionResponse, AttestationResponse, Ctap2
 from fido2.ctap2.pin import ClientPin, PinProtocol, PinProtocolV1, PinProtocolV2
 from fido2.webauthn import AuthenticatorData
 
@@ -32,7 +32,7 @@ FLAG_AT = AuthenticatorData.FLAG.AT
 FLAG_ED = AuthenticatorData.FLAG.ED
 
 
-def skip_unclaimed(what: str) -> None:
+def skip_unclaimed(what: str) -> NoReturn:
     pytest.skip(f"unclaimed: {what}")
 
 
@@ -76,7 +76,7 @@ def user(name: str = "alice") -> dict[str, Any]:
     return {"id": hashlib.sha256(name.encode()).digest()[:16], "name": name, "displayName": name}
 
 
-def key_params(*algs: int) -> list[dict[str, Any]]:
+def key_params(*algs: int) -> list[Mapping[str, Any]]:
     return [{"type": "public-key", "alg": a} for a in (algs or (ES256,))]
 
 
@@ -107,7 +107,7 @@ def _name(code: int) -> str:
         return f"0x{code:02X}"
 
 
-def verify_attestation(response: Any, cdh: bytes) -> None:
+def verify_attestation(response: AttestationResponse, cdh: bytes) -> None:
     """The attestation statement must verify (python-fido2's verifier for its format)."""
     try:
         verifier = Attestation.for_type(response.fmt)()
@@ -118,7 +118,7 @@ def verify_attestation(response: Any, cdh: bytes) -> None:
     verifier.verify(response.att_stmt, response.auth_data, cdh)
 
 
-def credential_key(response: Any) -> CoseKey:
+def credential_key(response: AttestationResponse) -> CoseKey:
     data = response.auth_data.credential_data
     assert data is not None, "makeCredential answer has no attested credential data"
     return data.public_key
@@ -136,7 +136,7 @@ def make_credential(
     pin_uv_param: bytes | None = None,
     pin_uv_protocol: int | None = None,
     cdh: bytes | None = None,
-) -> tuple[Any, bytes]:
+) -> tuple[AttestationResponse, bytes]:
     """makeCredential with sane defaults; returns (response, clientDataHash)."""
     cdh = cdh or client_data_hash("mc")
     response = ctap2.make_credential(
@@ -153,13 +153,15 @@ def make_credential(
     return response, cdh
 
 
-def credential_id(response: Any) -> bytes:
+def credential_id(response: AttestationResponse) -> bytes:
     data = response.auth_data.credential_data
     assert data is not None, "makeCredential answer has no attested credential data"
     return bytes(data.credential_id)
 
 
-def check_assertion(assertion: Any, cdh: bytes, key: CoseKey, rp_id: str = RP_ID) -> None:
+def check_assertion(
+    assertion: AssertionResponse, cdh: bytes, key: CoseKey, rp_id: str = RP_ID
+) -> None:
     """rpIdHash, UP flag and signature of one getAssertion answer."""
     assert assertion.auth_data.rp_id_hash == rp_id_hash(rp_id), "assertion rpIdHash is wrong"
     assert assertion.auth_data.flags & FLAG_UP, "assertion without the UP flag"

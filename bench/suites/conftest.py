@@ -33,4 +33,5 @@ def fresh_ctap2(ctap_device: Any, power_cycle: Callable[[], Any]) -> Iterator[Ct
 @pytest.fixture
 def let_time_pass(key_target: Any) -> Callable[[float], None]:
     """Let seconds pass on the key (emulated: its clock moves; real: the bench waits)."""
-    return key_target.let_time_pass
+    let_time_pass: Callable[[float], None] = key_target.let_time_pass
+    return let_time_pass

@@ -43,6 +43,7 @@ def test_make_credential_attestation_verifies(ctap_device):
     assert auth.rp_id_hash == rp_id_hash(), "rpIdHash is not SHA-256 of the RP ID"
     assert auth.flags & FLAG_UP, "makeCredential without the UP flag"
     assert auth.flags & FLAG_AT, "makeCredential without attested credential data flag"
+    assert auth.credential_data is not None, "makeCredential without attested credential data"
     assert bytes(auth.credential_data.aaguid) == bytes(ctap2.info.aaguid), "AAGUID != getInfo"
     verify_attestation(response, cdh)
 
@@ -200,5 +201,6 @@ def test_make_credential_answer_is_canonical_cbor(ctap_device):
     answer = ctap_device.call(CTAPHID.CBOR, bytes([MAKE_CREDENTIAL]) + cbor.encode(request))
     assert answer[:1] == b"\x00", f"makeCredential status 0x{answer[0]:02x}"
     decoded = cbor.decode(answer[1:])
+    assert isinstance(decoded, dict), "makeCredential answer is not a CBOR map"
     assert cbor.encode(decoded) == answer[1:], "makeCredential answer is not canonical CBOR"
     assert {1, 2, 3} <= set(decoded), f"answer keys {sorted(decoded)} lack fmt/authData/attStmt"

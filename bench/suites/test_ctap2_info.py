@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from fido2 import cbor
+from fido2.ctap import CtapDevice
 from fido2.hid import CTAPHID
 
 from tokenbench.bench.suites._ctap import ctap2_of
@@ -15,7 +16,7 @@ INFO_KEY_VERSIONS = 0x01
 INFO_KEY_AAGUID = 0x03
 
 
-def _raw_info(device) -> bytes:
+def _raw_info(device: CtapDevice) -> bytes:
     ctap2_of(device)
     response = device.call(CTAPHID.CBOR, bytes([GET_INFO]))
     assert response[:1] == b"\x00", f"getInfo status 0x{response[0]:02x}"
@@ -32,6 +33,7 @@ def test_get_info_is_canonical_cbor(ctap_device):
 
 def test_get_info_required_members(ctap_device):
     info = cbor.decode(_raw_info(ctap_device))
+    assert isinstance(info, dict), "getInfo is not a CBOR map"
     versions = info.get(INFO_KEY_VERSIONS)
     assert isinstance(versions, list) and versions, "versions (0x01) missing or empty"
     assert set(versions) <= KNOWN_VERSIONS, f"unknown versions {set(versions) - KNOWN_VERSIONS}"

@@ -138,7 +138,9 @@ def version(card: Any) -> bytes:
 def get_info(card: Any) -> dict[int, Any]:
     response = ctap_request(card, bytes((GET_INFO,)))
     assert response[0] == CTAP2_OK, f"getInfo status 0x{response[0]:02x}"
-    return cbor.decode(response[1:])
+    info = cbor.decode(response[1:])
+    assert isinstance(info, dict), "getInfo's answer is not a CBOR map"
+    return info
 
 
 def test_select_answers_a_fido_version(card: Any) -> None:
@@ -170,7 +172,9 @@ def test_get_info_without_getresponse_flag_answers_at_once(card: Any) -> None:
     assert sw != SW_STATUS_UPDATE, "9100 sent to a client that did not set P1 0x80"
     data, sw, _ = collect(card, data, sw)
     assert sw == SW_OK and data[0] == CTAP2_OK
-    assert "FIDO_2_0" in cbor.decode(data[1:])[1]
+    info = cbor.decode(data[1:])
+    assert isinstance(info, dict), "getInfo's answer is not a CBOR map"
+    assert "FIDO_2_0" in info[1]
 
 
 def test_response_chaining_with_a_small_le(card: Any) -> None:
@@ -194,7 +198,8 @@ def test_command_chaining_carries_a_long_request(card: Any) -> None:
     if count * size + 64 > (info.get(5) or 1024):  # maxMsgSize
         pytest.skip("unclaimed: the key's message size is too small for a chained request")
     allow = [{"type": "public-key", "id": bytes([i + 1]) * size} for i in range(count)]
-    params = {1: "nfc.tokenbench.example", 2: hashlib.sha256(b"nfc").digest(), 3: allow}
+    params: dict[int, Any] = {1: "nfc.tokenbench.example", 2: hashlib.sha256(b"nfc").digest()}
+    params[3] = allow
     params[5] = {"up": False}
     request = bytes((GET_ASSERTION,)) + cbor.encode(params)
     assert len(request) > 255

@@ -18,8 +18,10 @@ from tokenbench.bench.suites._ctap import RP_ID, client_data_hash, descriptor
 
 try:
     from fido2.pcsc import CtapPcscDevice
+
+    _PCSC_DEVICES: tuple[type, ...] = (CtapPcscDevice,)
 except ImportError:  # no pyscard installed: no PC/SC device can reach this suite
-    CtapPcscDevice = None
+    _PCSC_DEVICES = ()
 
 U2F_VERSION = "U2F_V2"
 CHECK_ONLY = 0x07
@@ -42,7 +44,7 @@ def claims_u2f(device) -> bool:
     """
     nmsg = bool(device.capabilities & NMSG)
     real = getattr(device, "unwrapped", device)  # under the bench's latency recorder
-    over_pcsc = CtapPcscDevice is not None and isinstance(real, CtapPcscDevice)
+    over_pcsc = isinstance(real, _PCSC_DEVICES)
     return nmsg if over_pcsc else not nmsg
 
 
@@ -69,11 +71,17 @@ def _register(ctap1: Ctap1, app: bytes):
     return registration
 
 
-def _authenticate(ctap1: Ctap1, app: bytes, key_handle: bytes, mode: int) -> SignatureData:
+class _Signed(SignatureData):
+    """An authentication answer, with the challenge it signed."""
+
+    challenge: bytes
+
+
+def _authenticate(ctap1: Ctap1, app: bytes, key_handle: bytes, mode: int) -> _Signed:
     challenge = client_data_hash("u2f-auth")
     data = challenge + app + struct.pack(">B", len(key_handle)) + key_handle
-    response = SignatureData(ctap1.send_apdu(ins=Ctap1.INS.AUTHENTICATE, p1=mode, data=data))
-    response.challenge = challenge  # type: ignore[attr-defined]
+    response = _Signed(ctap1.send_apdu(ins=Ctap1.INS.AUTHENTICATE, p1=mode, data=data))
+    response.challenge = challenge
     return response
 
 

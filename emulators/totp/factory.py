@@ -58,6 +58,7 @@ REGISTRY_FORMAT = "tokenbench-totp-factory"
 REGISTRY_VERSION = 1
 _PREFIX = re.compile(r"[A-Z0-9]{1,8}")
 _UNIFORM_BYTES = 7  # 56 random bits per uniform draw from a byte source
+_UNIFORM_SCALE = 1 << (8 * _UNIFORM_BYTES)
 
 RandomSource = random.Random | Callable[[int], bytes] | None
 
@@ -79,7 +80,7 @@ class _Entropy:
     def uniform(self, low: float, high: float) -> float:
         if isinstance(self._source, random.Random):
             return self._source.uniform(low, high)
-        fraction = int.from_bytes(self.bytes(_UNIFORM_BYTES), "big") / 2 ** (8 * _UNIFORM_BYTES)
+        fraction = int.from_bytes(self.bytes(_UNIFORM_BYTES), "big") / _UNIFORM_SCALE
         return low + (high - low) * fraction
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import base64
 import binascii
 from collections.abc import Sequence
+from typing import TypeVar
 from urllib.parse import quote
 
 from tokenbench.emulators.totp.errors import MigrationError, OtpauthError
@@ -64,9 +65,10 @@ DIGIT_CODES = {6: 1, 8: 2}
 TYPE_CODES = {HOTP: 1, TOTP: 2}
 _UNSPECIFIED = 0
 _INT64_SIGN = 2**63
+_Value = TypeVar("_Value")
 
 
-def _invert(codes: dict[object, int], default: object) -> dict[int, object]:
+def _invert(codes: dict[_Value, int], default: _Value) -> dict[int, _Value]:
     return {_UNSPECIFIED: default} | {code: value for value, code in codes.items()}
 
 
@@ -75,10 +77,10 @@ _DIGITS_BY_CODE = _invert(DIGIT_CODES, 6)
 _TYPES_BY_CODE = _invert(TYPE_CODES, TOTP)
 
 
-def _enum(table: dict[int, object], value: FieldValue, what: str) -> object:
-    if value not in table:
-        raise MigrationError(f"an exported account has an unknown {what} code {value}")
-    return table[value]  # type: ignore[index]
+def _enum(table: dict[int, _Value], value: FieldValue, what: str) -> _Value:
+    if not isinstance(value, int) or value not in table:
+        raise MigrationError(f"an exported account has an unknown {what} code {value!r}")
+    return table[value]
 
 
 def _text(value: FieldValue, what: str) -> str:
@@ -104,17 +106,19 @@ def _decode_otp_parameters(data: bytes) -> OtpAccount:
     assert isinstance(counter, int)
     if counter >= _INT64_SIGN:
         raise MigrationError("an exported account has a negative counter")
+    secret = fields.get(OTP_SECRET, b"")
+    assert isinstance(secret, bytes)  # its wire type was checked above
     name = _text(fields.get(OTP_NAME, b""), "name")
     issuer = _text(fields.get(OTP_ISSUER, b""), "issuer")
     issuer, account = split_label(name, issuer or None)
     try:
         return OtpAccount(
-            secret=fields.get(OTP_SECRET, b""),  # type: ignore[arg-type]
+            secret=secret,
             issuer=issuer,
             account=account,
-            kind=_enum(_TYPES_BY_CODE, fields.get(OTP_TYPE, 0), "type"),  # type: ignore[arg-type]
-            algorithm=_enum(_ALGORITHMS_BY_CODE, fields.get(OTP_ALGORITHM, 0), "algorithm"),  # type: ignore[arg-type]
-            digits=_enum(_DIGITS_BY_CODE, fields.get(OTP_DIGITS, 0), "digits"),  # type: ignore[arg-type]
+            kind=_enum(_TYPES_BY_CODE, fields.get(OTP_TYPE, 0), "type"),
+            algorithm=_enum(_ALGORITHMS_BY_CODE, fields.get(OTP_ALGORITHM, 0), "algorithm"),
+            digits=_enum(_DIGITS_BY_CODE, fields.get(OTP_DIGITS, 0), "digits"),
             counter=counter,
         )
     except MigrationError:

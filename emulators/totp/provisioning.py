@@ -51,7 +51,7 @@ def write_pskc(
         raise PskcError("no tokens to write")
     container = pskc.PSKC()
     for token in tokens:
-        container.add_key(
+        entry = container.add_key(
             id=token.serial,
             algorithm=TOTP_ALGORITHM_URN,
             secret=token._provisioning_secret(),
@@ -64,13 +64,14 @@ def write_pskc(
             response_length=token.digits,
             time_offset=0,
             time_interval=token.period,
-            policy__key_usage=[KEY_USAGE_OTP],
         )
+        entry.policy.key_usage = [KEY_USAGE_OTP]  # a list: add_key's keywords are typed scalar
     if psk is not None:
         container.encryption.setup_preshared_key(
             key=psk, algorithm=ENCRYPTION_ALGORITHM, key_name=PSK_KEY_NAME
         )
     else:
+        assert password is not None  # exactly one of psk and password, checked above
         container.encryption.setup_pbkdf2(
             password,
             algorithm=ENCRYPTION_ALGORITHM,

@@ -45,7 +45,9 @@ def decode_qr_png(source: bytes | str | os.PathLike[str]) -> str:
         raise QrCodeError(f"{name} is not a readable PNG image") from None
     if grey is None:
         raise QrCodeError(f"{name} is too large to be an enrolment screen")
-    found = zxingcpp.read_barcodes(grey, formats=zxingcpp.BarcodeFormat.QRCode)
+    found = zxingcpp.read_barcodes(
+        grey, formats=zxingcpp.BarcodeFormats(zxingcpp.BarcodeFormat.QRCode)
+    )
     texts = list(dict.fromkeys(barcode.text for barcode in found if barcode.valid))
     if not texts:
         raise QrCodeError(f"no QR code found in {name}")

@@ -137,7 +137,7 @@ class UdpControlClient:
             sock.bind((DEFAULT_HOST if is_loopback(self.address[0]) else "0.0.0.0", 0))
             sock.sendto(command.encode("ascii"), self.address)
             data, _ = sock.recvfrom(MAX_DATAGRAM)
-        answer = json.loads(data)
+        answer: dict[str, Any] = json.loads(data)
         if not answer.get("ok"):
             raise RuntimeError(f"emulated key refused {command!r}: {answer.get('error')}")
         return answer
@@ -154,4 +154,5 @@ class UdpControlClient:
         self.call("replug", max(self.timeout, REPLUG_TIMEOUT))
 
     def status(self) -> dict[str, Any]:
-        return self.call("status")["status"]
+        status: dict[str, Any] = self.call("status")["status"]
+        return status

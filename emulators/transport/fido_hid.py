@@ -6,6 +6,9 @@ descriptor: 64-byte input and output reports without report IDs (CTAP 2.1, 11.2.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Protocol
+
 REPORT_SIZE = 64
 
 # Usage page 0xF1D0 (FIDO), usage 0x01 (CTAPHID); input usage 0x20, output usage 0x21.
@@ -18,6 +21,13 @@ FIDO_REPORT_DESCRIPTOR = bytes.fromhex(
 EMULATOR_VENDOR_ID = 0x1209
 EMULATOR_PRODUCT_ID = 0x7B01
 MANUFACTURER = "tokenbench"
+
+
+class HidKey(Protocol):
+    """A key as a HID transport drives it (`EmulatedKey` is one): reports in, reports out."""
+
+    def receive(self, report: bytes) -> None: ...
+    def add_sink(self, sink: Callable[[bytes], None]) -> None: ...
 
 
 def strip_report_id(data: bytes) -> bytes:

@@ -83,6 +83,7 @@ class InProcessHid:
     """
 
     def __init__(self, name: str = "emu", product_name: str = "tokenbench emulated key") -> None:
+        self.name = name  # also the descriptor's path (typed `str | bytes` there)
         self.descriptor = HidDescriptor(
             path=name,
             vid=EMULATOR_VENDOR_ID,

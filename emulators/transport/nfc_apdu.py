@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import IntEnum
+from typing import Literal, SupportsIndex
 
 SHORT_MAX_NE = 256  # Le = 0x00 in a short APDU means 256
 EXTENDED_MAX_NE = 65536  # Le = 0x0000 in an extended APDU means 65536
@@ -39,8 +40,15 @@ class StatusWord(IntEnum):
     CLA_NOT_SUPPORTED = 0x6E00
     NO_PRECISE_DIAGNOSIS = 0x6F00
 
-    def to_bytes(self) -> bytes:  # type: ignore[override]
-        return int(self).to_bytes(2, "big")
+    def to_bytes(
+        self,
+        length: SupportsIndex = 2,
+        byteorder: Literal["little", "big"] = "big",
+        *,
+        signed: bool = False,
+    ) -> bytes:
+        """SW1 SW2 on the wire; int's own signature, with the defaults a status word needs."""
+        return int(self).to_bytes(length, byteorder, signed=signed)
 
 
 class ApduError(Exception):

@@ -15,7 +15,7 @@ import selectors
 import socket
 import threading
 from collections.abc import Callable
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol, TypeVar, cast
 
 from fido2.hid import CtapHidDevice
 from fido2.hid.base import CtapHidConnection, HidDescriptor
@@ -139,7 +139,8 @@ class UdpKeyServer:
             while not stop.is_set() and not self._stop.is_set():
                 for event, _ in selector.select(timeout=0.2):
                     try:
-                        data, sender = event.fileobj.recvfrom(MAX_DATAGRAM)  # type: ignore[union-attr]
+                        sock = cast(socket.socket, event.fileobj)  # both registered above
+                        data, sender = sock.recvfrom(MAX_DATAGRAM)
                     except OSError:
                         continue
                     event.data(data, sender)
@@ -189,7 +190,8 @@ class UdpHidConnection(CtapHidConnection):
 
     @property
     def local_address(self) -> Address:
-        return self._sock.getsockname()
+        address: Address = self._sock.getsockname()  # an AF_INET socket: (host, port)
+        return address
 
     def write_packet(self, data: bytes) -> None:
         self._sock.sendto(bytes(data), self.device)

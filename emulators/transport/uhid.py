@@ -20,6 +20,7 @@ from tokenbench.emulators.transport.fido_hid import (
     EMULATOR_VENDOR_ID,
     FIDO_REPORT_DESCRIPTOR,
     REPORT_SIZE,
+    HidKey,
     strip_report_id,
 )
 
@@ -161,8 +162,8 @@ class UhidDevice:
             self._write(struct.pack("<IIH", reply, request_id, errno.EIO))
 
 
-def attach_uhid(key: object, **kwargs: object) -> UhidDevice:
+def attach_uhid(key: HidKey, **kwargs: str) -> UhidDevice:
     """Expose an `EmulatedKey` through /dev/uhid; returns the running device."""
-    device = UhidDevice(key.receive, **kwargs)  # type: ignore[attr-defined]
-    key.add_sink(device.send)  # type: ignore[attr-defined]
+    device = UhidDevice(key.receive, **kwargs)
+    key.add_sink(device.send)
     return device.start()

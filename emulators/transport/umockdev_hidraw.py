@@ -31,6 +31,7 @@ from tokenbench.emulators.transport.fido_hid import (
     FIDO_REPORT_DESCRIPTOR,
     MANUFACTURER,
     REPORT_SIZE,
+    HidKey,
     strip_report_id,
 )
 
@@ -182,13 +183,13 @@ class UmockdevHidraw:
         self.close()
 
 
-def attach_umockdev(key: object, **kwargs: object) -> UmockdevHidraw:
+def attach_umockdev(key: HidKey, **kwargs: str) -> UmockdevHidraw:
     """Expose an `EmulatedKey` as a fake hidraw node; returns the running bridge.
 
     Run clients with `bridge.client_env()`. Remove the sink with `key.remove_sink(bridge.send)`
     when done if the key outlives the bridge.
     """
-    bridge = UmockdevHidraw(key.receive, **kwargs)  # type: ignore[attr-defined]
+    bridge = UmockdevHidraw(key.receive, **kwargs)
     bridge.start()
-    key.add_sink(bridge.send)  # type: ignore[attr-defined]
+    key.add_sink(bridge.send)
     return bridge

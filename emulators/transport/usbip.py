@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass
-from typing import Any
 
 import usbip
 from usbip.classes.device.hid import HID
@@ -21,6 +20,7 @@ from tokenbench.emulators.transport.fido_hid import (
     FIDO_REPORT_DESCRIPTOR,
     MANUFACTURER,
     REPORT_SIZE,
+    HidKey,
     strip_report_id,
 )
 
@@ -62,7 +62,7 @@ def ensure_loopback(host: str, allow_remote: bool) -> None:
         )
 
 
-def fido_usb_device(key: Any, serial: str = "0001") -> tuple[usbip.USBDevice, HID]:
+def fido_usb_device(key: HidKey, serial: str = "0001") -> tuple[usbip.USBDevice, HID]:
     """A full-speed USB device with one FIDO HID interface wired to `key`."""
     device = usbip.USBDevice(
         EMULATOR_VENDOR_ID,
@@ -87,7 +87,7 @@ def fido_usb_device(key: Any, serial: str = "0001") -> tuple[usbip.USBDevice, HI
 
 
 def serve_usbip(
-    key: Any,
+    key: HidKey,
     host: str = "127.0.0.1",
     port: int = USBIP_PORT,
     *,

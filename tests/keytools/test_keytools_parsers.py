@@ -16,6 +16,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tokenbench.bench.errors import UserError
+from tokenbench.bench.keytools import mds
 from tokenbench.bench.keytools.ctap_decode import (
     decode_request,
     decode_response,
@@ -93,6 +94,16 @@ def test_bad_recordings_are_one_line_errors(tmp_path: Path, content: str) -> Non
     with pytest.raises(UserError) as caught:
         Recording.load(path)
     assert "\n" not in str(caught.value) and str(path) in str(caught.value)
+
+
+@pytest.mark.parametrize("entries", ["[null]", "[1]", '["entry"]'])
+def test_mds_json_entries_that_are_not_objects_are_refused_by_name(
+    tmp_path: Path, entries: str
+) -> None:
+    path = tmp_path / "mds.json"
+    path.write_text(entries)
+    with pytest.raises(UserError, match="an MDS3 entry is not a JSON object"):
+        mds.load_models(path)
 
 
 def test_client_pin_request_fields_are_named_and_secrets_redacted() -> None:

@@ -116,3 +116,9 @@ def test_response_chain_reassembles(data: bytes, ne: int) -> None:
     assert collected == data
     assert not chain.pending
     assert rounds == max(0, -(-len(data) // ne) - 1)
+
+
+def test_status_word_bytes_keep_ints_signature() -> None:
+    assert StatusWord.CTAP_STATUS_UPDATE.to_bytes() == b"\x91\x00"  # SW1 SW2 by default
+    assert StatusWord.SUCCESS.to_bytes(2, "big") == b"\x90\x00"  # and as any int answers
+    assert StatusWord.WRONG_LENGTH.to_bytes(3, "little") == (0x6700).to_bytes(3, "little")
