@@ -128,36 +128,6 @@ class GetAssertionResponse(IntEnum):
     LARGE_BLOB_KEY = 0x07
 
 
-class InfoKey(IntEnum):
-    """authenticatorGetInfo response keys (§6.4), for code that names one member.
-
-    Names, meanings and encoding of every member are in `getinfo_members.InfoValues`
-    (tests/ctap/test_ctap_getinfo_members.py keeps the two in step).
-    """
-
-    VERSIONS = 0x01
-    EXTENSIONS = 0x02
-    AAGUID = 0x03
-    OPTIONS = 0x04
-    MAX_MSG_SIZE = 0x05
-    PIN_UV_AUTH_PROTOCOLS = 0x06
-    MAX_CREDENTIAL_COUNT_IN_LIST = 0x07
-    MAX_CREDENTIAL_ID_LENGTH = 0x08
-    TRANSPORTS = 0x09
-    ALGORITHMS = 0x0A
-    MAX_SERIALIZED_LARGE_BLOB_ARRAY = 0x0B
-    FORCE_PIN_CHANGE = 0x0C
-    MIN_PIN_LENGTH = 0x0D
-    FIRMWARE_VERSION = 0x0E
-    MAX_CRED_BLOB_LENGTH = 0x0F
-    MAX_RPIDS_FOR_SET_MIN_PIN_LENGTH = 0x10
-    PREFERRED_PLATFORM_UV_ATTEMPTS = 0x11
-    UV_MODALITY = 0x12
-    CERTIFICATIONS = 0x13
-    REMAINING_DISCOVERABLE_CREDENTIALS = 0x14
-    VENDOR_PROTOTYPE_CONFIG_COMMANDS = 0x15
-
-
 class CredMgmtSub(IntEnum):
     """authenticatorCredentialManagement subCommands (§6.8)."""
 

@@ -270,6 +270,18 @@ def _hex_bytes(member: InfoMember, text: str) -> bytes:
         raise ValueError(f"getInfo {member.name} is not hex") from None
 
 
+@dataclass(frozen=True)
+class CapturedInfo:
+    """A real key's getInfo as found (`decode_info`): values unchecked, read by member name."""
+
+    members: Mapping[int, object]
+
+    def get(self, name: str) -> object:
+        """The value of member `name` (either spelling), None if absent; KeyError for a name
+        the table does not have, so a typo fails at once instead of reading nothing."""
+        return self.members.get(MEMBERS_BY_NAME[name].key)
+
+
 def json_name(key: int) -> str | None:
     """The CTAP/MDS3 JSON name of member `key`, None for a member this table does not know."""
     member = MEMBERS_BY_KEY.get(key)

@@ -27,9 +27,14 @@ from dataclasses import dataclass, field, replace
 from typing import Any, TypeGuard
 
 from tokenbench.emulators.ctap.attestation import DEFAULT_AAGUID
-from tokenbench.emulators.ctap.constants import CoseAlg, Ext, InfoKey, Version
+from tokenbench.emulators.ctap.constants import CoseAlg, Ext, Version
 from tokenbench.emulators.ctap.credentials import MAX_CRED_BLOB, MAX_CRED_ID_LEN
-from tokenbench.emulators.ctap.getinfo_members import INFO_MEMBERS, decode_info, json_name
+from tokenbench.emulators.ctap.getinfo_members import (
+    INFO_MEMBERS,
+    MEMBERS_BY_NAME,
+    CapturedInfo,
+    decode_info,
+)
 
 SUPPORTED_EXTENSIONS = (
     Ext.CRED_PROTECT,
@@ -139,7 +144,7 @@ class DeviceProfile:
         `data` is the CBOR map (bytes, with or without a leading 0x00 status byte), a JSON text
         (keys either the CTAP integer keys or the WebAuthn/python-fido2 names), or a decoded map.
         """
-        info = decode_info(data)
+        info = CapturedInfo(decode_info(data))
         versions, aaguid = _identity(info)
         dropped: list[str] = []
         extensions = _emulable_extensions(info, dropped)
@@ -164,28 +169,30 @@ class DeviceProfile:
 # what the emulator cannot honour (the module docstring lists what happens to each claim).
 
 
-def _identity(info: Mapping[int, object]) -> tuple[tuple[str, ...], bytes]:
+def _identity(info: CapturedInfo) -> tuple[tuple[str, ...], bytes]:
     """versions and AAGUID: the two members a profile cannot do without."""
-    versions = info.get(InfoKey.VERSIONS)
+    versions = info.get("versions")
     if not isinstance(versions, list) or not all(isinstance(v, str) for v in versions):
         raise ValueError("getInfo has no versions list")
-    aaguid = info.get(InfoKey.AAGUID, DEFAULT_AAGUID)
+    aaguid = info.get("aaguid")
+    if aaguid is None:
+        aaguid = DEFAULT_AAGUID
     if not isinstance(aaguid, bytes) or len(aaguid) != 16:
         raise ValueError("getInfo AAGUID must be 16 bytes")
     return tuple(versions), aaguid
 
 
-def _listed(info: Mapping[int, object], key: InfoKey) -> list[object]:
+def _listed(info: CapturedInfo, name: str) -> list[object]:
     """A list member, [] when absent or null (as a lenient reader of captures treats it)."""
-    value = info.get(key) or []
+    value = info.get(name) or []
     if not isinstance(value, list):
-        raise ValueError(f"getInfo {json_name(key)} must be a list")
+        raise ValueError(f"getInfo {MEMBERS_BY_NAME[name].name} must be a list")
     return value
 
 
-def _emulable_extensions(info: Mapping[int, object], dropped: list[str]) -> tuple[str, ...]:
+def _emulable_extensions(info: CapturedInfo, dropped: list[str]) -> tuple[str, ...]:
     extensions = []
-    for ext in _listed(info, InfoKey.EXTENSIONS):
+    for ext in _listed(info, "extensions"):
         if ext in SUPPORTED_EXTENSIONS:
             extensions.append(str(ext))
         else:
@@ -193,8 +200,8 @@ def _emulable_extensions(info: Mapping[int, object], dropped: list[str]) -> tupl
     return tuple(extensions)
 
 
-def _emulable_options(info: Mapping[int, object], dropped: list[str]) -> dict[str, bool]:
-    captured = info.get(InfoKey.OPTIONS) or {}
+def _emulable_options(info: CapturedInfo, dropped: list[str]) -> dict[str, bool]:
+    captured = info.get("options") or {}
     if not isinstance(captured, Mapping):
         raise ValueError("getInfo options must be a map")
     options: dict[str, bool] = {}
@@ -209,17 +216,17 @@ def _emulable_options(info: Mapping[int, object], dropped: list[str]) -> dict[st
     return options
 
 
-def _pin_protocols(info: Mapping[int, object], options: Mapping[str, bool]) -> tuple[int, ...]:
-    listed = _listed(info, InfoKey.PIN_UV_AUTH_PROTOCOLS)
+def _pin_protocols(info: CapturedInfo, options: Mapping[str, bool]) -> tuple[int, ...]:
+    listed = _listed(info, "pin_uv_protocols")
     protocols = tuple(p for p in listed if _is_count(p) and p in (1, 2))
     if options.get("clientPin") is not None and not protocols:
         return (1,)
     return protocols
 
 
-def _emulable_algorithms(info: Mapping[int, object], dropped: list[str]) -> tuple[int, ...]:
+def _emulable_algorithms(info: CapturedInfo, dropped: list[str]) -> tuple[int, ...]:
     algs: list[int] = []
-    for entry in _listed(info, InfoKey.ALGORITHMS):
+    for entry in _listed(info, "algorithms"):
         alg = entry.get("alg") if isinstance(entry, Mapping) else entry
         if isinstance(alg, int) and alg in SUPPORTED_ALGS:
             algs.append(alg)
@@ -228,7 +235,7 @@ def _emulable_algorithms(info: Mapping[int, object], dropped: list[str]) -> tupl
     return tuple(algs) if algs else (int(CoseAlg.ES256),)
 
 
-def _limits(info: Mapping[int, object], dropped: list[str]) -> dict[str, Any]:
+def _limits(info: CapturedInfo, dropped: list[str]) -> dict[str, Any]:
     """Counts and transports: keyword arguments for the DeviceProfile, only those captured.
 
     The counts a profile takes as is are the members with a `profile_attr` in the table;
@@ -236,18 +243,18 @@ def _limits(info: Mapping[int, object], dropped: list[str]) -> dict[str, Any]:
     """
     limits: dict[str, Any] = {}
     for member in INFO_MEMBERS:
-        value = info.get(member.key)
+        value = info.members.get(member.key)
         if member.profile_attr and _is_count(value):
             limits[member.profile_attr] = value
-    blob_len = info.get(InfoKey.MAX_CRED_BLOB_LENGTH)
+    blob_len = info.get("max_cred_blob_length")
     if _is_count(blob_len) and blob_len > 0:
         limits["max_cred_blob_length"] = min(blob_len, MAX_CRED_BLOB)
         if blob_len > MAX_CRED_BLOB:
             dropped.append(f"maxCredBlobLength {blob_len} (capped at {MAX_CRED_BLOB})")
-    id_len = info.get(InfoKey.MAX_CREDENTIAL_ID_LENGTH)
+    id_len = info.get("max_cred_id_length")
     if _is_count(id_len) and id_len < MAX_CRED_ID_LEN:
         dropped.append(f"maxCredentialIdLength {id_len} (ours are up to {MAX_CRED_ID_LEN})")
-    transports = info.get(InfoKey.TRANSPORTS)
+    transports = info.get("transports")
     if isinstance(transports, list):
         limits["transports"] = tuple(str(t) for t in transports)
     return limits
