@@ -16,6 +16,7 @@ from typing import Any
 from fido2.hid import CtapHidDevice
 
 from tokenbench.emulators.clock import Clock, MonotonicClock
+from tokenbench.emulators.ctap.authenticator import Authenticator
 from tokenbench.emulators.ctap.env import Env
 from tokenbench.emulators.ctap.faults import FaultSet
 from tokenbench.emulators.ctap.presence import (
@@ -68,13 +69,6 @@ def hid_capabilities(profile: DeviceProfile) -> Capability:
     return caps
 
 
-def _build_authenticator(env: Env, profile: DeviceProfile) -> Any:
-    # Imported here so that the transport layers stay importable while the core evolves.
-    from tokenbench.emulators.ctap.authenticator import Authenticator
-
-    return Authenticator(env, profile)
-
-
 class EmulatedKey:
     """One emulated key, reachable in-process (`hid_device()`) and by any other report sink."""
 
@@ -86,11 +80,11 @@ class EmulatedKey:
         tuning: FaultTuning | None = None,
         transport_clock: Clock | None = None,
         name: str = "emu",
-        authenticator: Any = None,
+        authenticator: Authenticator | None = None,
     ) -> None:
         self.env = env
         self.profile = profile
-        self.authenticator = authenticator or _build_authenticator(env, profile)
+        self.authenticator = authenticator or Authenticator(env, profile)
         self.hid = InProcessHid(name=name, product_name=profile.model)
         self._sinks: list[Callable[[bytes], None]] = [self.hid.send]
         self._sinks_lock = threading.Lock()
@@ -215,8 +209,6 @@ class EmulatedKey:
         Both answer for the same credentials from now on; their signature counters diverge,
         which a relying party is expected to notice.
         """
-        from tokenbench.emulators.ctap.authenticator import Authenticator
-
         twin = Authenticator.clone_of(self.authenticator, self.env.with_(presence=AutoApprove()))
         name = f"{self.hid.name}-clone"
         return type(self)(
