@@ -47,6 +47,7 @@ MARKERS = {
     "destructive": "resets the key, changes its PIN or deletes credentials",
     "power_cycle": "the test unplugs and re-plugs (power-cycles) the key",
     "target_kind(kind)": "the test applies to targets of this kind only (key or totp)",
+    "practice": "checks what deployed keys answer where CTAP leaves room (docs/conformance.md)",
 }
 DEFAULT_PIN = "314159"
 PIN_ENV = "TOKENBENCH_PIN"  # how a runner hands the PIN over without a visible argument

@@ -83,7 +83,8 @@ def credential_manager(ctap: Ctap2, pin: str) -> CredentialManagement:
 def gather_report(ctap: Ctap2, pin: str | None = None) -> KeyReport:
     info: Info = ctap.info
     report = KeyReport(explain(info))
-    if ClientPin.is_supported(info) and info.pin_uv_protocols:
+    # Retries exist only once a PIN is set: deployed keys answer PIN_NOT_SET before that.
+    if ClientPin.is_supported(info) and info.pin_uv_protocols and info.options.get("clientPin"):
         try:
             retries, power_cycle = ClientPin(ctap).get_pin_retries()
             report.pin_retries = retries

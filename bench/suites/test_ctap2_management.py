@@ -153,8 +153,11 @@ def test_config_min_pin_length_and_force_change(fresh_ctap2, bench_pin):
     assert info.min_pin_length == new_min, f"minPINLength {info.min_pin_length} != {new_min}"
     assert info.force_pin_change, "forcePINChange not reported after setMinPINLength"
     client = ClientPin(fresh_ctap2, protocol)
-    with expect_ctap_error(ERR.PIN_POLICY_VIOLATION, what="PIN token while a change is forced"):
+    # The right PIN, refused until changed: PIN_INVALID, as OpenSK answers and python-fido2's
+    # device suite (written against YubiKeys) expects.
+    with expect_ctap_error(ERR.PIN_INVALID, what="PIN token while a change is forced"):
         client.get_pin_token(bench_pin, PERM.MAKE_CREDENTIAL)
+    assert client.get_pin_retries()[0] == 8, "the right PIN must restore the retries"
     client.change_pin(bench_pin, bench_pin[::-1] + "9")
     assert not fresh_ctap2.get_info().force_pin_change
 

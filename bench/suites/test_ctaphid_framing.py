@@ -81,6 +81,20 @@ def test_init_on_allocated_channel_resynchronises(raw_hid):
     assert echo.cmd == PING and echo.payload == b"after resync"
 
 
+def test_init_on_a_never_allocated_channel_answers_on_it(raw_hid):
+    """§11.2.9.1.3: INIT on a channel other than broadcast is answered on that channel with
+    that channel id (SoloKeys and Nitrokey firmware do so; it is not an ERR_INVALID_CHANNEL)."""
+    raw = raw_hid()
+    cid = 0x5A5A0001
+    nonce = os.urandom(NONCE_SIZE)
+    reply = raw.call(cid, INIT, nonce)
+    assert reply.cmd == INIT, f"INIT on {cid:08x} got command 0x{reply.cmd:02x}"
+    assert reply.payload[:NONCE_SIZE] == nonce, "INIT answer does not echo the nonce"
+    assert struct.unpack_from(">I", reply.payload, NONCE_SIZE)[0] == cid, (
+        "INIT on a channel must answer with that channel id"
+    )
+
+
 def test_init_with_wrong_nonce_length_is_invalid_len(raw_hid):
     raw = raw_hid()
     raw.send(BROADCAST_CID, INIT, b"short")

@@ -65,6 +65,7 @@ class Authenticator:
             state=self.store.state.pin,
             protocols=profile.pin_uv_auth_protocols or (1,),
             clock=env.clock,
+            faults=env.core_faults,
         )
         self._wrapper = CredentialWrapper(self.store.state.master_secret, env.rng)
         self._counters: SignatureCounters = env.core_faults.counters(
@@ -259,7 +260,7 @@ class Authenticator:
                 versions = [v for v in versions if v != Version.U2F_V2]
         if p.supports_ep:
             options["ep"] = state.enterprise_attestation
-        return versions, options
+        return self.faults.versions(versions), options
 
     def get_info_map(self) -> Response:
         """getInfo from the profile and the live state (clientPin, alwaysUv, ep, PIN policy)."""

@@ -22,6 +22,7 @@ from typing import Any, TypeVar
 from tokenbench.emulators.clock import Clock
 from tokenbench.emulators.ctap.constants import CtapStatus
 from tokenbench.emulators.ctap.errors import CtapError
+from tokenbench.emulators.ctap.misbehaviour import CoreFaults
 from tokenbench.emulators.ctap.pin_protocols import PinProtocolOne, make_protocol
 from tokenbench.emulators.ctap.request import CborMap, Members, Response
 
@@ -288,8 +289,10 @@ class ClientPin:
         clock: Clock | None = None,
         supported_permissions: Permission = DEFAULT_SUPPORTED_PERMISSIONS,
         pin_uv_auth_token: bool = True,
+        faults: CoreFaults | None = None,
     ) -> None:
         self._rng = rng
+        self._faults = faults if faults is not None else CoreFaults()
         self._persist = persist
         self.state = state
         self.protocols = tuple(protocols)
@@ -446,6 +449,10 @@ class ClientPin:
         return handler(request)
 
     def _get_pin_retries(self, request: ClientPinRequest) -> Response:
+        """Retries left; PIN_NOT_SET on a key without a PIN, as YubiKeys and OpenSK answer and
+        python-fido2's device suite expects (CTAP 2.1 leaves it open)."""
+        if not self.is_pin_set and not self._faults.retries_without_pin:
+            raise CtapError(CtapStatus.PIN_NOT_SET, "no PIN set")
         return {
             ClientPinResponse.PIN_RETRIES: self.state.retries,
             ClientPinResponse.POWER_CYCLE_STATE: self.power_cycle_required,
@@ -531,7 +538,9 @@ class ClientPin:
         shared = proto.decapsulate(key_agreement)
         self._check_pin_hash(proto, shared, pin_hash_enc)
         if self.state.force_pin_change:
-            raise CtapError(CtapStatus.PIN_POLICY_VIOLATION, "the PIN must be changed first")
+            # The PIN was right (retries are restored), but it must be changed first: deployed
+            # keys answer PIN_INVALID here (OpenSK; YubiKey, per python-fido2's device suite).
+            raise CtapError(self._faults.force_change_status, "the PIN must be changed first")
         return shared
 
     def _issue_token(

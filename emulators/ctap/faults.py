@@ -26,6 +26,14 @@ class Fault(StrEnum):
     NO_ERRORS = "no-errors"  # transport: CTAPHID_ERROR is never sent; bad requests go unanswered
     FIXED_CID = "fixed-cid"  # transport: every broadcast INIT allocates the same channel id
     NO_KEEPALIVE = "no-keepalive"  # transport: no KEEPALIVE while a command runs or waits
+    INIT_UNKNOWN_CHANNEL = "init-unknown-channel"  # transport: INIT on a never-allocated
+    # channel is refused with ERR_INVALID_CHANNEL instead of answered on that channel
+    PIN_RETRIES_BEFORE_PIN = "pin-retries-before-pin"  # core: getPINRetries answers 8 on a
+    # key without a PIN instead of PIN_NOT_SET
+    FORCE_CHANGE_POLICY = "force-change-policy"  # core: a token request under forcePINChange
+    # answers PIN_POLICY_VIOLATION instead of PIN_INVALID
+    VERSIONS_ORDER = "versions-order"  # core: getInfo lists versions newest first (FIDO_2_1,
+    # FIDO_2_0, U2F_V2) instead of U2F_V2 then ascending, as deployed keys do
 
 
 class FaultSet(frozenset[Fault]):

@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from tokenbench.emulators.ctap.constants import CtapStatus
 from tokenbench.emulators.ctap.faults import Fault
 
 ROLLBACK_START = 0x7FFFFFFF
@@ -112,6 +113,14 @@ def clone_counters(store: CounterStore, at_power_up: dict[str, int]) -> Signatur
     return CloneCounters(HonestCounters(store), dict(at_power_up))
 
 
+def _as_listed(versions: list[str]) -> list[str]:
+    return versions
+
+
+def _newest_first(versions: list[str]) -> list[str]:
+    return list(reversed(versions))
+
+
 Transform = Callable[[bytes], bytes]
 CountersFactory = Callable[[CounterStore, dict[str, int]], SignatureCounters]
 """Makes one key's counters from its store and the stored counters at power-up."""
@@ -132,6 +141,13 @@ class CoreFaults:
     lies_in_u2f_status: bool = False
     """U2F status words are swapped: success says 6F00, any error says 9000."""
     counters: CountersFactory = honest_counters
+    versions: Callable[[list[str]], list[str]] = _as_listed
+    """getInfo's versions, in the profile's order (deployed keys': U2F_V2, then ascending)."""
+    retries_without_pin: bool = False
+    """getPINRetries answers on a key with no PIN (deployed keys: PIN_NOT_SET)."""
+    force_change_status: CtapStatus = CtapStatus.PIN_INVALID
+    """What a token request answers while forcePINChange is set (OpenSK, YubiKey, and
+    python-fido2's device suite: PIN_INVALID)."""
 
     @classmethod
     def select(cls, faults: Iterable[Fault | str]) -> CoreFaults:
@@ -148,4 +164,11 @@ class CoreFaults:
             withholds_presence=Fault.NO_PRESENCE in active,
             lies_in_u2f_status=Fault.U2F_STATUS in active,
             counters=counters,
+            versions=_newest_first if Fault.VERSIONS_ORDER in active else _as_listed,
+            retries_without_pin=Fault.PIN_RETRIES_BEFORE_PIN in active,
+            force_change_status=(
+                CtapStatus.PIN_POLICY_VIOLATION
+                if Fault.FORCE_CHANGE_POLICY in active
+                else CtapStatus.PIN_INVALID
+            ),
         )

@@ -65,7 +65,9 @@ class DeviceProfile:
     name: str
     model: str
     aaguid: bytes = DEFAULT_AAGUID
-    versions: tuple[str, ...] = (Version.FIDO_2_1, Version.FIDO_2_0, Version.U2F_V2)
+    versions: tuple[str, ...] = (Version.U2F_V2, Version.FIDO_2_0, Version.FIDO_2_1)
+    """In deployed keys' order: U2F_V2 first, then the FIDO versions ascending (every capture
+    in tests/data/getinfo/, YubiKey 5, SoloKeys, Nitrokey 3)."""
     extensions: tuple[str, ...] = SUPPORTED_EXTENSIONS
     options: dict[str, bool] = field(default_factory=dict)
     """Static getInfo options; clientPin/alwaysUv/ep present here mean 'supported'."""
@@ -289,7 +291,7 @@ PROFILES: dict[str, DeviceProfile] = {
     "ctap20": DeviceProfile(
         name="ctap20",
         model="tokenbench CTAP 2.0 key",
-        versions=(Version.FIDO_2_0, Version.U2F_V2),
+        versions=(Version.U2F_V2, Version.FIDO_2_0),
         extensions=(Ext.HMAC_SECRET,),
         options={"rk": True, "up": True, "plat": False, "clientPin": False},
         pin_uv_auth_protocols=(1,),

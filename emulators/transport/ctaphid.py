@@ -236,6 +236,7 @@ class CtapHidEndpoint:
         self._no_errors = Fault.NO_ERRORS in self._faults
         self._fixed_cid = Fault.FIXED_CID in self._faults
         self._no_keepalive = Fault.NO_KEEPALIVE in self._faults
+        self._refuse_unknown_init = Fault.INIT_UNKNOWN_CHANNEL in self._faults
         self._worker = threading.Thread(target=self._work, name="ctaphid-worker", daemon=True)
         self._ticker = threading.Thread(
             target=self._tick_loop, args=(tick,), name="ctaphid-ticker", daemon=True
@@ -382,7 +383,7 @@ class CtapHidEndpoint:
         return self._locked_by != cid
 
     def _init(self, cid: int, length: int, nonce: bytes) -> None:
-        if cid != BROADCAST_CID and not self._known(cid):
+        if cid != BROADCAST_CID and not self._known(cid) and self._refuse_unknown_init:
             self._error(cid, HidError.INVALID_CHANNEL)
             return
         if length != NONCE_SIZE:
@@ -394,8 +395,12 @@ class CtapHidEndpoint:
         if cid == BROADCAST_CID:
             new_cid = self._allocate()
         else:
+            # INIT on a channel answers on that channel with that channel id (§11.2.9.1.3):
+            # on an allocated one it resynchronises (drops the channel's transaction); one
+            # never allocated is taken into use, as the SoloKeys and Nitrokey firmware do.
             new_cid = cid
-            self._abort(cid)  # resynchronise: drop that channel's transaction
+            self._abort(cid)
+            self._adopt(cid)
         major, minor, build = self.device_version
         body = nonce + struct.pack(
             ">IBBBBB", new_cid, PROTOCOL_VERSION, major, minor, build, int(self.capabilities)
@@ -411,9 +416,17 @@ class CtapHidEndpoint:
             cid = (cid + 1) & 0xFFFFFFFF
         self._next_cid = (cid + 1) & 0xFFFFFFFF
         self._channels[cid] = None
+        self._forget_oldest_channels()
+        return cid
+
+    def _adopt(self, cid: int) -> None:
+        if cid not in self._channels:
+            self._channels[cid] = None
+            self._forget_oldest_channels()
+
+    def _forget_oldest_channels(self) -> None:
         while len(self._channels) > MAX_CHANNELS:
             self._channels.popitem(last=False)
-        return cid
 
     def _abort(self, cid: int) -> None:
         if self._assembly is not None and self._assembly.cid == cid:

@@ -66,7 +66,9 @@ def test_request_validation(params, expected) -> None:
 
 def test_get_pin_retries_and_key_agreement_answer() -> None:
     cp = fresh()
-    assert cp.handle({1: 2, 2: 1}, lambda: None) == {3: PIN_RETRIES_MAX, 4: False}
+    with pytest.raises(CtapError) as no_pin:
+        cp.handle({1: 2, 2: 1}, lambda: None)
+    assert no_pin.value.status == CtapStatus.PIN_NOT_SET  # retries only once a PIN is set
     key = cp.handle({1: 1, 2: 2}, lambda: None)[1]
     assert key[1] == 2 and key[3] == -25 and key[-1] == 1
     assert len(key[-2]) == len(key[-3]) == 32

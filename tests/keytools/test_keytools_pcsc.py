@@ -51,7 +51,8 @@ def test_info_over_pcsc() -> None:
         with_card(TOKENBENCH, "key", "info", "--target", f"pcsc:{READER}", "--json").stdout
     )
     assert report["info"]["aaguid"] == EMULATOR_AAGUID
-    assert report["pin_retries"] == 8
+    options = {o["name"]: o["value"] for o in report["info"]["options"]}
+    assert options["clientPin"] is False and report["pin_retries"] is None
 
 
 def test_trace_forwards_to_a_card_over_pcsc() -> None:

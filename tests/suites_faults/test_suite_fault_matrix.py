@@ -40,6 +40,10 @@ TARGETS = {
     "bad-length": "emu:fault=bad-length",
     "no-errors": "emu:fault=no-errors",
     "fixed-cid": "emu:fault=fixed-cid",
+    "init-unknown-channel": "emu:fault=init-unknown-channel",
+    "pin-retries-before-pin": "emu:fault=pin-retries-before-pin",
+    "force-change-policy": "emu:fault=force-change-policy",
+    "versions-order": "emu:fault=versions-order",
     "u2f-status": "emu:fault=u2f-status",
     "no-keepalive": "emu:fault=no-keepalive,presence=touch",
     "totp-wrong-seed": "totp:emu,fault=wrong-seed",
@@ -196,6 +200,16 @@ FAULT_TABLE: dict[str, tuple[str, ...]] = {
     "test_ctap2_management.py::test_config_min_pin_length_and_force_change": (
         "no-presence",
         "malformed-cbor",
+        "force-change-policy",
+    ),
+    "test_ctap2_deployed_answers.py::test_versions_list_u2f_first_then_fido_ascending": (
+        "versions-order",
+    ),
+    "test_ctap2_deployed_answers.py::test_pin_retries_are_not_set_before_a_pin_is": (
+        "pin-retries-before-pin",
+    ),
+    "test_ctaphid_framing.py::test_init_on_a_never_allocated_channel_answers_on_it": (
+        "init-unknown-channel",
     ),
     "test_ctap2_management.py::test_config_min_pin_length_cannot_decrease": (
         "no-presence",

@@ -74,13 +74,29 @@ def test_channel_zero_and_unallocated_channels_are_invalid(host) -> None:
     host.expect_error(0, HidError.INVALID_CHANNEL)
     host.send(0x12345678, HidCommand.PING, b"x")
     host.expect_error(0x12345678, HidError.INVALID_CHANNEL)
-    host.send(0x12345678, HidCommand.INIT, b"12345678")
-    host.expect_error(0x12345678, HidError.INVALID_CHANNEL)
     host.write((0x12345678).to_bytes(4, "big") + b"\x00" + bytes(59))  # continuation
     host.expect_error(0x12345678, HidError.INVALID_CHANNEL)
     host.send(BROADCAST_CID, HidCommand.PING, b"x")
     host.expect_error(BROADCAST_CID, HidError.INVALID_CHANNEL)
     assert host.core.requests == []
+
+
+def test_init_on_a_never_allocated_channel_is_answered_on_it(host) -> None:
+    """§11.2.9.1.3: INIT on a channel other than broadcast answers on that channel, with that
+    channel id; the channel is then usable, as on SoloKeys and Nitrokey firmware."""
+    host.send(0x12345678, HidCommand.INIT, b"12345678")
+    message = host.read_message()
+    assert (message.cid, message.cmd) == (0x12345678, HidCommand.INIT)
+    assert message.payload[:8] == b"12345678"
+    assert int.from_bytes(message.payload[8:12], "big") == 0x12345678
+    host.send(0x12345678, HidCommand.PING, b"x")
+    assert host.read_message().payload == b"x"
+
+
+def test_init_on_an_unknown_channel_is_refused_under_its_fault(make_host) -> None:
+    host = make_host(faults="init-unknown-channel")
+    host.send(0x12345678, HidCommand.INIT, b"12345678")
+    host.expect_error(0x12345678, HidError.INVALID_CHANNEL)
 
 
 @pytest.mark.parametrize("size", BOUNDARY_SIZES)
