@@ -16,6 +16,7 @@ from dataclasses import replace
 from functools import partial
 
 from fido2 import cbor
+from fido2.cbor import CborType
 
 from tokenbench.emulators.ctap import config as config_cmd
 from tokenbench.emulators.ctap import (
@@ -37,7 +38,7 @@ from tokenbench.emulators.ctap.context import Pending
 from tokenbench.emulators.ctap.credentials import CredentialWrapper, counter_key
 from tokenbench.emulators.ctap.env import Env
 from tokenbench.emulators.ctap.errors import CtapError
-from tokenbench.emulators.ctap.getinfo_members import InfoValues, encode_info
+from tokenbench.emulators.ctap.getinfo_members import MEMBERS_BY_NAME, InfoValues, encode_info
 from tokenbench.emulators.ctap.misbehaviour import CoreFaults, SignatureCounters
 from tokenbench.emulators.ctap.profiles import DeviceProfile
 from tokenbench.emulators.ctap.request import CborMap, Response, decode_params
@@ -262,10 +263,33 @@ class Authenticator:
             options["ep"] = state.enterprise_attestation
         return self.faults.versions(versions), options
 
+    def _as_captured(
+        self, captured: bytes, versions: list[str], options: dict[str, bool]
+    ) -> Response:
+        """A verbatim profile's getInfo: the capture, with the live members kept current."""
+        info = cbor.decode(captured)
+        assert isinstance(info, dict)  # DeviceProfile.from_getinfo encoded a map
+        live: dict[str, CborType] = {
+            "versions": versions,
+            "force_pin_change": self._client_pin.state.force_pin_change,
+            "min_pin_length": self._client_pin.state.min_pin_length,
+            "remaining_disc_creds": self.remaining_resident_slots(),
+        }
+        for name, value in live.items():
+            if MEMBERS_BY_NAME[name].key in info:
+                info[MEMBERS_BY_NAME[name].key] = value
+        captured_options = info.get(MEMBERS_BY_NAME["options"].key)
+        if isinstance(captured_options, dict):
+            for option, value in captured_options.items():
+                captured_options[option] = options.get(option, value)
+        return info
+
     def get_info_map(self) -> Response:
         """getInfo from the profile and the live state (clientPin, alwaysUv, ep, PIN policy)."""
         p = self.profile
         versions, options = self._live_versions_and_options()
+        if p.captured_info is not None:
+            return self._as_captured(p.captured_info, versions, options)
         pin = self.client_pin.state if p.supports_client_pin else None
         values = InfoValues(  # the CTAP 2.0 members
             versions=versions,

@@ -18,13 +18,21 @@ What happens to claims of a captured getInfo that this emulator cannot honour:
 - everything else (AAGUID, maxMsgSize, PIN/UV protocols out of {1, 2}, list and ID limits,
   transports, firmware version, large-blob size, credBlob length, minPinLength RP ID limit,
   remaining discoverable credentials as capacity) is copied as is.
+
+A verbatim profile (`from_getinfo(..., verbatim=True)`, or `emu:profile=verbatim:FILE`) behaves
+the same but answers getInfo byte for byte as captured, the live members kept current: for
+clients and suites that recognise a model by its getInfo. `emu:profile=captured:FILE` is the
+honest one.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any, TypeGuard
+
+from fido2 import cbor
 
 from tokenbench.emulators.ctap.attestation import DEFAULT_AAGUID
 from tokenbench.emulators.ctap.constants import CoseAlg, Ext, Version
@@ -88,6 +96,11 @@ class DeviceProfile:
     """One signature counter for all credentials (as many real keys have) instead of one each."""
     dropped: tuple[str, ...] = ()
     """Claims of a captured getInfo this emulator cannot honour (see module docstring)."""
+    captured_info: bytes | None = None
+    """A verbatim profile's captured getInfo (canonical CBOR): answered byte for byte, with
+    only the live members (clientPin, alwaysUv, ep, forcePINChange, minPINLength, remaining
+    discoverable credentials) kept current. Claims in `dropped` are then advertised but not
+    honoured: meant for clients and suites that recognise keys by their getInfo."""
 
     # ---- what the profile implies -------------------------------------------------------
     @property
@@ -139,14 +152,20 @@ class DeviceProfile:
     # ---- loading a real key's getInfo ---------------------------------------------------
     @classmethod
     def from_getinfo(
-        cls, data: bytes | str | Mapping[Any, object], name: str = "captured"
+        cls,
+        data: bytes | str | Mapping[Any, object],
+        name: str = "captured",
+        *,
+        verbatim: bool = False,
     ) -> DeviceProfile:
         """A profile that stands in for the key whose getInfo response `data` is.
 
         `data` is the CBOR map (bytes, with or without a leading 0x00 status byte), a JSON text
         (keys either the CTAP integer keys or the WebAuthn/python-fido2 names), or a decoded map.
+        `verbatim` answers getInfo exactly as captured (see `captured_info`).
         """
-        info = CapturedInfo(decode_info(data))
+        members = decode_info(data)
+        info = CapturedInfo(members)
         versions, aaguid = _identity(info)
         dropped: list[str] = []
         extensions = _emulable_extensions(info, dropped)
@@ -163,8 +182,16 @@ class DeviceProfile:
             pin_uv_auth_protocols=_pin_protocols(info, options),
             algorithms=algorithms,
             dropped=tuple(dropped),
+            captured_info=_canonical(members) if verbatim else None,
             **limits,
         )
+
+
+def _canonical(members: Mapping[int, object]) -> bytes:
+    try:
+        return cbor.encode(dict(members))
+    except ValueError as e:
+        raise ValueError(f"getInfo cannot be re-encoded as CBOR ({e})") from None
 
 
 # ---- the steps of from_getinfo: each reads members of the decoded map, and notes in `dropped`
@@ -308,9 +335,28 @@ PROFILES: dict[str, DeviceProfile] = {
 }
 
 
+CAPTURED_PREFIX = "captured:"
+VERBATIM_PREFIX = "verbatim:"
+
+
 def get_profile(name: str) -> DeviceProfile:
+    """A named profile, or one from a captured getInfo file: `captured:PATH` (claims the
+    emulator cannot honour dropped) or `verbatim:PATH` (getInfo answered byte for byte)."""
+    for prefix, verbatim in ((CAPTURED_PREFIX, False), (VERBATIM_PREFIX, True)):
+        if name.startswith(prefix):
+            return _from_file(name[len(prefix) :], verbatim)
     try:
         return PROFILES[name]
     except KeyError:
-        known = ", ".join(sorted(PROFILES))
+        known = ", ".join([*sorted(PROFILES), f"{CAPTURED_PREFIX}FILE", f"{VERBATIM_PREFIX}FILE"])
         raise ValueError(f"unknown device profile {name!r} (known: {known})") from None
+
+
+def _from_file(path: str, verbatim: bool) -> DeviceProfile:
+    try:
+        data = Path(path).read_bytes()
+    except OSError as e:
+        raise ValueError(f"cannot read getInfo capture {path}: {e.strerror}") from None
+    text = data.lstrip()
+    source: bytes | str = data.decode("utf-8", "replace") if text[:1] == b"{" else data
+    return DeviceProfile.from_getinfo(source, name=Path(path).name, verbatim=verbatim)

@@ -10,12 +10,17 @@ from ctap_testkit import DirectDevice, client_for, creation_options, root_verifi
 from fido2 import cbor
 from fido2.ctap1 import Ctap1
 from fido2.ctap2 import Ctap2
+from fido2.ctap2.pin import ClientPin
 
 from tokenbench.emulators.ctap.authenticator import Authenticator
 from tokenbench.emulators.ctap.env import Env
 from tokenbench.emulators.ctap.profiles import DeviceProfile, get_profile
 
 DATA = Path(__file__).parent.parent / "data" / "getinfo"
+
+
+def without(mapping: dict, key: object) -> dict:
+    return {k: v for k, v in mapping.items() if k != key}
 
 
 def load(name: str) -> DeviceProfile:
@@ -80,3 +85,33 @@ def test_named_profiles() -> None:
     assert not get_profile("u2f-only").ctap2 and get_profile("u2f-only").u2f
     with pytest.raises(ValueError, match="unknown device profile"):
         get_profile("nope")
+
+
+@pytest.mark.parametrize("name", ["yubikey-fido20.cbor", "libfido2-wiredata-fido21.cbor"])
+def test_a_verbatim_profile_answers_the_capture_byte_for_byte(name: str) -> None:
+    captured = (DATA / name).read_bytes().removeprefix(b"\x00")
+    key = Authenticator(Env.for_tests(), get_profile(f"verbatim:{DATA / name}"))
+    assert key.process(b"\x04") == b"\x00" + captured
+    honest = Authenticator(Env.for_tests(), get_profile(f"captured:{DATA / name}"))
+    assert honest.process(b"\x04") != b"\x00" + captured, "the honest profile drops claims"
+
+
+def test_a_verbatim_profile_keeps_the_live_members_current() -> None:
+    name = "libfido2-wiredata-fido21.cbor"
+    key = Authenticator(Env.for_tests(), get_profile(f"verbatim:{DATA / name}"))
+    ClientPin(Ctap2(DirectDevice(key))).set_pin("4321")
+    info = cbor.decode(key.process(b"\x04")[1:])
+    original = cbor.decode((DATA / name).read_bytes())
+    assert info[4]["clientPin"] is True and original[4]["clientPin"] is False
+    assert {k: v for k, v in info.items() if k != 4} == {
+        k: v for k, v in original.items() if k != 4
+    }
+    assert {k: v for k, v in info[4].items() if k != "clientPin"} == {
+        k: v for k, v in original[4].items() if k != "clientPin"
+    }
+
+
+@pytest.mark.parametrize("bad", ["verbatim:/no/such/file", "captured:" + __file__])
+def test_a_capture_that_cannot_be_read_is_one_value_error(bad: str) -> None:
+    with pytest.raises(ValueError):
+        get_profile(bad)
