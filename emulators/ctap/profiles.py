@@ -83,7 +83,9 @@ class DeviceProfile:
     pin_uv_auth_protocols: tuple[int, ...] = (2, 1)
     max_credential_count_in_list: int = 8
     max_credential_id_length: int = MAX_CRED_ID_LEN
-    transports: tuple[str, ...] = ("usb",)
+    transports: tuple[str, ...] = ("nfc", "usb")
+    """Both, as a YubiKey 5 NFC lists them: the emulated key is reachable over USB HID and as
+    an NFC card (vpcd). CTAP 2.1 §6.4: the transports the authenticator supports."""
     algorithms: tuple[int, ...] = SUPPORTED_ALGS
     max_serialized_large_blob_array: int = 1024
     firmware_version: int = 1
