@@ -21,6 +21,7 @@ from tokenbench.emulators.ctap.env import Env
 from tokenbench.emulators.ctap.faults import FaultSet
 from tokenbench.emulators.ctap.presence import (
     AutoApprove,
+    Button,
     Deny,
     NeverAnswer,
     PresencePolicy,
@@ -36,7 +37,7 @@ from tokenbench.emulators.transport.ctaphid import (
 )
 from tokenbench.emulators.transport.inproc import DEFAULT_READ_TIMEOUT, InProcessHid, open_device
 
-PRESENCE_MODES = ("auto", "deny", "touch", "prompt", "never")
+PRESENCE_MODES = ("auto", "deny", "touch", "button", "prompt", "never")
 EMU_SCHEME = "emu:"
 
 
@@ -48,6 +49,7 @@ def presence_policy(mode: str | PresencePolicy) -> PresencePolicy:
         "auto": AutoApprove,
         "deny": Deny,
         "touch": Touch,
+        "button": Button,
         "prompt": TerminalPrompt,
         "never": NeverAnswer,
     }
@@ -186,6 +188,18 @@ class EmulatedKey:
         if not isinstance(policy, Touch):
             return False
         policy.decline()
+        return True
+
+    def hold(self, held: bool) -> bool:
+        """The user (or a rig's relay) holds the button down, or lets go of it.
+
+        Only a key created with presence="button" has such a button: while it is held every
+        presence request is approved at once. Returns whether the key has the button.
+        """
+        policy = self.env.presence
+        if not isinstance(policy, Button):
+            return False
+        policy.hold(held)
         return True
 
     def power_cycle(self) -> None:

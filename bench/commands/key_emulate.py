@@ -12,6 +12,10 @@
 `emulators.transport.control`), so the bench can touch and re-plug the key unattended. A vpcd
 card's control socket defaults to loopback port vpcd port + 1000 (36963 for slot 0); its
 replug takes the card out of the reader's field and back.
+`--rig-http HOST:PORT` (with `--vpcd`) also serves a test rig's HTTP controller
+(`emulators.transport.rig_http`: /usb<N>/power/on|off, /usb<N>/touch/on|off), as python-fido2's
+device tests expect with `--controller`; power off/on takes the card out of the field and back,
+and presence comes from the rig's button (`--presence button`, the default with a rig).
 Runs until SIGINT/SIGTERM, then closes everything and exits 0; the key's state file is
 written on every change, so nothing is lost at shutdown.
 """
@@ -47,9 +51,11 @@ from tokenbench.emulators.transport.vpcd import VPCD_DEFAULT_HOST, VPCD_DEFAULT_
 if TYPE_CHECKING:
     from tokenbench.emulators.key import EmulatedKey
     from tokenbench.emulators.transport.control import ControlSocket
-    from tokenbench.emulators.transport.vpcd import VpcdClient
+    from tokenbench.emulators.transport.rig_http import RigActions, RigHttpServer
+    from tokenbench.emulators.transport.vpcd import CardControl
 
-CLI_PRESENCE = ("auto", "deny", "prompt", "touch")
+CLI_PRESENCE = ("auto", "deny", "prompt", "touch", "button")
+RIG_PRESENCE = "button"  # the only presence a rig's touch relay can drive
 MOVED_BY = {"HID": "--udp", "control": "--control"}  # the flag that moves each UDP socket
 
 
@@ -99,9 +105,14 @@ def register(subcommands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     parser.add_argument("--profile", default="default", choices=sorted(PROFILES))
     parser.add_argument(
         "--presence",
-        default="auto",
         choices=CLI_PRESENCE,
-        help="user presence: approve, deny, ask on the terminal, or wait for a control 'touch'",
+        help="user presence: approve, deny, ask on the terminal, wait for a control 'touch', "
+        "or a button held by --rig-http (default: auto; button with --rig-http)",
+    )
+    parser.add_argument(
+        "--rig-http",
+        metavar="HOST:PORT",
+        help="with --vpcd, serve a test rig's HTTP controller (power and touch) on HOST:PORT",
     )
     parser.add_argument(
         "--fault",
@@ -154,6 +165,8 @@ def _addresses(args: argparse.Namespace) -> tuple[Address, Address, Address]:
 def run(args: argparse.Namespace) -> int:
     if args.nfc_break and args.vpcd is None:
         raise UserError("--nfc-break applies to --vpcd only")
+    if args.rig_http is not None and args.vpcd is None:
+        raise UserError("--rig-http applies to --vpcd only")
     if args.uhid:
         return _serve_until_stopped(args, _start_uhid)
     if args.usbip is not None:
@@ -171,13 +184,24 @@ def _create_key(args: argparse.Namespace) -> EmulatedKey:
             profile=args.profile,
             state_path=args.state,
             faults="+".join(args.fault),
-            presence=args.presence,
+            presence=_presence_mode(args),
         )
     except (ValueError, StateError) as exc:
         raise UserError(str(exc)) from None
     except OSError as exc:
         raise UserError(f"cannot use key state {args.state}: {exc.strerror}") from None
     return key
+
+
+def _presence_mode(args: argparse.Namespace) -> str:
+    """--presence, defaulted: a rig's button when --rig-http is given, else auto-approve."""
+    if args.rig_http is None:
+        return str(args.presence or "auto")
+    if args.presence not in (None, RIG_PRESENCE):
+        raise UserError(
+            f"--rig-http drives the key's button: --presence must be {RIG_PRESENCE} (the default)"
+        )
+    return RIG_PRESENCE
 
 
 def _start_uhid(key: EmulatedKey, args: argparse.Namespace) -> tuple[str, Callable[[], None]]:
@@ -211,7 +235,7 @@ def _start_usbip(key: EmulatedKey, args: argparse.Namespace) -> tuple[str, Calla
 
 def _start_vpcd(key: EmulatedKey, args: argparse.Namespace) -> tuple[str, Callable[[], None]]:
     from tokenbench.emulators.transport.nfc import NfcCard
-    from tokenbench.emulators.transport.vpcd import VpcdClient
+    from tokenbench.emulators.transport.vpcd import CardControl, VpcdClient
 
     try:
         host, port = parse_address(args.vpcd, default_port=VPCD_DEFAULT_PORT)
@@ -221,27 +245,58 @@ def _start_vpcd(key: EmulatedKey, args: argparse.Namespace) -> tuple[str, Callab
     if port == 0:
         raise UserError("the vpcd reader port must be 1-65535")
     client = VpcdClient(NfcCard(key.authenticator, breakages=breakages), host, port)
-    control = _start_card_control(key, client, args, (host, port))
+    card = CardControl(key, client)
+    control = _start_card_control(card, args, (host, port))
+    try:
+        rig = _start_rig(card.rig_actions(), args)
+    except BaseException:
+        control.close()
+        raise
     leave = threading.Event()
     worker = threading.Thread(target=client.run, args=(leave,), name="vpcd", daemon=True)
     worker.start()
 
     def close() -> None:
+        if rig is not None:
+            rig.close()
         control.close()
         leave.set()
         worker.join(timeout=10)
         sys.stderr.write("tokenbench: emulated card removed\n")
 
     chost, cport = control.address
-    return f"a card in vpcd at {host}:{port}, control {chost}:{cport}", close
+    where = f"a card in vpcd at {host}:{port}, control {chost}:{cport}"
+    if rig is not None:
+        where += f", rig controller {rig.url}"
+    return where, close
+
+
+def _start_rig(actions: RigActions, args: argparse.Namespace) -> RigHttpServer | None:
+    """The rig's HTTP controller (--rig-http), answering on its own thread; None without it."""
+    from tokenbench.emulators.transport.rig_http import RigHttpServer
+
+    if args.rig_http is None:
+        return None
+    try:
+        host, port = parse_address(args.rig_http)
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+    _check_exposure("rig controller", host, args)
+    try:
+        return RigHttpServer(actions, (host, port)).start()
+    except OSError as exc:
+        raise UserError(
+            f"cannot bind the rig controller {host}:{port}: {exc.strerror} "
+            "(choose another with --rig-http HOST:PORT)"
+        ) from None
 
 
 def _start_card_control(
-    key: EmulatedKey, client: VpcdClient, args: argparse.Namespace, vpcd: Address
+    card: CardControl, args: argparse.Namespace, vpcd: Address
 ) -> ControlSocket:
     """The vpcd card's control socket, answering on its own thread (the card has no loop)."""
     from tokenbench.emulators.transport.control import ControlSocket
-    from tokenbench.emulators.transport.vpcd import CardControl, default_control_address
+    from tokenbench.emulators.transport.vpcd import default_control_address
 
     try:
         address = parse_address(args.control, DEFAULT_HOST) if args.control else None
@@ -250,7 +305,7 @@ def _start_card_control(
     address = address or default_control_address(vpcd)
     _check_exposure("control", address[0], args)
     try:
-        return ControlSocket(CardControl(key, client), address).start()
+        return ControlSocket(card, address).start()
     except OSError as exc:
         raise UserError(
             f"cannot bind the control socket {address[0]}:{address[1]}: {exc.strerror}"

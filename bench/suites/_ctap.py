@@ -30,6 +30,10 @@ FLAG_UP = AuthenticatorData.FLAG.UP
 FLAG_UV = AuthenticatorData.FLAG.UV
 FLAG_AT = AuthenticatorData.FLAG.AT
 FLAG_ED = AuthenticatorData.FLAG.ED
+CBOR_TYPE_ERRORS = (ERR.CBOR_UNEXPECTED_TYPE, ERR.INVALID_CBOR)
+"""A member of the wrong CBOR type: §6.1.2 step 3 names CBOR_UNEXPECTED_TYPE, "for example"."""
+MISSING_MEMBER_ERRORS = (ERR.MISSING_PARAMETER, ERR.INVALID_CBOR)
+"""A required member missing: MISSING_PARAMETER (§6.1.2 step 3 allows INVALID_CBOR)."""
 
 
 def skip_unclaimed(what: str) -> NoReturn:
@@ -62,6 +66,29 @@ def require_pin_protocol(ctap2: Ctap2, version: int) -> PinProtocol:
     if version not in ctap2.info.pin_uv_protocols:
         skip_unclaimed(f"PIN/UV auth protocol {version}")
     return PIN_PROTOCOLS[version]()
+
+
+def pin_token(
+    ctap2: Ctap2,
+    pin: str,
+    permissions: ClientPin.PERMISSION | None = None,
+    rp_id: str | None = None,
+) -> tuple[PinProtocol, bytes]:
+    """A pinUvAuthToken from the PIN (set first on a key without one) and its protocol.
+
+    The key's newest PIN/UV auth protocol is used; a CTAP 2.0 key gets a plain pinToken.
+    """
+    if not ClientPin.is_supported(ctap2.info):
+        skip_unclaimed("clientPin")
+    client = ClientPin(ctap2, require_pin_protocol(ctap2, max(ctap2.info.pin_uv_protocols)))
+    if not ctap2.get_info().options.get("clientPin"):
+        client.set_pin(pin)
+    return client.protocol, client.get_pin_token(pin, permissions, rp_id)
+
+
+def uv_param(protocol: PinProtocol, token: bytes, cdh: bytes) -> dict[str, Any]:
+    """pinUvAuthParam and pinUvAuthProtocol over clientDataHash, as make_credential takes them."""
+    return {"pin_uv_param": protocol.authenticate(token, cdh), "pin_uv_protocol": protocol.VERSION}
 
 
 def client_data_hash(label: str = "") -> bytes:

@@ -27,6 +27,8 @@ NONCE_SIZE = 8
 INIT_RESPONSE_SIZE = 17
 CTAPHID_PROTOCOL_VERSION = 2
 READ_TIMEOUT = 0.5
+QUIET = 0.15  # s of silence that counts as "not answered" (well inside any message timeout)
+U2F_VERSION_APDU = bytes([0, 0x03, 0, 0, 0])  # U2F_VERSION, as CTAPHID_MSG carries it
 
 # CTAPHID commands (§11.2.9), as python-fido2 (the client side) names them.
 PING, MSG, LOCK, INIT = CTAPHID.PING, CTAPHID.MSG, CTAPHID.LOCK, CTAPHID.INIT
@@ -55,21 +57,22 @@ class Message:
     payload: bytes
 
 
-def init_report(cid: int, cmd: int, length: int, data: bytes = b"") -> bytes:
+def init_report(cid: int, cmd: int, length: int, data: bytes = b"", fill: bytes = b"\0") -> bytes:
+    """An initialization packet; `fill` pads it (the device must read only BCNT bytes)."""
     header = struct.pack(">IBH", cid, TYPE_INIT | cmd, length)
-    return (header + data[:INIT_PAYLOAD]).ljust(REPORT_SIZE, b"\0")
+    return (header + data[:INIT_PAYLOAD]).ljust(REPORT_SIZE, fill)
 
 
-def cont_report(cid: int, seq: int, data: bytes = b"") -> bytes:
-    return (struct.pack(">IB", cid, seq) + data[:CONT_PAYLOAD]).ljust(REPORT_SIZE, b"\0")
+def cont_report(cid: int, seq: int, data: bytes = b"", fill: bytes = b"\0") -> bytes:
+    return (struct.pack(">IB", cid, seq) + data[:CONT_PAYLOAD]).ljust(REPORT_SIZE, fill)
 
 
-def frame(cid: int, cmd: int, payload: bytes) -> list[bytes]:
-    reports = [init_report(cid, cmd, len(payload), payload[:INIT_PAYLOAD])]
+def frame(cid: int, cmd: int, payload: bytes, fill: bytes = b"\0") -> list[bytes]:
+    reports = [init_report(cid, cmd, len(payload), payload[:INIT_PAYLOAD], fill)]
     rest = payload[INIT_PAYLOAD:]
     seq = 0
     while rest:
-        reports.append(cont_report(cid, seq, rest[:CONT_PAYLOAD]))
+        reports.append(cont_report(cid, seq, rest[:CONT_PAYLOAD], fill))
         rest = rest[CONT_PAYLOAD:]
         seq += 1
     return reports

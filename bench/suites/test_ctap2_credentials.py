@@ -6,6 +6,8 @@ discoverable credentials and getNextAssertion, UP flags and signature counters.
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from tokenbench.bench.suites._ctap import (
@@ -13,6 +15,7 @@ from tokenbench.bench.suites._ctap import (
     ERR,
     ES256,
     FLAG_AT,
+    FLAG_ED,
     FLAG_UP,
     RP_ID,
     check_assertion,
@@ -26,6 +29,7 @@ from tokenbench.bench.suites._ctap import (
     make_credential,
     rp,
     rp_id_hash,
+    skip_unclaimed,
     user,
     verify_attestation,
 )
@@ -34,6 +38,9 @@ MAKE_CREDENTIAL = 0x01
 GET_ASSERTION = 0x02
 GET_NEXT_ASSERTION = 0x08
 UNKNOWN_ALG = -65000
+NEXT_ASSERTION_TIMER = 30.0  # §6.3: getNextAssertion within 30 s of the previous assertion
+PLAIN_ASSERTION_AUTH_DATA = 37  # rpIdHash (32) + flags (1) + signCount (4), nothing attested
+CEREMONIES = pytest.mark.parametrize("ceremony", ["mc", "ga"])
 
 
 def test_make_credential_attestation_verifies(ctap_device):
@@ -204,3 +211,147 @@ def test_make_credential_answer_is_canonical_cbor(ctap_device):
     assert isinstance(decoded, dict), "makeCredential answer is not a CBOR map"
     assert cbor.encode(decoded) == answer[1:], "makeCredential answer is not canonical CBOR"
     assert {1, 2, 3} <= set(decoded), f"answer keys {sorted(decoded)} lack fmt/authData/attStmt"
+
+
+def _require_rk(ctap2) -> None:
+    if not ctap2.info.options.get("rk"):
+        skip_unclaimed("resident keys (option rk)")
+
+
+def _fresh_rp() -> str:
+    return f"rk-{os.urandom(4).hex()}.example"
+
+
+def _uv_option_error(ctap2) -> int:
+    """CTAP 2.1 §6.1.2 step 5.3 names INVALID_OPTION; CTAP 2.0 named UNSUPPORTED_OPTION."""
+    return ERR.INVALID_OPTION if "FIDO_2_1" in ctap2.info.versions else ERR.UNSUPPORTED_OPTION
+
+
+@CEREMONIES
+def test_uv_option_without_built_in_uv_is_refused(ctap_device, ceremony):
+    ctap2 = ctap2_of(ctap_device)
+    if "uv" in ctap2.info.options:
+        skip_unclaimed("a key without built-in user verification")
+    response, _ = make_credential(ctap2)
+    with expect_ctap_error(_uv_option_error(ctap2), what=f'{ceremony} with "uv": true'):
+        if ceremony == "mc":
+            ctap2.make_credential(
+                client_data_hash(), rp(), user(), key_params(), options={"uv": True}
+            )
+        else:
+            cred = credential_id(response)
+            ctap2.get_assertion(RP_ID, client_data_hash(), [descriptor(cred)], options={"uv": True})
+
+
+def test_rk_option_is_refused_by_get_assertion(ctap_device):
+    ctap2 = ctap2_of(ctap_device)
+    if "FIDO_2_1" not in ctap2.info.versions:
+        skip_unclaimed("CTAP 2.1 getAssertion option rules (FIDO_2_1)")
+    cred = credential_id(make_credential(ctap2)[0])
+    with expect_ctap_error(ERR.UNSUPPORTED_OPTION, what='getAssertion with "rk": true'):
+        ctap2.get_assertion(RP_ID, client_data_hash(), [descriptor(cred)], options={"rk": True})
+
+
+def test_make_credential_up_true_is_the_default(ctap_device):
+    ctap2 = ctap2_of(ctap_device)
+    if "FIDO_2_1" not in ctap2.info.versions:
+        skip_unclaimed('"up": true in makeCredential (CTAP 2.1 §6.1.2 step 5.6)')
+    response = ctap2.make_credential(
+        client_data_hash(), rp(), user(), key_params(), options={"up": True}
+    )
+    assert response.auth_data.flags & FLAG_UP, 'makeCredential with "up": true lacks UP'
+
+
+def _full_list(ctap2, ours: bytes) -> list[bytes]:
+    """maxCredentialCountInList IDs, ours last (others as long as ours, to fit maxMsgSize)."""
+    count = ctap2.info.max_creds_in_list
+    if not count:
+        skip_unclaimed("maxCredentialCountInList")
+    return [os.urandom(len(ours)) for _ in range(count - 1)] + [ours]
+
+
+def test_full_allow_list_reaches_its_last_entry(ctap_device):
+    ctap2 = ctap2_of(ctap_device)
+    response, _ = make_credential(ctap2)
+    ours = credential_id(response)
+    cdh = client_data_hash("full")
+    assertion = ctap2.get_assertion(RP_ID, cdh, [descriptor(c) for c in _full_list(ctap2, ours)])
+    assert bytes(assertion.credential["id"]) == ours, "assertion by another credential"
+    check_assertion(assertion, cdh, credential_key(response))
+
+
+def test_full_exclude_list_reaches_its_last_entry(ctap_device):
+    ctap2 = ctap2_of(ctap_device)
+    ours = credential_id(make_credential(ctap2)[0])
+    with expect_ctap_error(ERR.CREDENTIAL_EXCLUDED, what="our credential last in a full list"):
+        make_credential(ctap2, exclude=_full_list(ctap2, ours))
+
+
+def test_assertion_from_an_allow_list_carries_nothing_else(ctap_device):
+    ctap2 = ctap2_of(ctap_device)
+    response, _ = make_credential(ctap2)
+    cdh = client_data_hash("plain")
+    assertion = ctap2.get_assertion(RP_ID, cdh, [descriptor(credential_id(response))])
+    check_assertion(assertion, cdh, credential_key(response))
+    assert len(assertion.auth_data) == PLAIN_ASSERTION_AUTH_DATA, "authData has extra data"
+    assert not assertion.auth_data.flags & (FLAG_AT | FLAG_ED), "AT or ED flag in an assertion"
+    assert assertion.number_of_credentials is None, "numberOfCredentials with an allowList"
+    assert assertion.user is None, "a user entity for a non-discoverable credential"
+
+
+def test_rk_for_the_same_user_replaces_the_old_one(ctap_device):
+    ctap2 = ctap2_of(ctap_device)
+    _require_rk(ctap2)
+    rp_id = _fresh_rp()
+    old = credential_id(make_credential(ctap2, rk=True, rp_id=rp_id, name="alice")[0])
+    new = credential_id(make_credential(ctap2, rk=True, rp_id=rp_id, name="alice")[0])
+    assertion = ctap2.get_assertion(rp_id, client_data_hash("replaced"))
+    assert assertion.number_of_credentials in (None, 1), "the old credential is still there"
+    assert bytes(assertion.credential["id"]) == new, "the newer credential was not kept"
+    with expect_ctap_error(ERR.NO_CREDENTIALS, what="the overwritten credential"):
+        ctap2.get_assertion(rp_id, client_data_hash(), [descriptor(old)])
+
+
+def _three_accounts(ctap2, rp_id: str) -> list[bytes]:
+    """Three discoverable credentials for one RP, in the order they were made."""
+    return [
+        credential_id(make_credential(ctap2, rk=True, rp_id=rp_id, name=name)[0])
+        for name in ("erin", "frank", "grace")
+    ]
+
+
+def test_discovered_credentials_come_newest_first(ctap_device):
+    ctap2 = ctap2_of(ctap_device)
+    _require_rk(ctap2)
+    rp_id = _fresh_rp()
+    made = _three_accounts(ctap2, rp_id)
+    first = ctap2.get_assertion(rp_id, client_data_hash("order"))
+    assertions = [first] + [ctap2.get_next_assertion() for _ in made[1:]]
+    order = [bytes(a.credential["id"]) for a in assertions]
+    assert order == made[::-1], "credentials not ordered most recently created first (§6.2.2)"
+
+
+def test_get_next_assertion_times_out_after_30_s(ctap_device, key_target, let_time_pass):
+    ctap2 = ctap2_of(ctap_device)
+    _require_rk(ctap2)
+    if key_target.kind == "nfc":
+        skip_unclaimed("the getNextAssertion timer (optional over NFC, §6.3)")
+    rp_id = _fresh_rp()
+    _three_accounts(ctap2, rp_id)
+    ctap2.get_assertion(rp_id, client_data_hash("timer"))
+    let_time_pass(NEXT_ASSERTION_TIMER - 10)
+    ctap2.get_next_assertion()  # within 30 s of the previous assertion: the timer restarts
+    let_time_pass(NEXT_ASSERTION_TIMER + 1)
+    with expect_ctap_error(ERR.NOT_ALLOWED, what="getNextAssertion 31 s after the previous"):
+        ctap2.get_next_assertion()
+
+
+def test_discovered_user_without_uv_is_its_id_only(ctap_device):
+    ctap2 = ctap2_of(ctap_device)
+    _require_rk(ctap2)
+    rp_id = _fresh_rp()
+    make_credential(ctap2, rk=True, rp_id=rp_id, name="heidi")
+    assertion = ctap2.get_assertion(rp_id, client_data_hash("pii"))
+    assert assertion.user is not None, "discovered credential without a user entity"
+    # §6.2.2 step 12.3: name and displayName MUST NOT be returned without user verification
+    assert set(assertion.user) == {"id"}, f"user entity without UV has {sorted(assertion.user)}"

@@ -12,6 +12,7 @@ from fido2.ctap2.pin import ClientPin
 
 from tokenbench.bench.suites._ctap import (
     ERR,
+    OTHER_RP_ID,
     RP_ID,
     client_data_hash,
     credential_id,
@@ -20,9 +21,10 @@ from tokenbench.bench.suites._ctap import (
     descriptor,
     expect_ctap_error,
     make_credential,
-    require_pin_protocol,
+    pin_token,
     rp_id_hash,
     skip_unclaimed,
+    uv_param,
 )
 
 pytestmark = [pytest.mark.destructive, pytest.mark.power_cycle]
@@ -32,24 +34,12 @@ RESULT = CredentialManagement.RESULT
 LARGE_BLOB = os.urandom(300)
 
 
-def _pin_session(ctap2, pin, permissions, rp_id=None):
-    version = max(ctap2.info.pin_uv_protocols or [2])
-    client = ClientPin(ctap2, require_pin_protocol(ctap2, version))
-    if not ctap2.get_info().options.get("clientPin"):
-        client.set_pin(pin)
-    return client.protocol, client.get_pin_token(pin, permissions, rp_id)
-
-
-def _uv_param(protocol, token, cdh):
-    return {"pin_uv_param": protocol.authenticate(token, cdh), "pin_uv_protocol": protocol.VERSION}
-
-
 def _resident(ctap2, pin, rp_id, name, permissions=PERM.MAKE_CREDENTIAL, **kwargs):
     """A discoverable credential, with a fresh PIN token bound to its RP ID (§6.5.5.7)."""
-    protocol, token = _pin_session(ctap2, pin, permissions, rp_id)
+    protocol, token = pin_token(ctap2, pin, permissions, rp_id)
     cdh = client_data_hash(name)
     response, _ = make_credential(
-        ctap2, rk=True, rp_id=rp_id, name=name, cdh=cdh, **_uv_param(protocol, token, cdh), **kwargs
+        ctap2, rk=True, rp_id=rp_id, name=name, cdh=cdh, **uv_param(protocol, token, cdh), **kwargs
     )
     return response
 
@@ -57,7 +47,7 @@ def _resident(ctap2, pin, rp_id, name, permissions=PERM.MAKE_CREDENTIAL, **kwarg
 def _credman(ctap2, pin):
     if not CredentialManagement.is_supported(ctap2.info):
         skip_unclaimed("credMgmt")
-    protocol, token = _pin_session(ctap2, pin, PERM.CREDENTIAL_MGMT)
+    protocol, token = pin_token(ctap2, pin, PERM.CREDENTIAL_MGMT)
     return CredentialManagement(ctap2, protocol, token)
 
 
@@ -106,12 +96,75 @@ def test_credential_management_updates_user(fresh_ctap2, bench_pin):
 def test_credential_management_needs_cm_permission(fresh_ctap2, bench_pin):
     if not CredentialManagement.is_supported(fresh_ctap2.info):
         skip_unclaimed("credMgmt")
-    protocol, token = _pin_session(fresh_ctap2, bench_pin, PERM.MAKE_CREDENTIAL)
+    protocol, token = pin_token(fresh_ctap2, bench_pin, PERM.MAKE_CREDENTIAL)
     credman = CredentialManagement(fresh_ctap2, protocol, token)
     with expect_ctap_error(
         ERR.PIN_AUTH_INVALID, ERR.UNAUTHORIZED_PERMISSION, what="credMgmt with an mc-only token"
     ):
         credman.get_metadata()
+
+
+def _bound_credman(ctap2, pin, rp_id):
+    """credMgmt with a token whose permissions RP ID is `rp_id` (§6.5.5.7)."""
+    if not CredentialManagement.is_supported(ctap2.info):
+        skip_unclaimed("credMgmt")
+    if not ctap2.info.options.get("pinUvAuthToken"):
+        skip_unclaimed("pinUvAuthToken (permissions RP ID)")
+    return CredentialManagement(ctap2, *pin_token(ctap2, pin, PERM.CREDENTIAL_MGMT, rp_id))
+
+
+@pytest.mark.needs_pin
+def test_replaced_discoverable_credential_is_listed_once(fresh_ctap2, bench_pin):
+    for _ in range(2):  # §6.1.2 step 17.2: the same rp.id and user.id overwrite
+        _resident(fresh_ctap2, bench_pin, RP_ID, "ivan")
+    credman = _credman(fresh_ctap2, bench_pin)
+    assert credman.get_metadata()[RESULT.EXISTING_CRED_COUNT] == 1, "both credentials kept"
+    assert len(credman.enumerate_creds(rp_id_hash(RP_ID))) == 1, "both credentials listed"
+
+
+@pytest.mark.parametrize("level", [2, 3], ids=["level2", "level3"])
+@pytest.mark.needs_pin
+def test_enumeration_reports_cred_protect(fresh_ctap2, bench_pin, level):
+    if "credProtect" not in fresh_ctap2.info.extensions:
+        skip_unclaimed("extension 'credProtect'")
+    _resident(fresh_ctap2, bench_pin, RP_ID, "judy", extensions={"credProtect": level})
+    (entry,) = _credman(fresh_ctap2, bench_pin).enumerate_creds(rp_id_hash(RP_ID))
+    assert entry.get(RESULT.CRED_PROTECT) == level, f"credProtect {entry.get(RESULT.CRED_PROTECT)}"
+
+
+@pytest.mark.needs_pin
+def test_user_names_of_64_bytes_are_kept_whole(fresh_ctap2, bench_pin):
+    name = "k" * 64  # WebAuthn §5.4.1: names up to 64 bytes are accepted and stored
+    response = _resident(fresh_ctap2, bench_pin, RP_ID, name)
+    credman = _credman(fresh_ctap2, bench_pin)
+    (entry,) = credman.enumerate_creds(rp_id_hash(RP_ID))
+    stored = dict(entry[RESULT.USER])
+    assert (stored.get("name"), stored.get("displayName")) == (name, name), "names cut short"
+    if not CredentialManagement.is_update_supported(fresh_ctap2.info):
+        return
+    updated = {"id": stored["id"], "name": "n" * 64, "displayName": "d" * 64}
+    credman.update_user_info(descriptor(credential_id(response)), updated)
+    (entry,) = credman.enumerate_creds(rp_id_hash(RP_ID))
+    assert dict(entry[RESULT.USER]) == updated, "updateUserInformation cut the names short"
+
+
+@pytest.mark.parametrize("call", ["getCredsMetadata", "enumerateRPs"])
+@pytest.mark.needs_pin
+def test_rp_bound_token_cannot_span_all_rps(fresh_ctap2, bench_pin, call):
+    _resident(fresh_ctap2, bench_pin, RP_ID, "leo")
+    credman = _bound_credman(fresh_ctap2, bench_pin, RP_ID)
+    with expect_ctap_error(ERR.PIN_AUTH_INVALID, what=f"{call} with a token bound to one RP"):
+        credman.get_metadata() if call == "getCredsMetadata" else credman.enumerate_rps()
+
+
+@pytest.mark.needs_pin
+def test_rp_bound_token_reaches_its_rp_only(fresh_ctap2, bench_pin):
+    _resident(fresh_ctap2, bench_pin, RP_ID, "mia")
+    _resident(fresh_ctap2, bench_pin, OTHER_RP_ID, "mia")
+    credman = _bound_credman(fresh_ctap2, bench_pin, RP_ID)
+    assert len(credman.enumerate_creds(rp_id_hash(RP_ID))) == 1
+    with expect_ctap_error(ERR.PIN_AUTH_INVALID, what="credentials of another RP"):
+        credman.enumerate_creds(rp_id_hash(OTHER_RP_ID))
 
 
 @pytest.mark.needs_pin
@@ -120,7 +173,7 @@ def test_large_blobs_round_trip(fresh_ctap2, bench_pin):
         skip_unclaimed("largeBlobs")
     assert LargeBlobs(fresh_ctap2).read_blob_array() == [], "a reset key has large blobs"
     response = _resident(fresh_ctap2, bench_pin, RP_ID, "blob", extensions={"largeBlobKey": True})
-    protocol, token = _pin_session(fresh_ctap2, bench_pin, PERM.LARGE_BLOB_WRITE)
+    protocol, token = pin_token(fresh_ctap2, bench_pin, PERM.LARGE_BLOB_WRITE)
     key = response.large_blob_key
     assert key is not None and len(key) == 32, "largeBlobKey missing from makeCredential"
     writer = LargeBlobs(fresh_ctap2, protocol, token)
@@ -144,7 +197,7 @@ def test_config_min_pin_length_and_force_change(fresh_ctap2, bench_pin):
         skip_unclaimed("authnrCfg")
     if not fresh_ctap2.info.options.get("setMinPINLength"):
         skip_unclaimed("setMinPINLength")
-    protocol, token = _pin_session(fresh_ctap2, bench_pin, PERM.AUTHENTICATOR_CFG)
+    protocol, token = pin_token(fresh_ctap2, bench_pin, PERM.AUTHENTICATOR_CFG)
     new_min = len(bench_pin)
     Config(fresh_ctap2, protocol, token).set_min_pin_length(
         min_pin_length=new_min, rp_ids=[RP_ID], force_change_pin=True
@@ -166,7 +219,7 @@ def test_config_min_pin_length_and_force_change(fresh_ctap2, bench_pin):
 def test_config_min_pin_length_cannot_decrease(fresh_ctap2, bench_pin):
     if not Config.is_supported(fresh_ctap2.info):
         skip_unclaimed("authnrCfg")
-    protocol, token = _pin_session(fresh_ctap2, bench_pin, PERM.AUTHENTICATOR_CFG)
+    protocol, token = pin_token(fresh_ctap2, bench_pin, PERM.AUTHENTICATOR_CFG)
     current = fresh_ctap2.get_info().min_pin_length
     with expect_ctap_error(ERR.PIN_POLICY_VIOLATION, what="lowering minPINLength"):
         Config(fresh_ctap2, protocol, token).set_min_pin_length(min_pin_length=current - 1)

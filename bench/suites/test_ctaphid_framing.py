@@ -26,25 +26,32 @@ from tokenbench.bench.suites._hid_raw import (
     ERR_INVALID_PAR,
     ERR_INVALID_SEQ,
     ERR_MSG_TIMEOUT,
+    ERROR,
     INIT,
     INIT_PAYLOAD,
     INIT_RESPONSE_SIZE,
+    KEEPALIVE,
     LOCK,
     MAX_MESSAGE,
     MSG,
     NONCE_SIZE,
     PING,
+    QUIET,
+    U2F_VERSION_APDU,
     WINK,
     cont_report,
     expect_error,
+    frame,
     init_report,
 )
 
-UNASSIGNED_COMMAND = 0x2A  # not defined by CTAPHID, below the vendor range
 MSG_TIMEOUT_BOUND = 3.0  # the spec's 0.4-1 s, with room for a loaded machine
 LOCK_SECONDS = 3
 GET_INFO = b"\x04"
 PING_TIMEOUT = 2.0  # 130 reports of a 7609-byte echo take well under a second on USB
+LOCK_EXPIRY_SLACK = 0.3  # s past a 1-second lock before another channel must get in
+PADDING = b"\xa5"  # report padding that is not zero, so a device that reads it is caught
+SW_WRONG_LENGTH = b"\x67\x00"
 
 
 def test_init_allocates_a_channel(raw_hid):
@@ -77,6 +84,8 @@ def test_init_on_allocated_channel_resynchronises(raw_hid):
     assert struct.unpack_from(">I", reply.payload, NONCE_SIZE)[0] == cid, (
         "INIT on an allocated channel must answer with the same channel id"
     )
+    raw.write(cont_report(cid, 0, b"y" * CONT_PAYLOAD))  # the discarded message's next packet
+    assert raw.receive(cid, timeout=QUIET) is None, "resync INIT kept the unfinished message"
     echo = raw.call(cid, PING, b"after resync")
     assert echo.cmd == PING and echo.payload == b"after resync"
 
@@ -95,10 +104,25 @@ def test_init_on_a_never_allocated_channel_answers_on_it(raw_hid):
     )
 
 
-def test_init_with_wrong_nonce_length_is_invalid_len(raw_hid):
+def test_init_is_answered_while_another_channel_is_mid_message(raw_hid):
+    """A broadcast INIT is never busy (a second application must be able to open the key),
+    and it leaves the other channel's unfinished message alone."""
     raw = raw_hid()
-    raw.send(BROADCAST_CID, INIT, b"short")
-    expect_error(raw.receive(BROADCAST_CID), ERR_INVALID_LEN, "INIT with a 5-byte nonce")
+    cid, _ = raw.allocate()
+    payload = os.urandom(INIT_PAYLOAD + 10)
+    head, tail = frame(cid, PING, payload)
+    raw.write(head)
+    raw.allocate()  # fails unless the key answers the INIT
+    raw.write(tail)
+    reply = raw.receive(cid)
+    assert reply is not None and reply.payload == payload, "the INIT broke the other message"
+
+
+@pytest.mark.parametrize("length", [0, 5, 9])
+def test_init_with_wrong_nonce_length_is_invalid_len(raw_hid, length):
+    raw = raw_hid()
+    raw.send(BROADCAST_CID, INIT, os.urandom(length))
+    expect_error(raw.receive(BROADCAST_CID), ERR_INVALID_LEN, f"INIT with a {length}-byte nonce")
 
 
 def test_capabilities_match_the_commands(raw_hid, ctap_device):
@@ -109,7 +133,7 @@ def test_capabilities_match_the_commands(raw_hid, ctap_device):
         reply = raw.call(cid, CBOR, GET_INFO)
         assert reply.cmd == CBOR and reply.payload[:1] == b"\x00", "CBOR getInfo failed"
     if not capabilities & CAPABILITY_NMSG:
-        version = raw.call(cid, MSG, bytes([0, 0x03, 0, 0, 0]))
+        version = raw.call(cid, MSG, U2F_VERSION_APDU)
         assert version.cmd == MSG and version.payload[-2:] == b"\x90\x00", "U2F_VERSION failed"
     assert capabilities & CAPABILITY_CBOR or not capabilities & CAPABILITY_NMSG, (
         "the key claims neither CBOR nor MSG"
@@ -142,19 +166,46 @@ def test_ping_echoes_every_size(raw_hid, size):
     assert reply.payload == data, f"PING of {size} bytes came back altered"
 
 
-def test_message_longer_than_7609_is_invalid_len(raw_hid):
+@pytest.mark.parametrize("length", [MAX_MESSAGE + 1, 0xFFFF])
+def test_message_longer_than_7609_is_invalid_len(raw_hid, length):
     raw = raw_hid()
     cid, _ = raw.allocate()
-    raw.write(init_report(cid, PING, MAX_MESSAGE + 1, b"\0" * INIT_PAYLOAD))
-    expect_error(raw.receive(cid), ERR_INVALID_LEN, "a 7610-byte message")
+    raw.write(init_report(cid, PING, length, b"\0" * INIT_PAYLOAD))
+    expect_error(raw.receive(cid), ERR_INVALID_LEN, f"a {length}-byte message")
 
 
-def test_continuation_out_of_sequence_is_invalid_seq(raw_hid):
+@pytest.mark.parametrize("where", ["init", "continuation"])
+def test_bytes_beyond_bcnt_are_ignored(raw_hid, where):
+    """BCNT, not the report size, says where the payload ends; the padding is not data."""
     raw = raw_hid()
     cid, _ = raw.allocate()
-    raw.write(init_report(cid, PING, INIT_PAYLOAD + 2 * CONT_PAYLOAD, b"a" * INIT_PAYLOAD))
-    raw.write(cont_report(cid, 1, b"b" * CONT_PAYLOAD))  # seq 0 skipped
-    expect_error(raw.receive(cid), ERR_INVALID_SEQ, "continuation with seq 1 before seq 0")
+    data = os.urandom(3 if where == "init" else INIT_PAYLOAD + 3)
+    for report in frame(cid, PING, data, fill=PADDING):
+        raw.write(report)
+    reply = raw.receive(cid)
+    assert reply is not None and reply.payload == data, "padding read as payload"
+
+
+CONTINUATIONS = {"skips-first": [1], "skips-one": [0, 1, 3], "repeats": [0, 0]}
+
+
+@pytest.mark.parametrize("sequence", list(CONTINUATIONS))
+def test_continuation_out_of_sequence_is_invalid_seq(raw_hid, sequence):
+    raw = raw_hid()
+    cid, _ = raw.allocate()
+    raw.write(init_report(cid, PING, INIT_PAYLOAD + 5 * CONT_PAYLOAD, b"a" * INIT_PAYLOAD))
+    for seq in CONTINUATIONS[sequence]:
+        raw.write(cont_report(cid, seq, b"b" * CONT_PAYLOAD))
+    expect_error(raw.receive(cid), ERR_INVALID_SEQ, f"continuations {CONTINUATIONS[sequence]}")
+    assert raw.call(cid, PING, b"ok").payload == b"ok", "channel unusable after INVALID_SEQ"
+
+
+def test_new_message_before_the_last_one_is_complete_is_invalid_seq(raw_hid):
+    raw = raw_hid()
+    cid, _ = raw.allocate()
+    raw.write(init_report(cid, PING, INIT_PAYLOAD + 1, b"a" * INIT_PAYLOAD))
+    raw.write(init_report(cid, PING, 4, b"next"))  # an init packet where seq 0 belongs
+    expect_error(raw.receive(cid), ERR_INVALID_SEQ, "an init packet in the middle of a message")
     assert raw.call(cid, PING, b"ok").payload == b"ok", "channel unusable after INVALID_SEQ"
 
 
@@ -178,29 +229,97 @@ def test_other_channel_is_busy_during_a_transaction(raw_hid):
     assert reply is not None and reply.payload == b"p" * INIT_PAYLOAD + b"q" * 10
 
 
-def test_unfinished_message_times_out(raw_hid):
+def test_continuation_from_another_channel_does_not_join_the_message(raw_hid):
+    raw = raw_hid()
+    first, _ = raw.allocate()
+    second, _ = raw.allocate()
+    payload = os.urandom(INIT_PAYLOAD + 10)
+    head, tail = frame(first, PING, payload)
+    raw.write(head)
+    raw.write(cont_report(second, 0, b"intruder" * 8))
+    raw.write(tail)
+    reply = raw.receive(first)
+    assert reply is not None and reply.payload == payload, "another channel's packet was mixed in"
+
+
+@pytest.mark.parametrize("stalls_after", ["init", "continuation"])
+def test_unfinished_message_times_out(raw_hid, stalls_after):
     raw = raw_hid()
     cid, _ = raw.allocate()
+    head, second, _ = frame(cid, PING, b"t" * (INIT_PAYLOAD + CONT_PAYLOAD + 1))
     started = time.monotonic()
-    raw.write(init_report(cid, PING, INIT_PAYLOAD + 1, b"t" * INIT_PAYLOAD))
+    raw.write(head)
+    if stalls_after == "continuation":
+        time.sleep(QUIET)
+        raw.write(second)  # the message goes on, then stalls
     reply = raw.receive(cid, timeout=MSG_TIMEOUT_BOUND)
-    expect_error(reply, ERR_MSG_TIMEOUT, "a message whose continuation never comes")
+    expect_error(reply, ERR_MSG_TIMEOUT, f"a message that stalls after its {stalls_after}")
     assert time.monotonic() - started >= 0.3, "MSG_TIMEOUT came before the spec's 0.4 s minimum"
 
 
-@pytest.mark.parametrize("cid", [0x00000000, 0x7E7E7E7E], ids=["zero", "unallocated"])
-def test_invalid_channel(raw_hid, cid):
+def test_timed_out_message_frees_the_key_for_other_channels(raw_hid):
+    raw = raw_hid()
+    stalled, _ = raw.allocate()
+    other, _ = raw.allocate()
+    raw.write(init_report(stalled, PING, INIT_PAYLOAD + 1, b"t" * INIT_PAYLOAD))
+    reply = raw.receive(stalled, timeout=MSG_TIMEOUT_BOUND)
+    expect_error(reply, ERR_MSG_TIMEOUT, "a message whose continuation never comes")
+    assert raw.call(other, PING, b"free").payload == b"free", "key still busy after the timeout"
+
+
+INVALID_CHANNELS = {
+    "zero": (0x00000000, PING),
+    "unallocated": (0x7E7E7E7E, PING),
+    "broadcast": (BROADCAST_CID, PING),
+    "zero-init": (0x00000000, INIT),
+}
+
+
+@pytest.mark.parametrize("case", list(INVALID_CHANNELS))
+def test_invalid_channel(raw_hid, case):
     raw = raw_hid()
     raw.allocate()
-    raw.send(cid, PING, b"x")
-    expect_error(raw.receive(cid), ERR_INVALID_CHANNEL, f"PING on channel {cid:08x}")
+    cid, cmd = INVALID_CHANNELS[case]
+    raw.send(cid, cmd, os.urandom(NONCE_SIZE))
+    expect_error(raw.receive(cid), ERR_INVALID_CHANNEL, f"command 0x{cmd:02x} on {cid:08x}")
 
 
-def test_unknown_command_is_invalid_cmd(raw_hid):
+# Commands CTAPHID does not assign (the vendor range 0x40-0x7F is left alone), and the two
+# that only ever travel from the device to the host.
+UNASSIGNED_COMMANDS = {"0x02": 0x02, "0x2a": 0x2A, "keepalive": KEEPALIVE, "error": ERROR}
+
+
+@pytest.mark.parametrize("command", list(UNASSIGNED_COMMANDS))
+def test_unknown_command_is_invalid_cmd(raw_hid, command):
     raw = raw_hid()
     cid, _ = raw.allocate()
-    raw.send(cid, UNASSIGNED_COMMAND, b"")
-    expect_error(raw.receive(cid), ERR_INVALID_CMD, "an unassigned CTAPHID command")
+    raw.send(cid, UNASSIGNED_COMMANDS[command], b"")
+    expect_error(raw.receive(cid), ERR_INVALID_CMD, f"host-sent CTAPHID command {command}")
+
+
+def test_cbor_without_a_command_byte_is_invalid_len(raw_hid):
+    """CTAPHID_CBOR carries at least the CTAP command byte (BCNT 1..n+1)."""
+    raw = raw_hid()
+    cid, answer = raw.allocate()
+    if not answer[16] & CAPABILITY_CBOR:
+        pytest.skip("unclaimed: CTAPHID_CBOR")
+    raw.send(cid, CBOR, b"")
+    expect_error(raw.receive(cid), ERR_INVALID_LEN, "an empty CTAPHID_CBOR")
+
+
+def test_empty_u2f_message_is_refused(raw_hid):
+    """An empty CTAPHID_MSG holds no APDU: ERR_INVALID_LEN, or the U2F answer SW 6700."""
+    raw = raw_hid()
+    cid, answer = raw.allocate()
+    if answer[16] & CAPABILITY_NMSG:
+        pytest.skip("unclaimed: CTAPHID_MSG (NMSG set)")
+    reply = raw.call(cid, MSG, b"")
+    if reply.cmd == ERROR:
+        expect_error(reply, ERR_INVALID_LEN, "an empty CTAPHID_MSG")
+    else:
+        assert reply.cmd == MSG and reply.payload == SW_WRONG_LENGTH, (
+            f"an empty CTAPHID_MSG answered 0x{reply.cmd:02x} {reply.payload.hex()}"
+        )
 
 
 def test_wink(raw_hid):
@@ -216,21 +335,52 @@ def test_lock_keeps_other_channels_out(raw_hid):
     raw = raw_hid()
     owner, _ = raw.allocate()
     other, _ = raw.allocate()
-    locked = raw.call(owner, LOCK, bytes([LOCK_SECONDS]))
-    assert locked.cmd == LOCK and locked.payload == b"", "LOCK must answer with an empty LOCK"
+    _lock(raw, owner, LOCK_SECONDS)
     try:
         assert raw.call(owner, PING, b"mine").payload == b"mine", "lock owner was refused"
         raw.send(other, PING, b"theirs")
         expect_error(raw.receive(other), ERR_CHANNEL_BUSY, "PING from another channel while locked")
     finally:
-        released = raw.call(owner, LOCK, b"\x00")
-    assert released.cmd == LOCK
+        _lock(raw, owner, 0)
     assert raw.call(other, PING, b"free").payload == b"free", "LOCK 0 did not release the lock"
 
 
-def test_lock_longer_than_10_seconds_is_invalid_par(raw_hid):
+def test_lock_cannot_be_taken_by_another_channel(raw_hid):
+    raw = raw_hid()
+    owner, _ = raw.allocate()
+    other, _ = raw.allocate()
+    _lock(raw, owner, LOCK_SECONDS)
+    try:
+        raw.send(other, LOCK, bytes([LOCK_SECONDS]))
+        expect_error(raw.receive(other), ERR_CHANNEL_BUSY, "LOCK from another channel")
+    finally:
+        _lock(raw, owner, 0)
+
+
+def test_lock_expires_by_itself(raw_hid):
+    raw = raw_hid()
+    owner, _ = raw.allocate()
+    other, _ = raw.allocate()
+    _lock(raw, owner, 1)
+    raw.send(other, PING, b"early")
+    expect_error(raw.receive(other), ERR_CHANNEL_BUSY, "PING while another channel holds LOCK")
+    time.sleep(1 + LOCK_EXPIRY_SLACK)
+    assert raw.call(other, PING, b"late").payload == b"late", "the 1-second lock never expired"
+
+
+@pytest.mark.parametrize("seconds", [11, 255])
+def test_lock_longer_than_10_seconds_is_invalid_par(raw_hid, seconds):
     raw = raw_hid()
     cid, _ = raw.allocate()
-    raw.send(cid, LOCK, bytes([11]))
+    _lock(raw, cid, 0)  # skips a key without CTAPHID_LOCK
+    raw.send(cid, LOCK, bytes([seconds]))
     reply = raw.receive(cid)
-    expect_error(reply, ERR_INVALID_PAR, "LOCK for 11 s")
+    expect_error(reply, ERR_INVALID_PAR, f"LOCK for {seconds} s")
+
+
+def _lock(raw, cid: int, seconds: int) -> None:
+    """LOCK (an optional command, §11.2.9.2): skipped as unclaimed where the key lacks it."""
+    reply = raw.call(cid, LOCK, bytes([seconds]))
+    if reply.cmd == ERROR and reply.payload[:1] == bytes([ERR_INVALID_CMD]):
+        pytest.skip("unclaimed: CTAPHID_LOCK (answered ERR_INVALID_CMD)")
+    assert reply.cmd == LOCK and reply.payload == b"", f"LOCK {seconds} answered {reply}"

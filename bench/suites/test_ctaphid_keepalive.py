@@ -15,7 +15,19 @@ import time
 import pytest
 from fido2 import cbor
 
-from tokenbench.bench.suites._hid_raw import CANCEL, CAPABILITY_CBOR, CBOR, KEEPALIVE, PING
+from tokenbench.bench.suites._hid_raw import (
+    CANCEL,
+    CAPABILITY_CBOR,
+    CAPABILITY_NMSG,
+    CBOR,
+    INIT_PAYLOAD,
+    KEEPALIVE,
+    MSG,
+    PING,
+    QUIET,
+    U2F_VERSION_APDU,
+    frame,
+)
 
 PROMPT_ANSWER = 0.25  # s: a getInfo needs no keepalive at all
 KEEPALIVE_PERIOD = 0.1  # §11.2.9.2.2: at least every 100 ms
@@ -24,6 +36,11 @@ STATUS_UPNEEDED = 2
 KEEPALIVE_CANCEL = 0x2D
 GET_INFO = b"\x04"
 MAKE_CREDENTIAL = 0x01
+# Requests a key answers at once, without keepalives: CTAPHID command and payload.
+PROMPT_REQUESTS = {
+    "getinfo": (CBOR, GET_INFO),
+    "u2f-version": (MSG, U2F_VERSION_APDU),
+}
 
 
 def _cbor_channel(raw):
@@ -33,13 +50,19 @@ def _cbor_channel(raw):
     return cid
 
 
-def test_get_info_answers_without_keepalive(raw_hid):
+@pytest.mark.parametrize("request_name", list(PROMPT_REQUESTS))
+def test_prompt_request_answers_without_keepalive(raw_hid, request_name):
     raw = raw_hid()
-    cid = _cbor_channel(raw)
-    raw.send(cid, CBOR, GET_INFO)
+    cmd, payload = PROMPT_REQUESTS[request_name]
+    cid, answer = raw.allocate()
+    if cmd == CBOR and not answer[16] & CAPABILITY_CBOR:
+        pytest.skip("unclaimed: CTAPHID_CBOR")
+    if cmd == MSG and answer[16] & CAPABILITY_NMSG:
+        pytest.skip("unclaimed: CTAPHID_MSG (NMSG set)")
+    raw.send(cid, cmd, payload)
     first = raw.receive(cid, timeout=PROMPT_ANSWER, skip_keepalive=False)
-    assert first is not None, f"no answer to getInfo within {PROMPT_ANSWER} s"
-    assert first.cmd == CBOR, f"getInfo first answered with command 0x{first.cmd:02x}"
+    assert first is not None, f"no answer to {request_name} within {PROMPT_ANSWER} s"
+    assert first.cmd == cmd, f"{request_name} first answered with command 0x{first.cmd:02x}"
     raw.drain()
 
 
@@ -49,6 +72,22 @@ def test_cancel_alone_is_not_answered(raw_hid):
     raw.send(cid, CANCEL)
     assert raw.drain(0.2) == [], "the key answered a CTAPHID_CANCEL"
     assert raw.call(cid, PING, b"after cancel").payload == b"after cancel"
+
+
+def test_cancel_from_another_channel_mid_message_is_not_answered(raw_hid):
+    """§11.2.9.1.5: a CANCEL on a CID that is not the active one is ignored: no
+    ERR_CHANNEL_BUSY for it, and the active channel's message goes on."""
+    raw = raw_hid()
+    active, _ = raw.allocate()
+    other, _ = raw.allocate()
+    payload = os.urandom(INIT_PAYLOAD + 10)
+    head, tail = frame(active, PING, payload)
+    raw.write(head)
+    raw.send(other, CANCEL)
+    assert raw.receive(other, timeout=QUIET) is None, "a CANCEL from another channel was answered"
+    raw.write(tail)
+    reply = raw.receive(active)
+    assert reply is not None and reply.payload == payload, "the CANCEL disturbed the message"
 
 
 @pytest.mark.needs_presence

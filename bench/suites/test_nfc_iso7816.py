@@ -3,7 +3,9 @@
 CTAP 2.1 §11.3 (NFC): applet selection by AID, NFCCTAP_MSG (80 10) with and without the
 NFCCTAP_GETRESPONSE flag, ISO 7816-4 command chaining (CLA bit 0x10) for requests and response
 chaining (61XX + GET RESPONSE) for answers, extended-length APDUs where the key offers them,
-CTAP1/U2F instructions next to CTAP2, and ISO status words for what the key does not know.
+CTAP1/U2F instructions next to CTAP2 (FIDO U2F NFC Protocol: a short request is answered
+through 61XX chaining, an extended one in one extended answer), and ISO status words for what
+the key does not know.
 
 Every test drives raw APDUs on the target's python-fido2 `CtapPcscDevice`
 (`apdu_exchange`), so the key's framing is checked byte for byte; the suite never imports the
@@ -20,6 +22,7 @@ from typing import Any
 
 import pytest
 from fido2 import cbor
+from fido2.ctap1 import RegistrationData
 
 pytestmark = pytest.mark.target_kind("key")
 
@@ -40,6 +43,7 @@ INS_SELECT = 0xA4
 INS_GET_RESPONSE = 0xC0
 INS_NFCCTAP_MSG = 0x10
 INS_NFCCTAP_GETRESPONSE = 0x11
+INS_U2F_REGISTER = 0x01
 INS_U2F_VERSION = 0x03
 P1_GETRESPONSE_SUPPORTED = 0x80
 GET_INFO = 0x04
@@ -47,6 +51,7 @@ GET_ASSERTION = 0x02
 CTAP2_OK = 0x00
 CTAP2_ERR_NO_CREDENTIALS = 0x2E
 SMALL_LE = 0x20  # a reader that takes only 32 bytes per answer
+TINY_LE = 0x08  # a reader that fetches the rest 8 bytes at a time
 STATUS_POLLS = 200
 
 
@@ -177,12 +182,14 @@ def test_get_info_without_getresponse_flag_answers_at_once(card: Any) -> None:
     assert "FIDO_2_0" in info[1]
 
 
-def test_response_chaining_with_a_small_le(card: Any) -> None:
+@pytest.mark.parametrize("le", [0x10, SMALL_LE, 0xFF])
+def test_response_chaining_with_a_small_le(card: Any, le: int) -> None:
     full = ctap_request(card, bytes((GET_INFO,)))
-    assert len(full) > SMALL_LE, "getInfo too short to need chaining"
-    command = apdu(CLA_CTAP, INS_NFCCTAP_MSG, P1_GETRESPONSE_SUPPORTED, 0, b"\x04", le=SMALL_LE)
+    if len(full) <= le:
+        pytest.skip(f"unclaimed: getInfo ({len(full)} bytes) fits Le={le} without chaining")
+    command = apdu(CLA_CTAP, INS_NFCCTAP_MSG, P1_GETRESPONSE_SUPPORTED, 0, b"\x04", le=le)
     data, sw = wait_for_result(card, *exchange(card, command))
-    assert len(data) <= SMALL_LE, f"{len(data)} bytes answered to Le={SMALL_LE}"
+    assert len(data) <= le, f"{len(data)} bytes answered to Le={le}"
     assert sw >> 8 == SW1_MORE_DATA, f"no 61XX after a partial answer (SW {sw:04X})"
     assert (sw & 0xFF) in (0, min(len(full) - len(data), 256)), "61XX announces a wrong count"
     data, sw, rounds = collect(card, data, sw)
@@ -191,7 +198,39 @@ def test_response_chaining_with_a_small_le(card: Any) -> None:
     assert rounds >= 1
 
 
-def test_command_chaining_carries_a_long_request(card: Any) -> None:
+def test_get_response_takes_the_readers_le(card: Any) -> None:
+    """A reader may fetch the rest in smaller pieces than 61XX announces."""
+    full = ctap_request(card, bytes((GET_INFO,)))
+    command = apdu(CLA_CTAP, INS_NFCCTAP_MSG, P1_GETRESPONSE_SUPPORTED, 0, b"\x04", le=SMALL_LE)
+    data, sw = wait_for_result(card, *exchange(card, command))
+    assert sw >> 8 == SW1_MORE_DATA, f"no 61XX after a partial answer (SW {sw:04X})"
+    for _ in range(len(full)):
+        if sw >> 8 != SW1_MORE_DATA:
+            break
+        more, sw = exchange(card, apdu(CLA_ISO, INS_GET_RESPONSE, 0, 0, le=TINY_LE))
+        assert len(more) <= TINY_LE, f"GET RESPONSE answered {len(more)} bytes to Le={TINY_LE}"
+        data += more
+    assert (data, sw) == (full, SW_OK), "fetched piecewise, the answer differs from getInfo"
+
+
+@pytest.mark.parametrize("interruption", ["select", "ctap-msg"])
+def test_interrupted_response_chain_is_dropped(card: Any, interruption: str) -> None:
+    """The rest of an answer is only for the GET RESPONSE that directly follows; after another
+    command, GET RESPONSE must not hand out stale data."""
+    command = apdu(CLA_CTAP, INS_NFCCTAP_MSG, P1_GETRESPONSE_SUPPORTED, 0, b"\x04", le=SMALL_LE)
+    _, sw = wait_for_result(card, *exchange(card, command))
+    assert sw >> 8 == SW1_MORE_DATA, f"no 61XX after a partial answer (SW {sw:04X})"
+    if interruption == "select":
+        assert select(card)[1] == SW_OK
+    else:
+        get_info(card)
+    stale, sw = exchange(card, apdu(CLA_ISO, INS_GET_RESPONSE, 0, 0, le=0))
+    assert sw >> 12 == 0x6, f"GET RESPONSE after a {interruption} answered {sw:04X}"
+    assert stale == b"", "GET RESPONSE handed out the rest of an abandoned answer"
+
+
+@pytest.mark.parametrize("fragment", [16, 64, 200])
+def test_command_chaining_carries_a_long_request(card: Any, fragment: int) -> None:
     info = get_info(card)
     count = min(info.get(7) or 8, 8)  # maxCredentialCountInList
     size = min(info.get(8) or 64, 64)  # maxCredentialIdLength
@@ -203,17 +242,16 @@ def test_command_chaining_carries_a_long_request(card: Any) -> None:
     params[5] = {"up": False}
     request = bytes((GET_ASSERTION,)) + cbor.encode(params)
     assert len(request) > 255
-    for fragment in (64, 200):
-        data, sw = send_chained(
-            card, CLA_CTAP, INS_NFCCTAP_MSG, P1_GETRESPONSE_SUPPORTED, request, fragment
-        )
-        data, sw = wait_for_result(card, data, sw)
-        data, sw, _ = collect(card, data, sw)
-        assert sw == SW_OK
-        assert data == bytes((CTAP2_ERR_NO_CREDENTIALS,)), (
-            f"getAssertion with unknown credentials answered {data.hex()} "
-            f"(the chained request was not reassembled: {fragment}-byte links)"
-        )
+    data, sw = send_chained(
+        card, CLA_CTAP, INS_NFCCTAP_MSG, P1_GETRESPONSE_SUPPORTED, request, fragment
+    )
+    data, sw = wait_for_result(card, data, sw)
+    data, sw, _ = collect(card, data, sw)
+    assert sw == SW_OK
+    assert data == bytes((CTAP2_ERR_NO_CREDENTIALS,)), (
+        f"getAssertion with unknown credentials answered {data.hex()} "
+        f"(the chained request was not reassembled: {fragment}-byte links)"
+    )
 
 
 def test_extended_length_apdus_if_offered(card: Any) -> None:
@@ -240,3 +278,35 @@ def test_u2f_version_matches_the_select_answer(card: Any, version: bytes) -> Non
         assert (data, sw) == (b"U2F_V2", SW_OK), "SELECT said U2F_V2 but U2F VERSION fails"
     else:
         assert sw == SW_INS_NOT_SUPPORTED, f"a CTAP2-only key answered U2F VERSION with {sw:04X}"
+
+
+def _u2f_registration_request(version: bytes) -> tuple[bytes, bytes]:
+    """(challenge, application) for a U2F_REGISTER, or an `unclaimed` skip on a CTAP2-only key."""
+    if version != b"U2F_V2":
+        pytest.skip("unclaimed: CTAP1/U2F (SELECT answered FIDO_2_0)")
+    return hashlib.sha256(b"nfc u2f challenge").digest(), hashlib.sha256(b"nfc.u2f").digest()
+
+
+def test_u2f_register_in_a_short_apdu_answers_through_get_response(
+    card: Any, version: bytes
+) -> None:
+    """U2F NFC: a short request whose answer does not fit is answered with 61XX chaining."""
+    challenge, application = _u2f_registration_request(version)
+    command = apdu(CLA_ISO, INS_U2F_REGISTER, 0, 0, challenge + application, le=0)
+    data, sw = exchange(card, command)
+    assert sw >> 8 == SW1_MORE_DATA, f"a >256-byte registration answered SW {sw:04X} to Le=00"
+    assert len(data) <= 256
+    data, sw, _ = collect(card, data, sw)
+    assert sw == SW_OK, f"U2F_REGISTER ended with SW {sw:04X}"
+    RegistrationData(data).verify(application, challenge)
+
+
+def test_u2f_register_in_an_extended_apdu_answers_in_one_piece(card: Any, version: bytes) -> None:
+    """U2F NFC: a request sent in extended length is answered in one extended-length answer."""
+    challenge, application = _u2f_registration_request(version)
+    command = extended_apdu(CLA_ISO, INS_U2F_REGISTER, 0, 0, challenge + application)
+    data, sw = exchange(card, command)
+    if sw in (SW_WRONG_LENGTH, SW_INS_NOT_SUPPORTED) or sw >> 8 == 0x6A:
+        pytest.skip("unclaimed: the key does not take extended-length APDUs")
+    assert sw == SW_OK, f"extended U2F_REGISTER answered SW {sw:04X}, not the whole answer"
+    RegistrationData(data).verify(application, challenge)

@@ -30,7 +30,7 @@ from tokenbench.emulators.ctap.context import KeyContext
 from tokenbench.emulators.ctap.errors import CtapError
 from tokenbench.emulators.ctap.request import CborMap, Members, PinUvAuth, Response
 from tokenbench.emulators.ctap.transaction import Transaction
-from tokenbench.emulators.ctap.user_verification import token_param
+from tokenbench.emulators.ctap.user_verification import always_uv, token_param
 
 SUBCOMMANDS = frozenset(
     {Sub.ENABLE_ENTERPRISE_ATTESTATION, Sub.TOGGLE_ALWAYS_UV, Sub.SET_MIN_PIN_LENGTH}
@@ -116,10 +116,11 @@ def _supported(key: KeyContext, sub: Sub) -> bool:
 
 
 def _authorize(key: KeyContext, request: ConfigRequest) -> None:
-    if request.auth.param is None and not (key.uv_protected() or key.state.always_uv):
+    if request.auth.param is None and not (key.uv_protected() or always_uv(key)):
         return  # not protected by UV: configuration is open (§6.11)
     param, protocol = token_param(key, request.auth, "authenticatorConfig")
-    key.client_pin.verify_token(protocol, param, request.message(), Permission.ACFG, None)
+    permission = Permission.ACFG if key.faults.checks_token_permissions else Permission(0)
+    key.client_pin.verify_token(protocol, param, request.message(), permission, None)
 
 
 def _set_min_pin_length(key: KeyContext, change: MinPinLength) -> None:

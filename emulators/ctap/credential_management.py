@@ -253,8 +253,11 @@ def _authorize(
     # only pass the RP ID on when the token already carries one.
     if key.client_pin.permissions_rp_id is None:
         rp_id = None
+    permission = Permission.CM
+    if not key.faults.checks_token_permissions:
+        permission, rp_id, forbid_rp_id = Permission(0), None, False
     key.client_pin.verify_token(
-        protocol, param, authorized.message(), Permission.CM, rp_id, forbid_rp_id=forbid_rp_id
+        protocol, param, authorized.message(), permission, rp_id, forbid_rp_id=forbid_rp_id
     )
 
 
@@ -337,6 +340,6 @@ def _update_user(key: KeyContext, request: UpdateUser) -> None:
     cred = _target(key, request.authorized, request.credential_id)
     if request.user.id != cred.user_id:
         raise CtapError(CtapStatus.INVALID_PARAMETER, "user id does not match the credential")
-    cred.user_name = request.user.name
-    cred.user_display_name = request.user.display_name
+    cred.user_name = key.faults.user_field(request.user.name)
+    cred.user_display_name = key.faults.user_field(request.user.display_name)
     key.persist()

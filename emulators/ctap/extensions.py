@@ -83,10 +83,13 @@ class HmacSecretRequest:
     protocol: int
 
     @classmethod
-    def parse(cls, value: CborType) -> HmacSecretRequest:
-        members = Members.of(value, "hmac-secret input")
+    def parse(cls, value: CborType, lenient: bool = False) -> HmacSecretRequest | None:
+        """The input as sent; None when a lenient key skips an incomplete one."""
+        members = Members.of(value, "hmac-secret input", lenient)
         for key in (HMAC_KEY_AGREEMENT, HMAC_SALT_ENC, HMAC_SALT_AUTH):
             if key not in members:
+                if lenient:
+                    return None
                 raise CtapError(CtapStatus.MISSING_PARAMETER, f"hmac-secret key {key} missing")
         protocol = members.optional(HMAC_PROTOCOL, int)
         return cls(
@@ -105,7 +108,9 @@ class HmacSecretRequest:
         if not protocol.verify(shared, self.salt_enc, self.salt_auth):
             raise CtapError(CtapStatus.EXTENSION_FIRST, "hmac-secret saltAuth does not verify")
         salts = protocol.decrypt(shared, self.salt_enc)
-        if len(salts) not in (SALT_LEN, 2 * SALT_LEN):
+        if key.faults.lenient_requests:
+            salts = salts[:SALT_LEN]  # a sloppy key hashes the first salt, whatever it was given
+        elif len(salts) not in (SALT_LEN, 2 * SALT_LEN):
             raise CtapError(CtapStatus.INVALID_LENGTH, "hmac-secret needs one or two 32-byte salts")
         return HmacSecretInput(
             protocol=self.protocol,
@@ -138,7 +143,9 @@ class GaExtensions:
             return cls()
         hmac_secret = ext.raw[Ext.HMAC_SECRET] if known(Ext.HMAC_SECRET) else None
         return cls(
-            hmac_secret=None if hmac_secret is None else HmacSecretRequest.parse(hmac_secret),
+            hmac_secret=(
+                None if hmac_secret is None else HmacSecretRequest.parse(hmac_secret, ext.lenient)
+            ),
             cred_blob=known(Ext.CRED_BLOB) and _flag(ext, Ext.CRED_BLOB),
             large_blob_key=known(Ext.LARGE_BLOB_KEY) and _large_blob_key(ext),
         )
@@ -193,7 +200,7 @@ def get_assertion_outputs(
     out: ExtensionOutputs = {}
     if ext.hmac_secret is not None and secret.hmac_secret:
         hs = ext.hmac_secret
-        cred_key = cred_random(secret.seed, with_uv=uv)
+        cred_key = cred_random(secret.seed, with_uv=uv and not key.faults.one_cred_random)
         outputs = b"".join(hmac.new(cred_key, salt, hashlib.sha256).digest() for salt in hs.salts)
         protocol = key.client_pin.protocol(hs.protocol)
         out[Ext.HMAC_SECRET] = protocol.encrypt(hs.shared_secret, outputs)

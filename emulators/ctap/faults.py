@@ -26,6 +26,12 @@ class Fault(StrEnum):
     NO_ERRORS = "no-errors"  # transport: CTAPHID_ERROR is never sent; bad requests go unanswered
     FIXED_CID = "fixed-cid"  # transport: every broadcast INIT allocates the same channel id
     NO_KEEPALIVE = "no-keepalive"  # transport: no KEEPALIVE while a command runs or waits
+    LAX_CONTINUATION = "lax-continuation"  # transport: continuation packets join the message
+    # being assembled whatever their sequence number or channel (no ERR_INVALID_SEQ)
+    NO_MSG_TIMEOUT = "no-msg-timeout"  # transport: an unfinished message never times out, so
+    # its channel holds the key busy for good
+    CANCEL_UNKNOWN = "cancel-unknown"  # transport: CTAPHID_CANCEL is answered ERR_INVALID_CMD,
+    # as U2F-era firmware that never learnt the command does
     INIT_UNKNOWN_CHANNEL = "init-unknown-channel"  # transport: INIT on a never-allocated
     # channel is refused with ERR_INVALID_CHANNEL instead of answered on that channel
     PIN_RETRIES_BEFORE_PIN = "pin-retries-before-pin"  # core: getPINRetries answers 8 on a
@@ -34,6 +40,34 @@ class Fault(StrEnum):
     # answers PIN_POLICY_VIOLATION instead of PIN_INVALID
     VERSIONS_ORDER = "versions-order"  # core: getInfo lists versions newest first (FIDO_2_1,
     # FIDO_2_0, U2F_V2) instead of U2F_V2 then ascending, as deployed keys do
+    LENIENT_REQUESTS = "lenient-requests"  # core: mistyped or incomplete request members,
+    # descriptor types, pinUvAuthProtocol, a zero-length pinUvAuthParam and hmac-secret salts
+    # go unchecked (only the first salt is used)
+    REFUSES_UNKNOWN = "refuses-unknown"  # core: unknown options, extensions and request
+    # members are refused instead of ignored
+    OPTIONS_IGNORED = "options-ignored"  # core: "uv"/"rk" options and largeBlobKey requests
+    # the key cannot honour are ignored instead of refused
+    SHORT_LISTS = "short-lists"  # core: only the first 4 allowList/excludeList entries are
+    # looked at, though getInfo claims maxCredentialCountInList 8
+    CRED_PROTECT_IGNORED = "cred-protect-ignored"  # core: credProtect is echoed but every
+    # credential is kept as userVerificationOptional
+    RK_NOT_REPLACED = "rk-not-replaced"  # core: a discoverable credential for a stored
+    # (rp.id, user.id) is added beside the old one instead of overwriting it
+    OLDEST_FIRST = "oldest-first"  # core: discovered credentials come oldest first
+    NO_NEXT_TIMER = "no-next-timer"  # core: getNextAssertion has no 30-second timer
+    USER_PII_WITHOUT_UV = "user-pii-without-uv"  # core: discovered credentials' user name
+    # and displayName are returned without user verification
+    TRUNCATED_USER_FIELDS = "truncated-user-fields"  # core: user name and displayName are
+    # stored cut to 32 bytes
+    REUSABLE_TOKEN = "reusable-token"  # core: a pinUvAuthToken keeps its mc/ga permissions
+    # after makeCredential/getAssertion used it
+    TOKEN_PERMISSIONS_IGNORED = "token-permissions-ignored"  # core: credMgmt, largeBlobs and
+    # config check a token's MAC but not its permissions or permissions RP ID
+    ALWAYS_UV_IGNORED = "always-uv-ignored"  # core: alwaysUv is reported but not enforced
+    HMAC_SECRET_ONE_SECRET = "hmac-secret-one-secret"  # core: hmac-secret uses one
+    # CredRandom with and without user verification
+    LAX_LARGE_BLOBS = "lax-large-blobs"  # core: large-blob requests are not checked
+    # (checksum, fragment order, sizes, read offsets)
 
 
 class FaultSet(frozenset[Fault]):

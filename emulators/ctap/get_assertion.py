@@ -34,7 +34,13 @@ from tokenbench.emulators.ctap.extensions import (
     get_assertion_outputs,
 )
 from tokenbench.emulators.ctap.profiles import DeviceProfile
-from tokenbench.emulators.ctap.request import CborMap, Members, PinUvAuth, Response
+from tokenbench.emulators.ctap.request import (
+    CborMap,
+    Members,
+    PinUvAuth,
+    Response,
+    refuse_unknown,
+)
 from tokenbench.emulators.ctap.state import ResidentCredential
 from tokenbench.emulators.ctap.transaction import Transaction
 
@@ -51,8 +57,10 @@ class GetAssertionRequest:
     pin_uv_auth: PinUvAuth
 
     @classmethod
-    def parse(cls, params: CborMap, profile: DeviceProfile) -> GetAssertionRequest:
-        m = Members(params)
+    def parse(
+        cls, params: CborMap, profile: DeviceProfile, lenient: bool = False
+    ) -> GetAssertionRequest:
+        m = Members(params, lenient=lenient)
         pin_uv_auth = PinUvAuth.parse(m, P.PIN_UV_AUTH_PARAM, P.PIN_UV_AUTH_PROTOCOL)
         return cls(
             rp_id=m.required(P.RP_ID, str),
@@ -103,7 +111,13 @@ class PendingAssertions:
 
 
 def handle(key: KeyContext, params: CborMap, transaction: Transaction | None) -> Response:
-    return get_assertion(key, GetAssertionRequest.parse(params, key.profile), transaction)
+    faults = key.faults
+    request = GetAssertionRequest.parse(params, key.profile, faults.lenient_requests)
+    if faults.refuses_unknown:
+        members = Members(params)
+        extensions = members.optional_map(P.EXTENSIONS, "extensions")
+        refuse_unknown(members, tuple(P), request.options, extensions, key.profile.extensions)
+    return get_assertion(key, request, transaction)
 
 
 def get_assertion(
@@ -112,7 +126,7 @@ def get_assertion(
     param = user_verification.ceremony_param(key, request.pin_uv_auth, transaction)
     extensions = GaExtensionInputs.open(key, request.extensions)
     _check_options(key, request)
-    if param is None and request.up and key.state.always_uv and key.profile.supports_always_uv:
+    if param is None and request.up and user_verification.always_uv(key):
         raise CtapError(CtapStatus.PUAT_REQUIRED, "alwaysUv is on")
     uv = param is not None
     if param is not None:
@@ -133,7 +147,7 @@ def get_assertion(
 
 
 def _check_options(key: KeyContext, request: GetAssertionRequest) -> None:
-    if "rk" in request.options:
+    if "rk" in request.options and not key.faults.ignores_options:
         raise CtapError(CtapStatus.UNSUPPORTED_OPTION, "rk is not a getAssertion option")
     user_verification.refuse_uv_option(key, request.options)
 
@@ -154,9 +168,10 @@ def locate(
 ) -> list[Found]:
     """Credentials usable for this request, most recently created first (§6.2.2 step 7)."""
     if allow:
-        return _allowed(key, rp_hash, allow, uv)
+        return _allowed(key, rp_hash, key.faults.credential_list(allow), uv)
+    order = -1 if key.faults.newest_first else 1
     candidates = sorted(
-        (c for c in key.state.residents if c.rp_id == rp_id), key=lambda c: -c.created
+        (c for c in key.state.residents if c.rp_id == rp_id), key=lambda c: order * c.created
     )
     found: list[Found] = []
     for cred in candidates:
@@ -190,7 +205,7 @@ def handle_next(key: KeyContext, params: CborMap, transaction: Transaction | Non
     pending = key.pending
     if not isinstance(pending, PendingAssertions) or not pending.remaining:
         raise CtapError(CtapStatus.NOT_ALLOWED, "no getAssertion to continue")
-    if key.now() - pending.started > NEXT_ASSERTION_TIMEOUT:
+    if key.now() - pending.started > NEXT_ASSERTION_TIMEOUT and key.faults.next_assertion_timer:
         pending.remaining.clear()
         raise CtapError(CtapStatus.NOT_ALLOWED, "getNextAssertion timer expired")
     found = pending.remaining.pop(0)
@@ -216,7 +231,8 @@ def _assertion(key: KeyContext, context: AssertionContext, found: Found) -> Resp
         R.SIGNATURE: signature,
     }
     if resident is not None:
-        response[R.USER] = _user(resident, context.uv and context.discovered)
+        identifying = context.uv or key.faults.identifies_without_uv
+        response[R.USER] = _user(resident, identifying and context.discovered)
         if context.extensions.large_blob_key and resident.large_blob_key is not None:
             response[R.LARGE_BLOB_KEY] = resident.large_blob_key
     return response

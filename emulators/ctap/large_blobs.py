@@ -29,7 +29,7 @@ from tokenbench.emulators.ctap.context import KeyContext
 from tokenbench.emulators.ctap.errors import CtapError
 from tokenbench.emulators.ctap.request import CborMap, Members, PinUvAuth, Response
 from tokenbench.emulators.ctap.transaction import Transaction
-from tokenbench.emulators.ctap.user_verification import token_param
+from tokenbench.emulators.ctap.user_verification import always_uv, token_param
 
 CHECKSUM_LEN = 16
 MIN_ARRAY_LEN = 1 + CHECKSUM_LEN
@@ -141,46 +141,48 @@ def _max_fragment(key: KeyContext) -> int:
 
 
 def _read(key: KeyContext, request: ReadFragment) -> Response:
-    if request.count > _max_fragment(key):
+    strict = key.faults.checks_large_blobs  # the lax-large-blobs fault checks none of this
+    if strict and request.count > _max_fragment(key):
         raise CtapError(CtapStatus.INVALID_LENGTH, "get larger than maxFragmentLength")
     stored = serialized(key)
-    if request.offset > len(stored):
+    if strict and request.offset > len(stored):
         raise CtapError(CtapStatus.INVALID_PARAMETER, "offset past the end")
     return {R.CONFIG: stored[request.offset : request.offset + request.count]}
 
 
 def _write(key: KeyContext, request: WriteFragment) -> None:
-    if len(request.data) > _max_fragment(key):
+    strict = key.faults.checks_large_blobs  # the lax-large-blobs fault checks none of this
+    if strict and len(request.data) > _max_fragment(key):
         raise CtapError(CtapStatus.INVALID_LENGTH, "fragment larger than maxFragmentLength")
     if request.offset == 0:
-        key.pending = _begin(key, request.length)
+        key.pending = _begin(key, request.length, strict)
     elif request.length is not None:
         raise CtapError(CtapStatus.INVALID_PARAMETER, "length only on the first fragment")
     write = key.pending
-    if not isinstance(write, PendingWrite) or not write.accepts(request.offset):
+    if not isinstance(write, PendingWrite) or (strict and not write.accepts(request.offset)):
         raise CtapError(CtapStatus.INVALID_SEQ, "fragment out of sequence")
-    if key.uv_protected() or key.state.always_uv:
+    if key.uv_protected() or always_uv(key):
         _authorize(key, request)
-    if request.offset + len(request.data) > write.expected_length:
+    if strict and request.offset + len(request.data) > write.expected_length:
         raise CtapError(CtapStatus.INVALID_PARAMETER, "more data than announced")
     write = write.extended(request.data)
     key.pending = write
-    if write.complete:
-        _store(key, write.received)
+    if write.next_offset >= write.expected_length:
+        _store(key, write.received, strict)
 
 
-def _begin(key: KeyContext, length: int | None) -> PendingWrite:
+def _begin(key: KeyContext, length: int | None, strict: bool) -> PendingWrite:
     if length is None:
         raise CtapError(CtapStatus.INVALID_PARAMETER, "first fragment needs length")
-    if length > key.profile.max_serialized_large_blob_array:
+    if strict and length > key.profile.max_serialized_large_blob_array:
         raise CtapError(CtapStatus.LARGE_BLOB_STORAGE_FULL, "array too large")
     if length < MIN_ARRAY_LEN:
         raise CtapError(CtapStatus.INVALID_PARAMETER, "array shorter than its checksum")
     return PendingWrite(length)
 
 
-def _store(key: KeyContext, array: bytes) -> None:
-    if checksum(array[:-CHECKSUM_LEN]) != array[-CHECKSUM_LEN:]:
+def _store(key: KeyContext, array: bytes, strict: bool) -> None:
+    if strict and checksum(array[:-CHECKSUM_LEN]) != array[-CHECKSUM_LEN:]:
         raise CtapError(CtapStatus.INTEGRITY_FAILURE, "large-blob array checksum wrong")
     key.state.large_blob = array
     key.persist()
@@ -194,4 +196,5 @@ def _authorize(key: KeyContext, request: WriteFragment) -> None:
         + struct.pack("<I", request.offset)
         + hashlib.sha256(request.data).digest()
     )
-    key.client_pin.verify_token(protocol, param, message, Permission.LBW, None)
+    permission = Permission.LBW if key.faults.checks_token_permissions else Permission(0)
+    key.client_pin.verify_token(protocol, param, message, permission, None)

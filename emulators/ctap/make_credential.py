@@ -35,11 +35,18 @@ from tokenbench.emulators.ctap.extensions import (
     stored_cred_blob,
 )
 from tokenbench.emulators.ctap.profiles import DeviceProfile
-from tokenbench.emulators.ctap.request import CborMap, Members, PinUvAuth, Response
+from tokenbench.emulators.ctap.request import (
+    CborMap,
+    Members,
+    PinUvAuth,
+    Response,
+    refuse_unknown,
+)
 from tokenbench.emulators.ctap.state import ResidentCredential
 from tokenbench.emulators.ctap.transaction import Transaction
 
 ATTESTATION_FORMATS_PREFERENCE = 0x0B
+KNOWN_MEMBERS = (*P, ATTESTATION_FORMATS_PREFERENCE)
 MAX_USER_ID = 64
 ENTERPRISE_VENDOR_FACILITATED = 1
 ENTERPRISE_PLATFORM_MANAGED = 2
@@ -82,10 +89,13 @@ def _public_key_algorithms(params: Members) -> tuple[int, ...]:
     """The "public-key" algorithms of pubKeyCredParams, in the platform's preference order."""
     entries = params.required(P.PUB_KEY_CRED_PARAMS, list)
     algorithms = []
-    for entry in entries:
-        parameters = Members.of(entry, "pubKeyCredParams entry")
-        kind = parameters.required("type", str)
-        alg = parameters.required("alg", int)
+    for parameters in params.entries(entries, "pubKeyCredParams entry"):
+        if params.lenient:  # a sloppy key skips what it cannot read
+            kind, alg = parameters.optional("type", str), parameters.optional("alg", int)
+            if kind is None or alg is None:
+                continue
+        else:
+            kind, alg = parameters.required("type", str), parameters.required("alg", int)
         if kind == PUBLIC_KEY_TYPE:
             algorithms.append(alg)
     return tuple(algorithms)
@@ -105,8 +115,10 @@ class MakeCredentialRequest:
     attestation_formats: tuple[CborType, ...] | None
 
     @classmethod
-    def parse(cls, params: CborMap, profile: DeviceProfile) -> MakeCredentialRequest:
-        m = Members(params)
+    def parse(
+        cls, params: CborMap, profile: DeviceProfile, lenient: bool = False
+    ) -> MakeCredentialRequest:
+        m = Members(params, lenient=lenient)
         pin_uv_auth = PinUvAuth.parse(m, P.PIN_UV_AUTH_PARAM, P.PIN_UV_AUTH_PROTOCOL)
         client_data_hash = m.required(P.CLIENT_DATA_HASH, bytes)
         rp = RpEntity.parse(m.required_map(P.RP, "rp"), profile)
@@ -134,7 +146,13 @@ class MakeCredentialRequest:
 
 
 def handle(key: KeyContext, params: CborMap, transaction: Transaction | None) -> Response:
-    return make_credential(key, MakeCredentialRequest.parse(params, key.profile), transaction)
+    faults = key.faults
+    request = MakeCredentialRequest.parse(params, key.profile, faults.lenient_requests)
+    if faults.refuses_unknown:
+        members = Members(params)
+        extensions = members.optional_map(P.EXTENSIONS, "extensions")
+        refuse_unknown(members, KNOWN_MEMBERS, request.options, extensions, key.profile.extensions)
+    return make_credential(key, request, transaction)
 
 
 def make_credential(
@@ -180,12 +198,10 @@ def _require_uv_when_protected(
     makeCredUvNotRqd lets a non-discoverable credential through (§6.1.2 steps 4-5)."""
     if has_param:
         return
-    always_uv = key.state.always_uv and key.profile.supports_always_uv
+    always_uv = user_verification.always_uv(key)
     if always_uv:
         raise CtapError(CtapStatus.PUAT_REQUIRED, "alwaysUv is on")
-    uv_not_required = (
-        key.profile.options.get("makeCredUvNotRqd") and not request.rk and not key.state.always_uv
-    )
+    uv_not_required = key.profile.options.get("makeCredUvNotRqd") and not request.rk
     if key.uv_protected() and not uv_not_required:
         raise CtapError(CtapStatus.PUAT_REQUIRED, "a PIN is set")
 
@@ -217,7 +233,7 @@ def _refuse_excluded(
     """CREDENTIAL_EXCLUDED, after a touch, if the key holds a credential of the excludeList
     that this request could see (a credProtect=3 credential only with UV)."""
     rp_hash = rp_id_hash(request.rp.id)
-    for cred_id in request.exclude_list:
+    for cred_id in key.faults.credential_list(request.exclude_list):
         secret = key.wrapper.unwrap(rp_hash, cred_id)
         if secret is None or (secret.resident and _resident(key, cred_id) is None):
             continue
@@ -229,7 +245,7 @@ def _refuse_excluded(
 
 
 def _check_room(key: KeyContext, request: MakeCredentialRequest) -> None:
-    if request.extensions.large_blob_key and not request.rk:
+    if request.extensions.large_blob_key and not request.rk and not key.faults.ignores_options:
         raise CtapError(CtapStatus.INVALID_OPTION, "largeBlobKey needs a discoverable credential")
     replaces = any(
         c.rp_id == request.rp.id and c.user_id == request.user.id for c in key.state.residents
@@ -247,7 +263,7 @@ def _register(
     blob = stored_cred_blob(key, ext_in)
     secret = key.wrapper.new_secret(
         alg,
-        cred_protect=cred_protect,
+        cred_protect=key.faults.stored_cred_protect(cred_protect),
         resident=request.rk,
         hmac_secret=ext_in.hmac_secret,
         cred_blob=None if request.rk else blob,
@@ -287,7 +303,8 @@ def _store_resident(
     """Keep a discoverable credential; one per (RP, user handle), the newer one wins."""
     state = key.state
     rp, user = request.rp, request.user
-    for old in [c for c in state.residents if c.rp_id == rp.id and c.user_id == user.id]:
+    same_account = [c for c in state.residents if c.rp_id == rp.id and c.user_id == user.id]
+    for old in same_account if key.faults.replaces_residents else []:
         state.residents.remove(old)
         key.forget_counter(old.id)
     state.residents.append(
@@ -296,8 +313,8 @@ def _store_resident(
             rp_id=rp.id,
             rp_name=rp.name,
             user_id=user.id,
-            user_name=user.name,
-            user_display_name=user.display_name,
+            user_name=key.faults.user_field(user.name),
+            user_display_name=key.faults.user_field(user.display_name),
             alg=secret.alg,
             cred_protect=secret.cred_protect,
             created=state.next_created,

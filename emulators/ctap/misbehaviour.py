@@ -121,6 +121,38 @@ def _newest_first(versions: list[str]) -> list[str]:
     return list(reversed(versions))
 
 
+SHORT_LIST = 4
+"""How many allowList/excludeList entries a key with the short-lists fault looks at."""
+TRUNCATED_FIELD_BYTES = 32
+"""How much of a user name/displayName a key with the truncated-user-fields fault keeps."""
+
+
+def _whole_list(ids: tuple[bytes, ...]) -> tuple[bytes, ...]:
+    return ids
+
+
+def _first_few(ids: tuple[bytes, ...]) -> tuple[bytes, ...]:
+    return ids[:SHORT_LIST]
+
+
+def _level_as_asked(level: int) -> int:
+    return level
+
+
+def _uv_optional(level: int) -> int:
+    return 1  # credProtect userVerificationOptional
+
+
+def _text_as_given(text: str | None) -> str | None:
+    return text
+
+
+def _cut_text(text: str | None) -> str | None:
+    if text is None:
+        return None
+    return text.encode()[:TRUNCATED_FIELD_BYTES].decode(errors="ignore")
+
+
 Transform = Callable[[bytes], bytes]
 CountersFactory = Callable[[CounterStore, dict[str, int]], SignatureCounters]
 """Makes one key's counters from its store and the stored counters at power-up."""
@@ -148,6 +180,38 @@ class CoreFaults:
     force_change_status: CtapStatus = CtapStatus.PIN_INVALID
     """What a token request answers while forcePINChange is set (OpenSK, YubiKey, and
     python-fido2's device suite: PIN_INVALID)."""
+    lenient_requests: bool = False
+    """Request members the key can do without go unchecked (types, incomplete list entries,
+    descriptor types, pinUvAuthProtocol, the zero-length pinUvAuthParam probe, hmac-secret salt
+    lengths: only the first salt is used)."""
+    refuses_unknown: bool = False
+    """Unknown options, extensions and request members are refused, not ignored."""
+    ignores_options: bool = False
+    """"uv"/"rk" options and largeBlobKey requests it cannot honour are ignored, not refused."""
+    credential_list: Callable[[tuple[bytes, ...]], tuple[bytes, ...]] = _whole_list
+    """The allowList/excludeList entries the key looks at."""
+    stored_cred_protect: Callable[[int], int] = _level_as_asked
+    """The credProtect level kept with a new credential."""
+    replaces_residents: bool = True
+    """A discoverable credential for a stored (rp.id, user.id) overwrites the old one."""
+    newest_first: bool = True
+    """Discovered credentials come most recently created first."""
+    next_assertion_timer: bool = True
+    """getNextAssertion refuses to continue 30 s after the previous assertion."""
+    identifies_without_uv: bool = False
+    """Discovered credentials' user name/displayName are returned without UV."""
+    user_field: Callable[[str | None], str | None] = _text_as_given
+    """A user name or displayName as stored."""
+    single_use_token: bool = True
+    """makeCredential/getAssertion take the mc/ga permissions off the token they used."""
+    checks_token_permissions: bool = True
+    """credMgmt, largeBlobs and config check the token's permission and permissions RP ID."""
+    enforces_always_uv: bool = True
+    """alwaysUv, once on, is enforced (not only reported)."""
+    one_cred_random: bool = False
+    """hmac-secret uses the same CredRandom with and without UV."""
+    checks_large_blobs: bool = True
+    """Large-blob requests are checked: checksum, fragment order, sizes, read offsets."""
 
     @classmethod
     def select(cls, faults: Iterable[Fault | str]) -> CoreFaults:
@@ -171,4 +235,21 @@ class CoreFaults:
                 if Fault.FORCE_CHANGE_POLICY in active
                 else CtapStatus.PIN_INVALID
             ),
+            lenient_requests=Fault.LENIENT_REQUESTS in active,
+            refuses_unknown=Fault.REFUSES_UNKNOWN in active,
+            ignores_options=Fault.OPTIONS_IGNORED in active,
+            credential_list=_first_few if Fault.SHORT_LISTS in active else _whole_list,
+            stored_cred_protect=(
+                _uv_optional if Fault.CRED_PROTECT_IGNORED in active else _level_as_asked
+            ),
+            replaces_residents=Fault.RK_NOT_REPLACED not in active,
+            newest_first=Fault.OLDEST_FIRST not in active,
+            next_assertion_timer=Fault.NO_NEXT_TIMER not in active,
+            identifies_without_uv=Fault.USER_PII_WITHOUT_UV in active,
+            user_field=_cut_text if Fault.TRUNCATED_USER_FIELDS in active else _text_as_given,
+            single_use_token=Fault.REUSABLE_TOKEN not in active,
+            checks_token_permissions=Fault.TOKEN_PERMISSIONS_IGNORED not in active,
+            enforces_always_uv=Fault.ALWAYS_UV_IGNORED not in active,
+            one_cred_random=Fault.HMAC_SECRET_ONE_SECRET in active,
+            checks_large_blobs=Fault.LAX_LARGE_BLOBS not in active,
         )

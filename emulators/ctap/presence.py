@@ -144,6 +144,41 @@ class Touch(CountingPolicy):
             return self._approve
 
 
+class Button(CountingPolicy):
+    """A button that is held down or let go (a test rig's relay on the key's touch sensor).
+
+    Unlike `Touch`, which latches one touch for one request, this is the button's state: a
+    request while it is held is approved at once, and so is every further request until it is
+    let go; a request while it is up waits until it is pressed (or times out). That is how a
+    rig's "touch on ... touch off" window behaves on a real key.
+    """
+
+    def __init__(self, timeout: float = 30.0) -> None:
+        super().__init__()
+        self.timeout = timeout
+        self._down = threading.Event()
+
+    @property
+    def held(self) -> bool:
+        return self._down.is_set()
+
+    def hold(self, held: bool) -> None:
+        """Press and keep pressed (True), or let go (False)."""
+        if held:
+            self._down.set()
+        else:
+            self._down.clear()
+
+    def _answer(self, transaction: Transaction | None, reason: str) -> bool:
+        if self.held:
+            if transaction is not None and transaction.cancelled.is_set():
+                raise CtapError(CtapStatus.KEEPALIVE_CANCEL, "cancelled")
+            return True
+        if not _wait(transaction, self._down, self.timeout):
+            raise CtapError(CtapStatus.USER_ACTION_TIMEOUT, "button not pressed")
+        return True
+
+
 class TerminalPrompt(CountingPolicy):
     """Asks on the terminal (stderr prompt, answer on stdin): Enter = touch, 'n' = decline."""
 

@@ -9,7 +9,7 @@ commands give the same answers for the same kind of bad input.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -49,16 +49,32 @@ def _is(value: object, kind: type) -> bool:
 
 @dataclass(frozen=True)
 class Members:
-    """One CBOR map, read member by member; `what` names it in error messages."""
+    """One CBOR map, read member by member; `what` names it in error messages.
+
+    `lenient` reads it as a sloppy key would (the lenient-requests fault): a mistyped optional
+    member counts as absent, a mistyped required one as missing, and lists keep only the
+    entries that parse. It is passed on to every map read from this one.
+    """
 
     raw: CborMap
     what: str = "request"
+    lenient: bool = False
 
     @classmethod
-    def of(cls, value: object, what: str) -> Members:
+    def of(cls, value: object, what: str, lenient: bool = False) -> Members:
         if not isinstance(value, Mapping):
             raise CtapError(CtapStatus.CBOR_UNEXPECTED_TYPE, f"{what} is not a map")
-        return cls(value, what)
+        return cls(value, what, lenient)
+
+    def nested(self, value: object, what: str) -> Members:
+        """A map found inside this one (a list entry), read the same way."""
+        return Members.of(value, what, self.lenient)
+
+    def entries(self, values: Sequence[CborType], what: str) -> list[Members]:
+        """The maps of a list member; a lenient reader skips entries that are not maps."""
+        if self.lenient:
+            values = [v for v in values if isinstance(v, Mapping)]
+        return [self.nested(v, what) for v in values]
 
     def __contains__(self, key: CborType) -> bool:
         return key in self.raw
@@ -68,6 +84,8 @@ class Members:
             return None
         value = self.raw[key]
         if not _is(value, kind):
+            if self.lenient:
+                return None
             raise CtapError(
                 CtapStatus.CBOR_UNEXPECTED_TYPE, f"{self.what} member {key!r} has the wrong type"
             )
@@ -90,10 +108,10 @@ class Members:
 
     def optional_map(self, key: CborType, what: str) -> Members | None:
         value = self.optional(key, dict)
-        return None if value is None else Members(value, what)
+        return None if value is None else Members(value, what, self.lenient)
 
     def required_map(self, key: CborType, what: str) -> Members:
-        return Members(self.required(key, dict), what)
+        return Members(self.required(key, dict), what, self.lenient)
 
     def optional_list(self, key: CborType) -> Sequence[CborType] | None:
         return self.optional(key, list)
@@ -103,6 +121,8 @@ class Members:
         checked: dict[str, bool] = {}
         for name, value in (self.optional(key, dict) or {}).items():
             if not isinstance(name, str) or not isinstance(value, bool):
+                if self.lenient:
+                    continue
                 raise CtapError(CtapStatus.CBOR_UNEXPECTED_TYPE, "options must map text to bool")
             checked[name] = value
         return checked
@@ -117,14 +137,43 @@ class Members:
         if descriptors is None:
             return None
         ids = []
-        for entry in descriptors:
-            descriptor = Members.of(entry, "credential descriptor")
+        for descriptor in self.entries(descriptors, "credential descriptor"):
+            if self.lenient:  # reads the ids alone, whatever else the entry holds
+                cred_id = descriptor.optional("id", bytes)
+                ids.extend([] if cred_id is None else [cred_id])
+                continue
             kind = descriptor.required("type", str)
             cred_id = descriptor.required("id", bytes)
             descriptor.optional("transports", list)
             if kind == PUBLIC_KEY_TYPE:
                 ids.append(cred_id)
         return tuple(ids)
+
+
+KNOWN_OPTIONS = frozenset({"rk", "up", "uv"})
+"""The makeCredential/getAssertion options CTAP 2.1 defines."""
+
+
+def refuse_unknown(
+    members: Members,
+    known_members: Iterable[int],
+    options: Mapping[str, bool],
+    extensions: Members | None,
+    known_extensions: Iterable[str],
+) -> None:
+    """What a key with the refuses-unknown fault does instead of ignoring what it does not
+    know: an unknown request member is INVALID_PARAMETER, an unknown option or extension
+    UNSUPPORTED_OPTION. (The spec: "Treat any option keys that are not understood as absent",
+    "Process any extensions that this authenticator supports, ignoring any that it does not".)
+    """
+    known_keys = set(known_members)
+    if any(key not in known_keys for key in members.raw):
+        raise CtapError(CtapStatus.INVALID_PARAMETER, "unknown request member")
+    if any(name not in KNOWN_OPTIONS for name in options):
+        raise CtapError(CtapStatus.UNSUPPORTED_OPTION, "unknown option")
+    known = set(known_extensions)
+    if extensions is not None and any(name not in known for name in extensions.raw):
+        raise CtapError(CtapStatus.UNSUPPORTED_OPTION, "unknown extension")
 
 
 @dataclass(frozen=True)

@@ -14,10 +14,18 @@ from tokenbench.emulators.ctap.request import PinUvAuth
 from tokenbench.emulators.ctap.transaction import Transaction
 
 
+def always_uv(key: KeyContext) -> bool:
+    """Whether alwaysUv is on and enforced (the always-uv-ignored fault reports it only)."""
+    return key.state.always_uv and key.profile.supports_always_uv and key.faults.enforces_always_uv
+
+
 def _check_protocol(key: KeyContext, protocol: int | None) -> int:
+    supported = key.profile.pin_uv_auth_protocols
+    if key.faults.lenient_requests and protocol not in supported:
+        return supported[0]  # a sloppy key assumes the protocol it knows
     if protocol is None:
         raise CtapError(CtapStatus.MISSING_PARAMETER, "pinUvAuthProtocol missing")
-    if protocol not in key.profile.pin_uv_auth_protocols:
+    if protocol not in supported:
         raise CtapError(CtapStatus.INVALID_PARAMETER, f"pinUvAuthProtocol {protocol}")
     return protocol
 
@@ -33,7 +41,7 @@ def ceremony_param(
     """
     if auth.param is None or not key.profile.supports_client_pin:
         return None
-    if len(auth.param) == 0:
+    if len(auth.param) == 0 and not key.faults.lenient_requests:
         key.presence(transaction, "pinUvAuthParam probe")
         if key.client_pin.is_pin_set:
             raise CtapError(CtapStatus.PIN_INVALID, "zero-length pinUvAuthParam")
@@ -52,7 +60,7 @@ def token_param(key: KeyContext, auth: PinUvAuth, what: str) -> tuple[bytes, int
 
 def refuse_uv_option(key: KeyContext, options: dict[str, bool]) -> None:
     """The "uv" option asks for built-in UV, which this key does not have."""
-    if options.get("uv"):
+    if options.get("uv") and not key.faults.ignores_options:
         status = CtapStatus.INVALID_OPTION if key.profile.ctap21 else CtapStatus.UNSUPPORTED_OPTION
         raise CtapError(status, "no built-in user verification")
 
@@ -88,4 +96,5 @@ def after_use(key: KeyContext, verified: bool) -> None:
     if not verified:
         return
     key.client_pin.clear_user_present()
-    key.client_pin.clear_permissions_except_lbw()
+    if key.faults.single_use_token:
+        key.client_pin.clear_permissions_except_lbw()

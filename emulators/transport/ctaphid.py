@@ -237,6 +237,9 @@ class CtapHidEndpoint:
         self._fixed_cid = Fault.FIXED_CID in self._faults
         self._no_keepalive = Fault.NO_KEEPALIVE in self._faults
         self._refuse_unknown_init = Fault.INIT_UNKNOWN_CHANNEL in self._faults
+        self._lax_continuation = Fault.LAX_CONTINUATION in self._faults
+        self._no_msg_timeout = Fault.NO_MSG_TIMEOUT in self._faults
+        self._cancel_unknown = Fault.CANCEL_UNKNOWN in self._faults
         self._worker = threading.Thread(target=self._work, name="ctaphid-worker", daemon=True)
         self._ticker = threading.Thread(
             target=self._tick_loop, args=(tick,), name="ctaphid-ticker", daemon=True
@@ -324,6 +327,9 @@ class CtapHidEndpoint:
         if cid == BROADCAST_CID or not self._known(cid):
             self._error(cid, HidError.INVALID_CHANNEL)
             return
+        if cmd == HidCommand.CANCEL and self._cancel_unknown:
+            self._error(cid, HidError.INVALID_CMD)
+            return
         if cmd == HidCommand.CANCEL:
             running = self._running
             if running is not None and running.cid == cid:
@@ -359,9 +365,9 @@ class CtapHidEndpoint:
             self._error(cid, HidError.INVALID_CHANNEL)
             return
         assembly = self._assembly
-        if assembly is None or assembly.cid != cid:
+        if assembly is None or (assembly.cid != cid and not self._lax_continuation):
             return  # spurious continuation packets are ignored (§11.2.4)
-        if seq != assembly.next_seq:
+        if seq != assembly.next_seq and not self._lax_continuation:
             self._assembly = None
             self._error(cid, HidError.INVALID_SEQ)
             return
@@ -370,7 +376,7 @@ class CtapHidEndpoint:
         assembly.next_seq += 1
         if len(assembly.data) >= assembly.length:
             self._assembly = None
-            self._dispatch(cid, assembly.cmd, bytes(assembly.data))
+            self._dispatch(assembly.cid, assembly.cmd, bytes(assembly.data))
         else:
             assembly.deadline = self._clock.now() + self._message_timeout
 
@@ -522,7 +528,7 @@ class CtapHidEndpoint:
     def _expire(self, now: float) -> None:
         """Message timeouts, lock expiry and keepalives, all measured on the injected clock."""
         assembly = self._assembly
-        if assembly is not None and now >= assembly.deadline:
+        if assembly is not None and now >= assembly.deadline and not self._no_msg_timeout:
             self._assembly = None
             self._error(assembly.cid, HidError.MSG_TIMEOUT)
         if self._locked_by is not None and now >= self._lock_until:

@@ -75,6 +75,7 @@ class NfcBreakage(StrEnum):
     NO_COMMAND_CHAINING = "no-command-chaining"  # each chained fragment is taken as a whole command
     NO_RESPONSE_CHAINING = "no-response-chaining"  # long answers are cut to Ne, no 61XX
     SELECT_ANY_AID = "select-any-aid"  # SELECT answers 9000 to every AID
+    SHORT_ANSWERS = "short-answers"  # extended-length requests, too, get 256 bytes and 61XX
 
     @classmethod
     def parse(cls, names: Iterable[str] | str | None) -> frozenset[NfcBreakage]:
@@ -355,6 +356,8 @@ class NfcCard:
     def _ne(self, apdu: CommandApdu) -> int:
         """How many bytes the reader takes. Without Le we answer as if Le were 00 (lenient,
         like most cards): the largest amount the APDU's form allows."""
+        if NfcBreakage.SHORT_ANSWERS in self.breakages:
+            return min(apdu.ne or SHORT_MAX_NE, SHORT_MAX_NE)
         if apdu.ne is not None:
             return apdu.ne
         return EXTENDED_MAX_NE if apdu.extended else SHORT_MAX_NE

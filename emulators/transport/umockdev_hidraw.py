@@ -9,6 +9,11 @@ umockdev's API is reachable only through GObject introspection, which Debian shi
 system interpreter; so `scripts/umockdev/hidraw_server.py` runs under /usr/bin/python3 and
 plays the hidraw driver, while this module (in the venv, beside the key) moves reports to and
 from it over a SOCK_SEQPACKET socketpair: one message per report, no framing needed.
+
+`unplug()` and `plug()` take the device away and bring it back within the same testbed (lines
+on the helper's stdin), so a client started once under `client_env()` sees a key pulled and
+re-inserted; `rig_actions()` wires them, with the key's power cycle and button, to a test rig's
+controller (`tokenbench.emulators.transport.rig_http`).
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ import tempfile
 import threading
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import IO
+from typing import IO, Protocol
 
 from tokenbench.emulators.transport.fido_hid import (
     EMULATOR_PRODUCT_ID,
@@ -34,16 +39,25 @@ from tokenbench.emulators.transport.fido_hid import (
     HidKey,
     strip_report_id,
 )
+from tokenbench.emulators.transport.rig_http import RigActions
 
 SERVER_SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "umockdev" / "hidraw_server.py"
 SYSTEM_PYTHON = "/usr/bin/python3"  # the interpreter that has python3-gi + gir1.2-umockdev-1.0
 PRELOAD_LIBRARY = "libumockdev-preload.so.0"
 START_TIMEOUT = 15.0
+COMMAND_TIMEOUT = 15.0  # a plug or unplug takes milliseconds; this only catches a hung helper
 MAX_MESSAGE = 65536
 
 
 class UmockdevUnavailable(OSError):
     """umockdev, its GI typelib or python3-gi is missing, or the testbed did not start."""
+
+
+class RigKey(Protocol):
+    """What a rig does to the key behind the node (`EmulatedKey` is one)."""
+
+    def power_cycle(self) -> None: ...
+    def hold(self, held: bool) -> bool: ...
 
 
 class UmockdevHidraw:
@@ -76,6 +90,7 @@ class UmockdevHidraw:
         self._proc: subprocess.Popen[str] | None = None
         self._stderr: IO[str] | None = None
         self._thread: threading.Thread | None = None
+        self._command_lock = threading.Lock()
         self.root: str = ""
 
     def start(self) -> UmockdevHidraw:
@@ -89,7 +104,7 @@ class UmockdevHidraw:
             self._proc = subprocess.Popen(
                 [self._python, str(SERVER_SCRIPT), json.dumps(self._config), str(theirs.fileno())],
                 pass_fds=[theirs.fileno()],
-                stdin=subprocess.DEVNULL,
+                stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=self._stderr,
                 text=True,
@@ -130,6 +145,55 @@ class UmockdevHidraw:
         env["UMOCKDEV_DIR"] = self.root
         return env
 
+    def unplug(self) -> None:
+        """Pull the key: its /dev node and sysfs tree go, open files fail with ENODEV."""
+        self._command("unplug", "unplugged")
+
+    def plug(self) -> str:
+        """Plug the key back in (a no-op if it is in); returns the node's path.
+
+        The node gets the next name (/dev/hidraw1, ...): umockdev cannot re-create a removed
+        node, and a client must not rely on the name anyway (the kernel gives no promise).
+        """
+        reply = self._command("plug", "plugged ")
+        self.devnode = reply.split(" ", 1)[1]
+        return self.devnode
+
+    def _command(self, word: str, expected: str) -> str:
+        """One line to the helper, its one-line answer (which must start with `expected`)."""
+        with self._command_lock:
+            proc = self._proc
+            if proc is None or proc.stdin is None or proc.stdout is None:
+                raise UmockdevUnavailable("the umockdev hidraw helper is not running")
+            try:
+                proc.stdin.write(word + "\n")
+                proc.stdin.flush()
+            except OSError as exc:
+                raise UmockdevUnavailable(f"umockdev hidraw helper is gone: {exc}") from None
+            ready, _, _ = select.select([proc.stdout], [], [], COMMAND_TIMEOUT)
+            line = proc.stdout.readline().strip() if ready else ""
+        if not line.startswith(expected):
+            raise UmockdevUnavailable(f"umockdev {word} failed: {line or 'no answer'}")
+        return line
+
+    def rig_actions(self, key: RigKey) -> RigActions:
+        """A test rig's switch and relay for `key` behind this node.
+
+        Power off pulls the node first (the host sees the key go) and then power-cycles the
+        key (channels, PIN tokens and other volatile state are lost); power on plugs a new
+        node in and returns once clients can find it. Touch holds or releases the key's button
+        (a key created with presence="button").
+        """
+
+        def power(on: bool) -> None:
+            if on:
+                self.plug()
+                return
+            self.unplug()
+            key.power_cycle()
+
+        return RigActions(power=power, touch=key.hold)
+
     def send(self, report: bytes) -> None:
         """An input report from the key to the host (the key's report sink)."""
         sock = self._sock  # close() may run meanwhile on another thread
@@ -160,6 +224,9 @@ class UmockdevHidraw:
                 self._sock.shutdown(socket.SHUT_RDWR)
             self._sock.close()
             self._sock = None
+        if self._proc is not None and self._proc.stdin is not None:
+            with contextlib.suppress(OSError):
+                self._proc.stdin.close()
         if self._proc is not None:
             try:
                 self._proc.wait(timeout=5)

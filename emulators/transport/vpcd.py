@@ -18,6 +18,9 @@ reader, and pcscd would see the card stay present. The driver notices the closed
 at its next presence poll (its GET_ATR fails, the slot reads empty) and only then accepts the
 new one, so pcscd reports a removal and an insertion, as for a real card taken away.
 `CardControl` puts that behind the control channel (`tokenbench.emulators.transport.control`).
+`take_out()` and `put_back()` split a replug in two, for a rig's power switch
+(`CardControl.rig_actions()`, served by `tokenbench.emulators.transport.rig_http`): the card stays
+out of the field, powered down, until it is put back.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from typing import Any
 
 from tokenbench.emulators.transport.control import ControlledKey
 from tokenbench.emulators.transport.nfc import NfcCard
+from tokenbench.emulators.transport.rig_http import RigActions
 
 log = logging.getLogger(__name__)
 
@@ -122,6 +126,9 @@ class VpcdClient:
         self.connected = threading.Event()
         self.replugs = 0
         self._leave = threading.Event()  # replug: drop this connection, then come back
+        self._away = threading.Event()  # take_out: stay out of the field until put_back
+        self._absent = threading.Event()  # no connection to the reader (card powered down)
+        self._absent.set()
         self._while_out: Callable[[], None] | None = None
         self._connections = 0  # numbers the connections to the reader
         self._talked_on = 0  # the newest connection the reader has sent a message on
@@ -130,9 +137,14 @@ class VpcdClient:
     def run(self, stop: threading.Event) -> None:
         """Stay plugged into the reader until `stop` is set, reconnecting when it goes away."""
         while not stop.is_set():
+            if self._away.is_set():
+                stop.wait(self.retry_interval)
+                continue
+            self._absent.clear()  # from here a take_out() waits until this attempt is over
             try:
                 sock = self._connect(self.host, self.port)
             except OSError:
+                self._absent.set()
                 stop.wait(self.retry_interval)
                 continue
             log.info("card connected to vpcd at %s:%d", self.host, self.port)
@@ -143,6 +155,7 @@ class VpcdClient:
                 sock.close()
                 self.card.power_off()
                 self._out_of_field()
+                self._absent.set()
 
     def _out_of_field(self) -> None:
         """Between a replug's removal and its return: run what the replug asked for."""
@@ -168,11 +181,32 @@ class VpcdClient:
         leaving = self._connections
         self._while_out = while_out
         self._leave.set()
+        self._wait_for_reader(leaving, timeout)
+        self.replugs += 1
+
+    def take_out(self, timeout: float = REPLUG_TIMEOUT) -> None:
+        """Take the card out of the field and keep it out until `put_back()`; returns once the
+        connection is closed and the card powered down."""
+        self._away.set()
+        if not self._absent.wait(timeout):
+            raise TimeoutError(f"the card did not leave the reader within {timeout} s")
+
+    def put_back(self, timeout: float = REPLUG_TIMEOUT) -> None:
+        """Present a card taken out by `take_out()` again; returns once the reader talks to it
+        (at once if the card was not taken out)."""
+        if not self._away.is_set():
+            return
+        leaving = self._connections
+        self._away.clear()
+        self._wait_for_reader(leaving, timeout)
+        self.replugs += 1
+
+    def _wait_for_reader(self, leaving: int, timeout: float) -> None:
+        """Wait until the reader has talked on a connection newer than number `leaving`."""
         with self._talked:
             back = self._talked.wait_for(lambda: self._talked_on > leaving, timeout)
         if not back:
             raise TimeoutError(f"the reader did not take the card back within {timeout} s")
-        self.replugs += 1
 
     def serve(self, sock: socket.socket, stop: threading.Event) -> None:
         """Answer the reader on one connection until it closes or `stop` is set."""
@@ -226,7 +260,7 @@ class VpcdClient:
         self, sock: socket.socket, buffer: bytearray, count: int, stop: threading.Event
     ) -> bytes:
         while len(buffer) < count:
-            if stop.is_set() or self._leave.is_set():
+            if stop.is_set() or self._leave.is_set() or self._away.is_set():
                 raise _Disconnected
             try:
                 _ack_at_once(sock)
@@ -260,6 +294,22 @@ class CardControl:
 
     def power_cycle(self) -> None:
         self.client.replug(while_out=self.key.power_cycle)
+
+    def power(self, on: bool) -> None:
+        """A rig's power switch: off takes the card out of the field (the key loses power and
+        its volatile state), on presents it again."""
+        if on:
+            self.client.put_back()
+            return
+        self.client.take_out()
+        self.key.power_cycle()
+
+    def hold(self, held: bool) -> bool:
+        """A rig's relay on the button (a key created with presence="button")."""
+        return self.key.hold(held)
+
+    def rig_actions(self) -> RigActions:
+        return RigActions(power=self.power, touch=self.hold)
 
     def status(self) -> dict[str, Any]:
         return {

@@ -26,8 +26,15 @@ for one node and nothing else.
   that pty, not at the ioctl socket. `Doorbell` keeps one byte in the pty's input while any
   report is queued, so libfido2's poll-then-read loop sees POLLIN exactly when data waits.
 
+Unplugging and plugging back in (a test rig's power switch) are lines on stdin, each answered
+by one line on stdout: `unplug` removes the device tree and its /dev node, as the kernel does
+when a USB device goes (open files get ENODEV from then on, also after a replug); `plug` adds a
+new device, with the next hidraw node name (umockdev cannot re-create a removed node) and the
+next HID instance number, as a replugged key gets. Reports the device sends meanwhile are lost.
+
 Usage: hidraw_server.py CONFIG_JSON SOCKET_FD. Prints "ready <testbed root>" on stdout, then
-serves until the peer closes the socket.
+serves until the peer closes the socket. Commands: `unplug` -> "unplugged", `plug` ->
+"plugged /dev/hidrawN"; anything else -> "error ...".
 """
 
 from __future__ import annotations
@@ -44,7 +51,8 @@ import threading
 import time
 import tty
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from typing import TextIO
 
 import gi
 
@@ -99,14 +107,27 @@ class NodeConfig:
         return cls(**raw)
 
 
-def sysfs_description(cfg: NodeConfig) -> str:
-    """The device tree in umockdev's text format, shaped like a USB HID key's sysfs."""
-    minor = int(cfg.node.removeprefix("hidraw") or 0)
-    hid = f"0003:{cfg.vendor_id:04X}:{cfg.product_id:04X}.0001"
+def node_minor(node: str) -> int:
+    return int(node.removeprefix("hidraw") or 0)
+
+
+def device_paths(cfg: NodeConfig, instance: int) -> tuple[str, str, str, str]:
+    """sysfs paths of the USB device, its interface, the HID device and the hidraw node.
+
+    `instance` is the HID device's sequence number, which the kernel raises on every plug.
+    """
     usb = "/devices/pci0000:00/0000:00:14.0/usb1/1-1"
+    hid = f"{usb}/1-1:1.0/0003:{cfg.vendor_id:04X}:{cfg.product_id:04X}.{instance:04X}"
+    return usb, f"{usb}/1-1:1.0", hid, f"{hid}/hidraw/{cfg.node}"
+
+
+def sysfs_description(cfg: NodeConfig, instance: int = 1) -> str:
+    """The device tree in umockdev's text format, shaped like a USB HID key's sysfs."""
+    minor = node_minor(cfg.node)
+    usb, interface, hid, hidraw = device_paths(cfg, instance)
     return "\n".join(
         [
-            f"P: {usb}/1-1:1.0/{hid}/hidraw/{cfg.node}",
+            f"P: {hidraw}",
             f"N: {cfg.node}",
             f"E: DEVNAME=/dev/{cfg.node}",
             f"E: MAJOR={HIDRAW_MAJOR}",
@@ -114,7 +135,7 @@ def sysfs_description(cfg: NodeConfig) -> str:
             "E: SUBSYSTEM=hidraw",
             f"A: dev={HIDRAW_MAJOR}:{minor}",
             "",
-            f"P: {usb}/1-1:1.0/{hid}",
+            f"P: {hid}",
             "E: DRIVER=hid-generic",
             f"E: HID_ID={BUS_USB:04X}:{cfg.vendor_id:08X}:{cfg.product_id:08X}",
             f"E: HID_NAME={cfg.name}",
@@ -123,7 +144,7 @@ def sysfs_description(cfg: NodeConfig) -> str:
             "E: SUBSYSTEM=hid",
             f"H: report_descriptor={cfg.report_descriptor.hex().upper()}",
             "",
-            f"P: {usb}/1-1:1.0",
+            f"P: {interface}",
             "E: DEVTYPE=usb_interface",
             "E: DRIVER=usbhid",
             "E: INTERFACE=3/0/0",
@@ -296,6 +317,8 @@ class HidrawNode(UMockdev.IoctlBase):
     def input_report(self, report: bytes) -> None:
         """A report from the device: every open file gets it (hidraw_report_event)."""
         with self.lock:
+            if self.gone:
+                return
             self._forget_closed_files()
             for file in self.files.values():
                 if file.waiting_read is not None:
@@ -327,7 +350,76 @@ class HidrawNode(UMockdev.IoctlBase):
         client.complete(len(chunk), 0)
 
 
-def pump_reports(peer: socket.socket, node: HidrawNode, loop: GLib.MainLoop) -> None:
+class UsbPort:
+    """The USB port the fake key sits in: `plug()` adds a device and its node, `unplug()` takes
+    them away again. Only this thread-safe object touches the testbed's device tree.
+
+    Every node ever plugged stays attached to its ioctl handler, which answers ENODEV once the
+    device is gone: detaching it would make umockdev's preload abort a client that still holds
+    a file of the old node (a real client may keep one open across a replug).
+    """
+
+    def __init__(self, testbed: UMockdev.Testbed, cfg: NodeConfig, peer: socket.socket) -> None:
+        self.testbed = testbed
+        self.cfg = cfg
+        self.peer = peer
+        self.root = testbed.get_root_dir()
+        self.lock = threading.Lock()
+        self.nodes: list[tuple[str, HidrawNode]] = []  # every node plugged so far
+        self.plugged: tuple[NodeConfig, int, HidrawNode] | None = None
+
+    def plug(self) -> str:
+        """Add the device (a no-op if it is in); its /dev node's path."""
+        with self.lock:
+            if self.plugged is not None:
+                return f"/dev/{self.plugged[0].node}"
+            count = len(self.nodes)
+            cfg = replace(self.cfg, node=f"hidraw{node_minor(self.cfg.node) + count}")
+            instance = count + 1
+            self.testbed.add_from_string(sysfs_description(cfg, instance))
+            devnode = f"/dev/{cfg.node}"
+            pty = os.readlink(os.path.join(self.root, devnode.lstrip("/")))
+            doorbell = Doorbell(self.testbed.get_dev_fd(devnode), pty)
+            node = HidrawNode(cfg, self.peer, doorbell)
+            self.testbed.attach_ioctl(devnode, node)
+            self.nodes.append((devnode, node))
+            self.plugged = (cfg, instance, node)
+            return devnode
+
+    def unplug(self) -> None:
+        """Remove the device: its files fail with ENODEV, its sysfs tree and /dev node go."""
+        with self.lock:
+            if self.plugged is None:
+                return
+            cfg, instance, node = self.plugged
+            self.plugged = None
+            node.device_gone()
+            # Leaf first: umockdev removes one directory (and its links) per call.
+            for path in reversed(device_paths(cfg, instance)):
+                self.testbed.remove_device(f"/sys{path}")
+
+    def input_report(self, report: bytes) -> None:
+        """A report from the device; lost while it is unplugged, as on a dead USB port."""
+        with self.lock:
+            node = self.plugged[2] if self.plugged is not None else None
+        if node is not None:
+            node.input_report(report)
+
+    def has_clients(self) -> bool:
+        with self.lock:
+            nodes = [node for _, node in self.nodes]
+        return any(node.has_clients() for node in nodes)
+
+    def close(self) -> None:
+        """Detach every node's handler (after `unplug()` and the clients' grace period)."""
+        with self.lock:
+            for devnode, node in self.nodes:
+                self.testbed.detach_ioctl(devnode)
+                node.doorbell.close()
+            self.nodes = []
+
+
+def pump_reports(peer: socket.socket, port: UsbPort, loop: GLib.MainLoop) -> None:
     """Input reports from the launching process until it closes its end."""
     while True:
         try:
@@ -336,14 +428,31 @@ def pump_reports(peer: socket.socket, node: HidrawNode, loop: GLib.MainLoop) -> 
             report = b""
         if not report:
             break
-        node.input_report(report)
-    node.device_gone()
+        port.input_report(report)
+    port.unplug()
     # Stay a moment for open files to see ENODEV: once this process is gone, umockdev's
     # preload aborts any client that still uses the node (it cannot fail the call itself).
     deadline = time.monotonic() + UNPLUG_GRACE
-    while node.has_clients() and time.monotonic() < deadline:
+    while port.has_clients() and time.monotonic() < deadline:
         time.sleep(0.02)
     loop.quit()
+
+
+def serve_commands(port: UsbPort, commands: TextIO, replies: TextIO) -> None:
+    """The launching process's power switch: one line in, one line out (see the docstring)."""
+    for line in commands:
+        word = line.strip()
+        try:
+            if word == "unplug":
+                port.unplug()
+                reply = "unplugged"
+            elif word == "plug":
+                reply = f"plugged {port.plug()}"
+            else:
+                reply = f"error unknown command {word[:40]!r}"
+        except Exception as exc:  # a testbed failure is reported, the helper keeps serving
+            reply = f"error {type(exc).__name__}: {exc}".replace("\n", " ")
+        print(reply, file=replies, flush=True)
 
 
 def main(argv: list[str]) -> int:
@@ -355,18 +464,16 @@ def main(argv: list[str]) -> int:
     testbed = UMockdev.Testbed.new()
     root = testbed.get_root_dir()
     try:
-        testbed.add_from_string(sysfs_description(cfg))
-        devnode = f"/dev/{cfg.node}"
-        pty = os.readlink(os.path.join(root, devnode.lstrip("/")))
-        doorbell = Doorbell(testbed.get_dev_fd(devnode), pty)
-        node = HidrawNode(cfg, peer, doorbell)
-        testbed.attach_ioctl(devnode, node)
+        port = UsbPort(testbed, cfg, peer)
+        port.plug()
         loop = GLib.MainLoop()
-        threading.Thread(target=pump_reports, args=(peer, node, loop), daemon=True).start()
+        threading.Thread(target=pump_reports, args=(peer, port, loop), daemon=True).start()
         print(f"ready {root}", flush=True)
+        threading.Thread(
+            target=serve_commands, args=(port, sys.stdin, sys.stdout), daemon=True
+        ).start()
         loop.run()
-        testbed.detach_ioctl(devnode)
-        doorbell.close()
+        port.close()
     finally:
         # The testbed removes its directory when it is finalized; the rmtree covers a crash.
         del testbed

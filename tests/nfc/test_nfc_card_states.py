@@ -201,6 +201,11 @@ def test_each_breakage_changes_behaviour(fake_core, breakage: NfcBreakage) -> No
         assert sw_of(card.transmit(bytes.fromhex("00A4040005A000000001"))) == 0x9000
         return
     card.transmit(SELECT)
+    if breakage is NfcBreakage.SHORT_ANSWERS:
+        long_echo = bytes((ECHO,)) + bytes(600)
+        extended = CommandApdu(0x80, 0x10, 0x00, 0x00, long_echo, ne=65536, extended=True)
+        assert sw_of(card.transmit(extended.encode())) >> 8 == 0x61
+        return
     payload = bytes(600)
     out, _sw = exchange_chained(card, 0x80, 0x10, 0x80, bytes((ECHO,)) + payload)
     assert out != b"\x00" + payload

@@ -97,6 +97,8 @@ def test_emulate_vpcd_with_a_broken_framing_option(private_pcscd) -> None:
         (["--vpcd", "host:http"], "port"),
         (["--nfc-break", "nonsense"], "unknown NFC breakage"),
         (["--fault", "nonsense"], "unknown fault"),
+        (["--rig-http", "127.0.0.1:8800", "--presence", "auto"], "--presence must be button"),
+        (["--rig-http", "192.0.2.1:8800"], "not loopback"),
     ],
 )
 def test_emulate_vpcd_bad_arguments_are_one_line(capsys, args: list[str], message: str) -> None:

@@ -30,12 +30,16 @@ from tokenbench.emulators.key import EmulatedKey, parse_emu_uri
 from tokenbench.emulators.transport.ctaphid import (
     BCNT_FIELD,
     BROADCAST_CID,
+    CONT_PAYLOAD,
     FIRST_CID,
     INIT_HEADER_SIZE,
     INIT_PAYLOAD,
+    MESSAGE_TIMEOUT,
     NONCE_SIZE,
+    REPORT_SIZE,
     HidCommand,
     HidError,
+    frame_message,
 )
 from tokenbench.emulators.transport.udp import UdpControlClient, open_udp_device
 
@@ -51,6 +55,9 @@ WIRE_FAULTS = (
     Fault.FIXED_CID,
     Fault.NO_KEEPALIVE,
     Fault.U2F_STATUS,
+    Fault.LAX_CONTINUATION,
+    Fault.NO_MSG_TIMEOUT,
+    Fault.CANCEL_UNKNOWN,
 )
 LOOPBACK = "127.0.0.1"
 ROOT = Path(__file__).resolve().parents[2]
@@ -170,6 +177,51 @@ def test_u2f_status_lies_in_both_directions() -> None:
         assert version.value.code == IsoSw.NO_PRECISE_DIAGNOSIS
         # INS_NOT_SUPPORTED on a healthy key; here python-fido2 sees an empty success
         assert ctap1.send_apdu(ins=UNASSIGNED_COMMAND) == b""
+
+
+# ---------------------------------------------------------------------------- continuation
+
+
+def continuation(cid: int, seq: int, data: bytes) -> bytes:
+    return (cid.to_bytes(4, "big") + bytes((seq,)) + data).ljust(REPORT_SIZE, b"\0")
+
+
+def test_lax_continuation_takes_any_sequence_and_any_channel(make_host) -> None:
+    host = make_host(faults=Fault.LAX_CONTINUATION)
+    cid, other = host.init(), host.init(b"other-01")
+    head = frame_message(cid, HidCommand.PING, b"a" * (INIT_PAYLOAD + 2 * CONT_PAYLOAD))[0]
+    host.write(head)
+    host.write(continuation(cid, 5, b"b" * CONT_PAYLOAD))  # INVALID_SEQ on a healthy key
+    host.write(continuation(other, 0, b"c" * CONT_PAYLOAD))  # ignored on a healthy key
+    echo = host.read_message()
+    assert (echo.cid, echo.payload[INIT_PAYLOAD:]) == (
+        cid,
+        b"b" * CONT_PAYLOAD + b"c" * CONT_PAYLOAD,
+    )
+
+
+# ---------------------------------------------------------------------------- no-msg-timeout
+
+
+def test_no_msg_timeout_keeps_an_unfinished_message_forever(make_host, fake_clock) -> None:
+    host = make_host(clock=fake_clock, faults=Fault.NO_MSG_TIMEOUT)
+    stalled, other = host.init(), host.init(b"other-02")
+    host.write(frame_message(stalled, HidCommand.PING, bytes(INIT_PAYLOAD + 1))[0])
+    fake_clock.advance(10 * MESSAGE_TIMEOUT)
+    host.endpoint.poll()
+    host.expect_silence()  # no ERR_MSG_TIMEOUT
+    host.send(other, HidCommand.PING, b"x")
+    host.expect_error(other, HidError.CHANNEL_BUSY)  # and the key stays busy
+
+
+# ---------------------------------------------------------------------------- cancel-unknown
+
+
+def test_cancel_unknown_answers_cancel_with_invalid_cmd(make_host) -> None:
+    host = make_host(faults=Fault.CANCEL_UNKNOWN)
+    cid = host.init()
+    host.send(cid, HidCommand.CANCEL)
+    host.expect_error(cid, HidError.INVALID_CMD)
 
 
 # ---------------------------------------------------------------------------- selection

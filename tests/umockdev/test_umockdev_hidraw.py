@@ -322,6 +322,84 @@ def test_unplug_fails_a_blocked_reader_and_removes_the_testbed() -> None:
     assert not root.exists()
 
 
+# -- replug: a test rig's power switch --------------------------------------------------------
+
+
+def listed_nodes(node: UmockdevHidraw) -> list[str]:
+    """The nodes python-fido2's Linux backend finds in the testbed."""
+    return [device["path"] for device in run_json(node, FIDO2_CLIENT, "list")]
+
+
+def dev_entries(node: UmockdevHidraw) -> list[str]:
+    return sorted(p.name for p in (Path(node.root) / "dev").iterdir() if p.name.startswith("hid"))
+
+
+def test_unplug_removes_the_node_and_plug_adds_the_next_one() -> None:
+    """One testbed, so a client started once sees the key go and come back, as on a desktop."""
+    with EmulatedKey.create(seed=91) as key, attach_umockdev(key) as node:
+        node.unplug()
+        assert listed_nodes(node) == []
+        assert dev_entries(node) == []
+        assert node.plug() == "/dev/hidraw1"
+        assert dev_entries(node) == ["hidraw1"]
+        assert listed_nodes(node) == ["/dev/hidraw1"]
+        # libfido2 enumerates through sysfs and libudev: the new tree must be whole too.
+        out = run(node, "fido2-token", "-L").stdout.strip().splitlines()
+        assert [line.split(":", 1)[0] for line in out] == ["/dev/hidraw1"]
+        assert (
+            run_json(node, FIDO2_CLIENT, "info")["aaguid"]
+            == bytes(in_process_info(key).aaguid).hex()
+        )
+        assert node.plug() == "/dev/hidraw1"  # already in: nothing changes
+
+
+def test_unplug_fails_a_blocked_reader_and_the_port_stays_usable() -> None:
+    node = UmockdevHidraw(lambda report: None).start()  # no key: nothing will ever answer
+    try:
+        child = subprocess.Popen(
+            [sys.executable, str(HIDRAW_PROBE), "unplug"],
+            env=node.client_env(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        assert child.stdout is not None
+        assert child.stdout.readline().strip() == "waiting"
+        wait_until_blocked_on_helper(child.pid)
+        node.unplug()
+        out, err = child.communicate(timeout=CHILD_TIMEOUT)
+        assert json.loads(out.splitlines()[-1]) == {"errno": 19, "is_enodev": True}, err
+        assert node.plug() == "/dev/hidraw1"
+        got = run_json(node, HIDRAW_PROBE, "ioctls", "/dev/hidraw1")
+        assert (got["vid"], got["pid"]) == (EMULATOR_VENDOR_ID, EMULATOR_PRODUCT_ID)
+    finally:
+        node.close()
+
+
+def test_rig_actions_power_cycle_the_key_and_hold_its_button() -> None:
+    key = EmulatedKey.create(seed=92, presence="button")
+    with key, attach_umockdev(key) as node:
+        rig = node.rig_actions(key)
+        rig.power(False)
+        assert (key.power_cycles, listed_nodes(node)) == (1, [])
+        rig.power(True)
+        assert listed_nodes(node) == ["/dev/hidraw1"]
+        rig.touch(True)
+        # Every presence request is approved while the button is held (else: a 30 s timeout).
+        got = run_json(node, FIDO2_CLIENT, "ceremony", ORIGIN)
+        assert verified_counters(got)
+        rig.touch(False)
+        assert key.status()["power_cycles"] == 1
+
+
+def test_replug_without_a_running_helper_is_a_clear_error() -> None:
+    node = UmockdevHidraw(lambda report: None)
+    with pytest.raises(UmockdevUnavailable, match="not running"):
+        node.unplug()
+    with pytest.raises(UmockdevUnavailable, match="not running"):
+        node.plug()
+
+
 def test_missing_system_python_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(UmockdevUnavailable, match="not found"):
         UmockdevHidraw(lambda report: None, python=str(tmp_path / "python3")).start()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -35,3 +37,44 @@ def test_setup_errors_are_one_line() -> None:
     missing = run("--", "/no/such/program")
     assert missing.returncode == 1
     assert missing.stderr.strip() == "error: cannot run /no/such/program: No such file or directory"
+
+
+RIG_CLIENT = """
+import json, sys, urllib.request
+from fido2.hid import list_descriptors
+base = sys.argv[1]
+def get(path):
+    with urllib.request.urlopen(base + path, timeout=10) as reply:
+        return reply.status
+seen = [[d.path for d in list_descriptors()]]
+statuses = [get("/"), get("/usb1/power/off")]
+seen.append([d.path for d in list_descriptors()])
+statuses.append(get("/usb1/power/on"))
+seen.append([d.path for d in list_descriptors()])
+print(json.dumps({"statuses": statuses, "seen": seen}))
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def test_rig_http_switches_the_node_for_the_command() -> None:
+    """A command (like python-fido2's device suite) drives the key's rig over HTTP."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    done = run("--rig-http", f"127.0.0.1:{port}", "--", sys.executable, "-c", RIG_CLIENT, url)
+    assert done.returncode == 0, done.stderr
+    got = json.loads(done.stdout.splitlines()[-1])
+    assert got == {
+        "statuses": [200, 200, 200],
+        "seen": [["/dev/hidraw0"], [], ["/dev/hidraw1"]],
+    }
+
+
+def test_rig_http_must_be_loopback() -> None:
+    done = run("--rig-http", "192.0.2.1:8800", "--", "true")
+    assert done.returncode == 1
+    assert done.stderr == "error: --rig-http 192.0.2.1 is not a loopback address\n"
