@@ -5,16 +5,20 @@ Run: `.venv/bin/python -m tokenbench.bench.perf.suite_perf`. It runs every suite
 then prints the wall time per target and the median latency per CTAP command as the suites
 saw it. As a peer, measured in the same run, the same commands are timed as raw
 `CtapHidDevice.call()`s on a fresh emulated key, without pytest or the bench's timing
-wrapper: the ratio shows what the bench adds on top of the device.
+wrapper: the ratio shows what the bench adds on top of the device. From a repository
+checkout it also times python-fido2's own device suite against the same key over NFC and USB
+HID (tests/conformance, one clean run per path and profile), next to ours.
 """
 
 from __future__ import annotations
 
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+from xml.etree import ElementTree
 
 from rich.console import Console
 
@@ -88,6 +92,42 @@ def peer_latencies(rounds: int = PEER_ROUNDS) -> dict[str, float]:
         key.close()
 
 
+DEVICE_SUITE_TESTS = Path("tests") / "conformance"
+"""The harness that runs python-fido2's own device suite (repository checkouts only)."""
+
+
+def device_suite_times(workdir: Path) -> dict[str, float] | str:
+    """Wall seconds of python-fido2 2.2.1's device suite against our key, per path and profile
+    (one clean run each, as `make test` does it), or why there is no figure."""
+    if not DEVICE_SUITE_TESTS.is_dir():
+        return f"needs a repository checkout ({DEVICE_SUITE_TESTS} is not here)"
+    report = workdir / "device-suite.xml"
+    command = [
+        sys.executable,
+        "-m",
+        "pytest",
+        str(DEVICE_SUITE_TESTS),
+        "-k",
+        "passes_over",
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        f"--junitxml={report}",
+    ]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=900, check=False)
+    if not report.exists():
+        return f"the harness did not run (exit {done.returncode})"
+    times: dict[str, float] = {}
+    for case in ElementTree.parse(report).getroot().iter("testcase"):
+        name = case.get("name", "")  # test_fido2_device_suite_passes_over_nfc[default]
+        path, _, profile = name.removeprefix("test_fido2_device_suite_passes_over_").partition("[")
+        failed = case.find("failure") is not None or case.find("error") is not None
+        times[f"{path} {profile.rstrip(']')}" + (" (FAILED)" if failed else "")] = float(
+            case.get("time", "0")
+        )
+    return times
+
+
 def main() -> int:
     console = Console(stderr=True)
     with tempfile.TemporaryDirectory(prefix="tokenbench-perf-") as tmp:
@@ -104,6 +144,8 @@ def main() -> int:
 
     records = [TestRecord.from_dict(t) for target in document["targets"] for t in target["tests"]]
     peers = peer_latencies()
+    with tempfile.TemporaryDirectory(prefix="tokenbench-perf-") as tmp:
+        device_suite = device_suite_times(Path(tmp))
     print(f"suite set against {', '.join(TARGETS)}: {wall:.2f} s wall (target: < 30 s)")
     for target in document["targets"]:
         seconds = sum(t["duration"] for t in target["tests"])
@@ -121,6 +163,15 @@ def main() -> int:
         peer_text = f"{peer * 1e3:9.3f}" if peer else "        -"
         print(f"{name:22} {len(values):6d} {median * 1e3:10.3f} {peer_text} {ratio}")
     print("peer: raw CtapHidDevice.call on a fresh emulated key, no pytest, no timing wrapper")
+    print("python-fido2 2.2.1 device suite against the emulated key (wall, incl. rig set-up):")
+    if isinstance(device_suite, str):
+        print(f"  not measured: {device_suite}")
+    else:
+        ours = next((t for t in document["targets"] if t["uri"] == "emu:"), None)
+        our_wall = sum(t["duration"] for t in ours["tests"]) if ours else 0.0
+        for run, seconds in sorted(device_suite.items()):
+            ratio = f"{seconds / our_wall:5.1f}x ours" if our_wall else ""
+            print(f"  {run:22} {seconds:7.2f} s  {ratio}")
     if not summary.ok:
         console.print("[red]the suites did not all pass; figures above are still measured[/]")
     return 0 if summary.ok else 1
