@@ -33,6 +33,8 @@ from tokenbench.bench.report_records import (
     TimedDevice,
     classify_skip,
 )
+from tokenbench.bench.secret_input import PIN_ENV  # the runner hands the PIN over in it
+from tokenbench.emulators.private_file import PUBLIC_FILE_MODE, write_private_file
 
 if TYPE_CHECKING:  # the targets are imported where used, once a run names the suites
     from fido2.ctap import CtapDevice
@@ -50,7 +52,6 @@ MARKERS = {
     "practice": "checks what deployed keys answer where CTAP leaves room (docs/conformance.md)",
 }
 DEFAULT_PIN = "314159"
-PIN_ENV = "TOKENBENCH_PIN"  # how a runner hands the PIN over without a visible argument
 EXIT_UNEXPECTED_SKIP = 1
 
 
@@ -291,7 +292,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
             "tests": [r.to_dict() for r in bench.records.values()],
         }
         Path(path).parent.mkdir(parents=True, exist_ok=True)
-        Path(path).write_text(json.dumps(payload, indent=1))
+        text = json.dumps(payload, indent=1)  # never through a symlink planted at `path`
+        write_private_file(path, text.encode(), mode=PUBLIC_FILE_MODE, make_parents=False)
     unexpected = [
         r for r in bench.records.values() if r.outcome == "skipped" and r.skip_kind == SKIP_OTHER
     ]

@@ -6,11 +6,11 @@ self-contained HTML page (`report_html`).
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
 from tokenbench.bench.report_summary import Summary, latency_table
+from tokenbench.emulators.private_file import PUBLIC_FILE_MODE, write_private_file
 
 JSON_NAME = "results.json"
 HTML_NAME = "report.html"
@@ -56,12 +56,8 @@ def results_document(runs: list[Any], summary: Summary, elapsed: float) -> dict[
 
 
 def _atomic_write(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    with tmp.open("w", encoding="utf-8") as handle:
-        handle.write(text)
-        handle.flush()
-        os.fsync(handle.fileno())
-    tmp.replace(path)
+    """Through the private-file writer (no guessable temporary name), readable by others."""
+    write_private_file(path, text.encode("utf-8"), mode=PUBLIC_FILE_MODE, make_parents=False)
 
 
 def write_reports(workdir: Path, runs: list[Any], summary: Summary, elapsed: float) -> Path:

@@ -29,10 +29,10 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from tokenbench.bench.errors import UserError
-from tokenbench.bench.plugin import PIN_ENV
 from tokenbench.bench.pytest_entry import SUITES_DIR
 from tokenbench.bench.report_records import TestRecord
 from tokenbench.bench.report_summary import COLUMNS, Summary, latency_table, summarize
+from tokenbench.bench.secret_input import PIN_ENV
 from tokenbench.bench.targets import SUITES, Target, parse_target
 
 POLL_SECONDS = 0.1

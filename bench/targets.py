@@ -166,7 +166,7 @@ def _control_address(uri: str, text: str | None) -> tuple[str, int] | None:
     """The `control=HOST:PORT` of a target URI, checked now so a typo is one line at start."""
     if text is None:
         return None
-    from tokenbench.emulators.transport.udp import parse_address
+    from tokenbench.emulators.transport.udp import is_loopback, parse_address
 
     try:
         host, port = parse_address(text)
@@ -174,6 +174,8 @@ def _control_address(uri: str, text: str | None) -> tuple[str, int] | None:
         raise UserError(f"bad target {uri!r}: control {exc}") from None
     if not port:
         raise UserError(f"bad target {uri!r}: control port must be 1-65535")
+    if not is_loopback(host):  # the emulator binds it on loopback only (owner-only channel)
+        raise UserError(f"bad target {uri!r}: control {host} is not loopback")
     return host, port
 
 
@@ -432,13 +434,17 @@ class UdpKeyTarget(KeyTarget):
         from tokenbench.emulators.transport import udp
 
         if self._control is None:
-            address = udp.default_control_address((self.host, self.port))
-            self._control = udp.UdpControlClient(address)
+            # The key's host: a key elsewhere has no control channel we may reach (loopback only).
+            port = udp.default_control_address((self.host, self.port))[1]
+            self._control = udp.UdpControlClient((self.host, port))
         return self._control
 
     def power_cycle(self) -> CtapDevice:
         self._drop_device()
-        self._control_client().replug()
+        try:  # no answer or no token: not this user's key (the channel is owner-only)
+            self._control_client().replug()
+        except (RuntimeError, OSError) as exc:
+            raise UserError(f"cannot re-plug {self.uri}: {exc}") from None
         return self.device()
 
     def presence_needed(self) -> Callable[[], None] | None:

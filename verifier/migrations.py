@@ -3,8 +3,8 @@
 A `schema_version` table holds one row with the version reached. Each migration is a function
 of a connection, run in order inside one transaction, so a database written by an older
 tokenbench upgrades in place the first time a newer one opens it. The tables below describe the
-latest version; version 1's device table lacked the lockout columns, and tags and ceremonies
-came in version 2.
+latest version; version 1's device table lacked the lockout columns, tags and ceremonies
+came in version 2, and the key-check value of the store's KEK (see `kek.py`) in version 3.
 """
 
 from __future__ import annotations
@@ -118,6 +118,15 @@ ceremonies = Table(
     Column("expires_at", Float, nullable=False),
 )
 
+# One row (id 1): a known block sealed under the store's KEK, so that a wrong KEK is refused
+# before it seals anything (a store must never end up under two keys).
+kek_check = Table(
+    "kek_check",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("sealed", LargeBinary, nullable=False),
+)
+
 
 def _v1(conn: Connection) -> None:
     legacy = MetaData()
@@ -145,7 +154,11 @@ def _v2(conn: Connection) -> None:
     metadata.create_all(conn, tables=[device_tags, ceremonies])
 
 
-MIGRATIONS: tuple[Callable[[Connection], None], ...] = (_v1, _v2)
+def _v3(conn: Connection) -> None:
+    metadata.create_all(conn, tables=[kek_check])
+
+
+MIGRATIONS: tuple[Callable[[Connection], None], ...] = (_v1, _v2, _v3)
 LATEST_VERSION = len(MIGRATIONS)
 
 

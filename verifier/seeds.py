@@ -28,6 +28,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from tokenbench.verifier.errors import VerifierError
+from tokenbench.verifier.pskc_integrity import PskcFileError, open_pskc
 from tokenbench.verifier.totp import DIGIT_CHOICES, TotpParams, normalize_algorithm
 
 if TYPE_CHECKING:
@@ -183,22 +184,10 @@ def read_pskc(
     `allow_hotp` exists so tests can read the RFC's HOTP examples; an import refuses HOTP,
     since an IAM hardware MFA device is time-based.
     """
-    import pskc  # local: parsing files is the only user
-    from pskc.exceptions import PSKCError
-
-    try:
-        container = pskc.PSKC(io.BytesIO(source) if isinstance(source, bytes) else source)
-    except (PSKCError, ValueError, TypeError) as exc:
-        raise SeedImportError(f"not a valid PSKC file: {_one_line(exc)}") from None
-    except OSError as exc:
-        raise SeedImportError(f"cannot read the file: {exc.strerror}") from None
-    try:
-        if psk is not None:
-            container.encryption.key = bytes(psk)
-        elif password is not None:
-            container.encryption.derive_key(password)
-    except (PSKCError, ValueError, TypeError) as exc:
-        raise SeedImportError(f"cannot derive the decryption key: {_one_line(exc)}") from None
+    try:  # parse, decrypt, and refuse the whole file unless every secret is encrypted + MAC'd
+        container = open_pskc(source, password=password, psk=psk)
+    except PskcFileError as exc:
+        raise SeedImportError(str(exc)) from None
     seeds = []
     for index, key in enumerate(container.keys, start=1):
         seeds.append(_pskc_key(index, key, container, allow_hotp, password, psk))

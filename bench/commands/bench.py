@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from tokenbench.bench.errors import UserError
+from tokenbench.bench.secret_input import PIN, add_secret_option, read_secret
 
 
 def register(groups: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -26,7 +27,7 @@ def register(groups: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     run.add_argument("--suite", action="append", default=[], metavar="NAME")
     run.add_argument("-k", dest="keyword", default=None, metavar="EXPR", help="pytest -k filter")
     run.add_argument("--report", type=Path, default=None, metavar="DIR")
-    run.add_argument("--pin", default=None, help="the key's PIN (PIN tests)")
+    add_secret_option(run, PIN, metavar="PIN", why="PIN tests")
     run.add_argument("--allow-destructive", action="store_true")
     run.add_argument("-j", dest="jobs", type=int, default=1, metavar="N")
     run.set_defaults(handler=_run)
@@ -45,7 +46,7 @@ def _run(args: argparse.Namespace) -> int:
         suites=args.suite,
         keyword=args.keyword,
         report_dir=args.report,
-        pin=args.pin,
+        pin=read_secret(args, PIN),
         allow_destructive=args.allow_destructive,
         jobs=args.jobs,
     )

@@ -4,8 +4,10 @@ Output is JSON shaped like the AWS CLI's; a refused operation prints the AWS CLI
 (`An error occurred (CODE) when calling the OPERATION operation: message`) on stderr and exits
 254, as the AWS CLI does. State lives in `--store` (a SQLite file by default, or a PostgreSQL
 URL); seeds in it are sealed under the key-encryption key from `--kek-file`, $TOKENBENCH_KEK,
-or `./tokenbench-iam.kek` (created on first use, mode 0600). Seeds are only ever written to the
-`--outfile` of create-virtual-mfa-device, never printed.
+or the `.kek` file next to the SQLite file (created, mode 0600, only for a store not yet bound
+to a key; a PostgreSQL store needs one of the first two). The store refuses any other key (see
+`tokenbench.verifier.kek`). Seeds are only ever written to the `--outfile` of
+create-virtual-mfa-device, never printed.
 
 Without `--as-user` the command acts as the account's administrator; with it, as that identity
 (the self-service rule applies: once it has a device it must sign in with
@@ -24,6 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tokenbench.bench.errors import UserError
+from tokenbench.bench.secret_input import add_pskc_key_options, read_pskc_key
 
 if TYPE_CHECKING:  # imported where used, so that other commands start without them
     from tokenbench.verifier.iam import Caller, IamService
@@ -31,7 +34,6 @@ if TYPE_CHECKING:  # imported where used, so that other commands start without t
 
 EXIT_SERVICE_ERROR = 254  # what the AWS CLI returns when the service refuses
 DEFAULT_STORE = "tokenbench-iam.db"
-DEFAULT_KEK_FILE = "tokenbench-iam.kek"
 BOOTSTRAP_METHODS = ("QRCodePNG", "Base32StringSeed")
 _TAG_RE = re.compile(r"Key=([^,]*),Value=(.*)")
 
@@ -41,7 +43,8 @@ def _common() -> argparse.ArgumentParser:
     common.add_argument("--store", default=DEFAULT_STORE, help="SQLite file or PostgreSQL URL")
     common.add_argument(
         "--kek-file",
-        help=f"key-encryption key file (default: $TOKENBENCH_KEK, then ./{DEFAULT_KEK_FILE})",
+        help="key-encryption key file (default: $TOKENBENCH_KEK, then the store's file with "
+        "the suffix .kek; required for PostgreSQL)",
     )
     common.add_argument("--account-id", help="12-digit account (default: the store's only one)")
     common.add_argument("--as-user", help="act as this identity instead of the administrator")
@@ -100,22 +103,26 @@ class _Context:
         from tokenbench.emulators.clock import SystemClock
         from tokenbench.verifier.errors import IamError
         from tokenbench.verifier.iam import ADMIN, Caller, IamService, open_account
-        from tokenbench.verifier.seeds import SeedCipher, SeedError, load_kek
+        from tokenbench.verifier.kek import store_cipher
+        from tokenbench.verifier.seeds import SeedError
         from tokenbench.verifier.store import Store
 
-        try:
-            kek = load_kek(args.kek_file, default_file=DEFAULT_KEK_FILE)
-        except SeedError as exc:
-            raise UserError(str(exc)) from None
         try:
             store = Store.open(args.store)
         except Exception as exc:  # a bad URL, a server that is down, a file we cannot open
             detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise UserError(f"cannot open store {args.store}: {detail}") from None
         try:
+            try:  # the store says which key is its own: open it first
+                cipher = store_cipher(store, args.kek_file)
+            except SeedError as exc:
+                raise UserError(str(exc)) from None
+            except (OSError, ValueError) as exc:  # ValueError: a NUL in the path
+                why = getattr(exc, "strerror", None) or str(exc)
+                raise UserError(f"cannot use key file {args.kek_file}: {why}") from None
             clock = SystemClock()
             account = open_account(store, clock, args.account_id)
-            service = IamService(store, SeedCipher(kek), clock, account)
+            service = IamService(store, cipher, clock, account)
             caller = ADMIN
             if args.as_user:
                 caller = Caller(args.as_user)
@@ -161,22 +168,38 @@ def _args_create_virtual(p: argparse.ArgumentParser) -> None:
 
 
 def _create_virtual(ctx: _Context, args: argparse.Namespace) -> dict[str, Any]:
+    """The seed file is claimed (O_EXCL, 0600) before the device exists and the device is
+    deleted again if writing fails: a device whose seed nobody has would be unusable."""
     outfile = Path(args.outfile)
-    if outfile.exists():
-        raise UserError(f"{outfile} exists; refusing to overwrite a seed file")
-    if not outfile.parent.is_dir():
-        raise UserError(f"no such directory: {outfile.parent}")
-    created = ctx.service.create_virtual_mfa_device(
-        VirtualMFADeviceName=args.virtual_mfa_device_name, Path=args.path, Tags=_tags(args.tags)
-    )["VirtualMFADevice"]
-    if args.bootstrap_method == "QRCodePNG":
-        payload = created["QRCodePNG"]
-    else:
-        payload = created["Base32StringSeed"].encode("ascii")
-    fd = os.open(outfile, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(payload)
-    return {"VirtualMFADevice": {"SerialNumber": created["SerialNumber"]}}
+    tags = _tags(args.tags)
+    try:
+        fd = os.open(outfile, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        raise UserError(f"{outfile} exists; refusing to overwrite a seed file") from None
+    except (OSError, ValueError) as exc:  # ValueError: a NUL in the path
+        why = getattr(exc, "strerror", None) or str(exc)
+        raise UserError(f"cannot create {outfile}: {why}; no device created") from None
+    serial = None
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            created = ctx.service.create_virtual_mfa_device(
+                VirtualMFADeviceName=args.virtual_mfa_device_name, Path=args.path, Tags=tags
+            )["VirtualMFADevice"]
+            serial = created["SerialNumber"]
+            if args.bootstrap_method == "QRCodePNG":
+                handle.write(created["QRCodePNG"])
+            else:
+                handle.write(created["Base32StringSeed"].encode("ascii"))
+            handle.flush()
+            os.fsync(handle.fileno())
+    except BaseException as exc:
+        outfile.unlink(missing_ok=True)
+        if serial is not None:
+            ctx.service.delete_virtual_mfa_device(SerialNumber=serial)
+        if isinstance(exc, OSError):
+            raise UserError(f"cannot write {outfile}: {exc.strerror}; no device created") from None
+        raise
+    return {"VirtualMFADevice": {"SerialNumber": serial}}
 
 
 def _args_user_serial_codes(p: argparse.ArgumentParser) -> None:
@@ -261,22 +284,15 @@ def _list_users(ctx: _Context, args: argparse.Namespace) -> dict[str, Any]:
 
 def _args_import(p: argparse.ArgumentParser) -> None:
     p.add_argument("file", metavar="FILE", help="PSKC (RFC 6030) or CSV seed file")
-    secret = p.add_mutually_exclusive_group()
-    secret.add_argument("--password", help="PSKC password (PBKDF2)")
-    secret.add_argument("--psk-hex", help="PSKC pre-shared key, hex")
+    add_pskc_key_options(p)
 
 
 def _import(ctx: _Context, args: argparse.Namespace) -> dict[str, Any]:
     from tokenbench.verifier.seeds import SeedImportError
 
-    psk = None
-    if args.psk_hex is not None:
-        try:
-            psk = bytes.fromhex(args.psk_hex)
-        except ValueError:
-            raise UserError("--psk-hex must be hexadecimal") from None
+    password, psk = read_pskc_key(args, required=False)
     try:
-        return ctx.service.import_seed_file(args.file, password=args.password, psk=psk)
+        return ctx.service.import_seed_file(args.file, password=password, psk=psk)
     except SeedImportError as exc:
         raise UserError(f"nothing imported from {args.file}: {exc}") from None
 

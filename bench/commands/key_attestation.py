@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 from pathlib import Path
 
 from tokenbench.bench.errors import UserError
+from tokenbench.emulators.private_file import PUBLIC_FILE_MODE, write_private_file
 
 ROOT_FILE = "root-ca.pem"
 METADATA_FILE = "metadata-statement.json"
@@ -70,14 +70,9 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _write_atomically(path: Path, data: bytes) -> None:
-    """Write next to `path`, fsync, rename: a reader never sees half a file."""
-    tmp = path.with_name(f".{path.name}.tmp")
+    """Through the private-file writer: a reader never sees half a file, a planted symlink is
+    never followed. Public material (a root certificate, a metadata statement): mode 0644."""
     try:
-        with open(tmp, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
+        write_private_file(path, data, mode=PUBLIC_FILE_MODE, make_parents=False)
     except OSError as exc:
-        tmp.unlink(missing_ok=True)
         raise UserError(f"cannot write {path}: {exc.strerror}") from None

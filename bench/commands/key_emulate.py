@@ -9,13 +9,19 @@
   so that pcscd clients (python-fido2's `CtapPcscDevice`, the bench's `pcsc:` target) see it;
   being in the field counts as the user's tap.
 `--udp` and `--vpcd` also listen for control datagrams (`--control`; touch, replug, status:
-`emulators.transport.control`), so the bench can touch and re-plug the key unattended. A vpcd
-card's control socket defaults to loopback port vpcd port + 1000 (36963 for slot 0); its
-replug takes the card out of the reader's field and back.
+`emulators.transport.control`), so the bench can touch and re-plug the key unattended. The
+control socket is loopback-only whatever `--allow-remote` says, and answers only datagrams that
+carry the token this process writes to a 0600 file of its user: another user of the machine
+can neither approve presence nor reset the key. A vpcd card's control socket defaults to
+loopback port vpcd port + 1000 (36963 for slot 0); its replug takes the card out of the
+reader's field and back. A non-loopback vpcd reader needs `--allow-remote`, like a non-loopback
+UDP or USB/IP address.
 `--rig-http HOST:PORT` (with `--vpcd`) also serves a test rig's HTTP controller
 (`emulators.transport.rig_http`: /usb<N>/power/on|off, /usb<N>/touch/on|off), as python-fido2's
 device tests expect with `--controller`; power off/on takes the card out of the field and back,
-and presence comes from the rig's button (`--presence button`, the default with a rig).
+and presence comes from the rig's button (`--presence button`, the default with a rig). The rig
+is loopback-only and every path starts with a token (`--rig-token-file FILE`, else a fresh one
+written to this user's runtime directory): pass `--controller http://HOST:PORT/TOKEN`.
 Runs until SIGINT/SIGTERM, then closes everything and exits 0; the key's state file is
 written on every change, so nothing is lost at shutdown.
 """
@@ -24,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import signal
 import sys
 import threading
@@ -35,6 +42,7 @@ from tokenbench.bench.errors import UserError
 from tokenbench.emulators.ctap.errors import StateError
 from tokenbench.emulators.ctap.faults import Fault
 from tokenbench.emulators.ctap.profiles import PROFILES
+from tokenbench.emulators.transport.control import ControlError, require_loopback
 from tokenbench.emulators.transport.nfc import NfcBreakage
 from tokenbench.emulators.transport.udp import (
     DEFAULT_HOST,
@@ -112,7 +120,14 @@ def register(subcommands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     parser.add_argument(
         "--rig-http",
         metavar="HOST:PORT",
-        help="with --vpcd, serve a test rig's HTTP controller (power and touch) on HOST:PORT",
+        help="with --vpcd, serve a test rig's HTTP controller (power and touch) on loopback "
+        "HOST:PORT",
+    )
+    parser.add_argument(
+        "--rig-token-file",
+        metavar="FILE",
+        help="the rig's URL token, read from FILE (mode 0600); default: a fresh token, "
+        "written to this user's runtime directory",
     )
     parser.add_argument(
         "--fault",
@@ -142,6 +157,14 @@ def _check_exposure(label: str, host: str, args: argparse.Namespace) -> None:
         )
 
 
+def _check_loopback(label: str, host: str) -> None:
+    """The control channel and the rig never leave loopback, whatever --allow-remote says."""
+    try:
+        require_loopback(label, host)
+    except ControlError as exc:
+        raise UserError(str(exc)) from None
+
+
 def _addresses(args: argparse.Namespace) -> tuple[Address, Address, Address]:
     try:
         bind = parse_address(args.udp, default_port=DEFAULT_PORT)
@@ -151,8 +174,9 @@ def _addresses(args: argparse.Namespace) -> tuple[Address, Address, Address]:
         )
     except ValueError as exc:
         raise UserError(str(exc)) from None
-    for label, address in (("bind", bind), ("reply", reply), ("control", control)):
+    for label, address in (("bind", bind), ("reply", reply)):
         _check_exposure(label, address[0], args)
+    _check_loopback("control", control[0])
     if control == reply:
         origin = "--control" if args.control else "the control socket's default (HID port + 1)"
         raise UserError(
@@ -167,6 +191,8 @@ def run(args: argparse.Namespace) -> int:
         raise UserError("--nfc-break applies to --vpcd only")
     if args.rig_http is not None and args.vpcd is None:
         raise UserError("--rig-http applies to --vpcd only")
+    if args.rig_token_file is not None and args.rig_http is None:
+        raise UserError("--rig-token-file applies to --rig-http only")
     if args.uhid:
         return _serve_until_stopped(args, _start_uhid)
     if args.usbip is not None:
@@ -234,6 +260,7 @@ def _start_usbip(key: EmulatedKey, args: argparse.Namespace) -> tuple[str, Calla
 
 
 def _start_vpcd(key: EmulatedKey, args: argparse.Namespace) -> tuple[str, Callable[[], None]]:
+    from tokenbench.emulators.transport.control import token_path, withdraw_token
     from tokenbench.emulators.transport.nfc import NfcCard
     from tokenbench.emulators.transport.vpcd import CardControl, VpcdClient
 
@@ -244,6 +271,7 @@ def _start_vpcd(key: EmulatedKey, args: argparse.Namespace) -> tuple[str, Callab
         raise UserError(str(exc)) from None
     if port == 0:
         raise UserError("the vpcd reader port must be 1-65535")
+    _check_exposure("vpcd reader", host, args)
     client = VpcdClient(NfcCard(key.authenticator, breakages=breakages), host, port)
     card = CardControl(key, client)
     control = _start_card_control(card, args, (host, port))
@@ -259,6 +287,8 @@ def _start_vpcd(key: EmulatedKey, args: argparse.Namespace) -> tuple[str, Callab
     def close() -> None:
         if rig is not None:
             rig.close()
+            if args.rig_token_file is None:  # the token this process published
+                withdraw_token(token_path("rig-http", rig.address[1]), rig.token)
         control.close()
         leave.set()
         worker.join(timeout=10)
@@ -267,12 +297,15 @@ def _start_vpcd(key: EmulatedKey, args: argparse.Namespace) -> tuple[str, Callab
     chost, cport = control.address
     where = f"a card in vpcd at {host}:{port}, control {chost}:{cport}"
     if rig is not None:
-        where += f", rig controller {rig.url}"
+        token_file = args.rig_token_file or token_path("rig-http", rig.address[1])
+        where += f", rig controller http://{rig.address[0]}:{rig.address[1]}/TOKEN"
+        where += f" (TOKEN in {token_file})"
     return where, close
 
 
 def _start_rig(actions: RigActions, args: argparse.Namespace) -> RigHttpServer | None:
     """The rig's HTTP controller (--rig-http), answering on its own thread; None without it."""
+    from tokenbench.emulators.transport.control import publish_token
     from tokenbench.emulators.transport.rig_http import RigHttpServer
 
     if args.rig_http is None:
@@ -281,14 +314,41 @@ def _start_rig(actions: RigActions, args: argparse.Namespace) -> RigHttpServer |
         host, port = parse_address(args.rig_http)
     except ValueError as exc:
         raise UserError(str(exc)) from None
-    _check_exposure("rig controller", host, args)
+    _check_loopback("rig controller", host)
+    token = _rig_token(args.rig_token_file)
     try:
-        return RigHttpServer(actions, (host, port)).start()
+        rig = RigHttpServer(actions, (host, port), token=token).start()
     except OSError as exc:
         raise UserError(
             f"cannot bind the rig controller {host}:{port}: {exc.strerror} "
             "(choose another with --rig-http HOST:PORT)"
         ) from None
+    if token is None:
+        try:
+            publish_token("rig-http", rig.address[1], rig.token)
+        except (OSError, ControlError) as exc:
+            rig.close()
+            raise UserError(f"cannot write the rig's token: {exc}") from None
+    return rig
+
+
+def _rig_token(path: str | None) -> str | None:
+    """The token in --rig-token-file (a harness's own secret), None without the option.
+
+    A file others may read is refused: the token is what keeps them off the rig.
+    """
+    if path is None:
+        return None
+    try:
+        with open(path, encoding="ascii") as file:
+            if os.fstat(file.fileno()).st_mode & 0o077:
+                raise UserError(f"--rig-token-file {path} must be readable by its owner only")
+            token = file.read().strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UserError(f"cannot read --rig-token-file {path}: {exc}") from None
+    if not token or not token.isascii() or not token.isprintable() or "/" in token or " " in token:
+        raise UserError(f"--rig-token-file {path} holds no usable token (one URL-safe word)")
+    return token
 
 
 def _start_card_control(
@@ -303,9 +363,11 @@ def _start_card_control(
     except ValueError as exc:
         raise UserError(str(exc)) from None
     address = address or default_control_address(vpcd)
-    _check_exposure("control", address[0], args)
+    _check_loopback("control", address[0])
     try:
         return ControlSocket(card, address).start()
+    except ControlError as exc:
+        raise UserError(str(exc)) from None
     except OSError as exc:
         raise UserError(
             f"cannot bind the control socket {address[0]}:{address[1]}: {exc.strerror}"
@@ -355,6 +417,9 @@ def _run_udp(args: argparse.Namespace) -> int:
     key = _create_key(args)
     try:
         server = UdpKeyServer(key, bind=bind, reply_to=reply, control=control)
+    except ControlError as exc:
+        key.close()
+        raise UserError(str(exc)) from None
     except SocketBindError as exc:
         key.close()
         host, port = exc.address

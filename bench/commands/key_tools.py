@@ -2,8 +2,8 @@
 
 Every command takes `--target URI` (default `hid:auto`, the first FIDO HID key) so the same
 tool works on a real key and, in tests, on `emu:`. Errors are one line; a PIN given with
-`--pin` is handed to the key and never printed (`--pin -` reads it from stdin instead, so it
-stays out of the shell history).
+`--pin` is handed to the key and never printed; `--pin -` (stdin), `--pin-file FILE` or
+$TOKENBENCH_PIN keep it out of the process list and the shell history (see `secret_input`).
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from fido2.ctap import CtapDevice, CtapError
 from fido2.hid import CAPABILITY
 
 from tokenbench.bench.errors import UserError
+from tokenbench.bench.secret_input import PIN, add_secret_option, read_secret
 from tokenbench.bench.targets import KeyTarget, parse_target
 
 DEFAULT_TARGET = "hid:auto"
@@ -44,7 +45,7 @@ def register(subcommands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     info.add_argument("--json", action="store_true", help="machine-readable output")
     info.add_argument("--mds", metavar="FILE", help="MDS3 blob (or JSON entries) for the model")
     info.add_argument("--mds-root", metavar="CERT", help="root certificate to verify the blob")
-    info.add_argument("--pin", help="also count discoverable credentials ('-': read stdin)")
+    add_secret_option(info, PIN, metavar="PIN", why="also count discoverable credentials")
     info.set_defaults(handler=run_info)
 
     wink = subcommands.add_parser("wink", help="make the key blink so you can tell which it is")
@@ -58,7 +59,7 @@ def register(subcommands: argparse._SubParsersAction[argparse.ArgumentParser]) -
 
     creds = subcommands.add_parser("creds", help="list or delete discoverable credentials")
     _target_argument(creds)
-    creds.add_argument("--pin", required=True, help="the key's PIN ('-': read stdin)")
+    add_secret_option(creds, PIN, metavar="PIN", why="required")
     creds.add_argument("--delete", metavar="CRED_ID", help="delete this credential (hex id)")
     creds.add_argument("--json", action="store_true", help="machine-readable output")
     creds.set_defaults(handler=run_creds)
@@ -72,15 +73,6 @@ def _target_argument(parser: argparse.ArgumentParser) -> None:
         help=f"key to use: hid:auto, hid:/dev/hidrawN, pcsc:auto, udp:HOST:PORT, emu: "
         f"(default {DEFAULT_TARGET})",
     )
-
-
-def _read_pin(value: str | None) -> str | None:
-    if value != "-":
-        return value
-    line = sys.stdin.readline().rstrip("\r\n")
-    if not line:
-        raise UserError("no PIN on stdin")
-    return line
 
 
 @contextlib.contextmanager
@@ -136,7 +128,7 @@ def run_info(args: argparse.Namespace) -> int:
     from tokenbench.bench.keytools.device_ops import gather_report, open_ctap2
     from tokenbench.bench.keytools.info import render
 
-    pin = _read_pin(args.pin)
+    pin = read_secret(args, PIN)
     with open_target(args.target) as (_, device):
         ctap = open_ctap2(device)
         report = gather_report(ctap, pin)
@@ -239,8 +231,9 @@ def run_creds(args: argparse.Namespace) -> int:
         open_ctap2,
     )
 
-    pin = _read_pin(args.pin)
-    assert pin is not None
+    pin = read_secret(args, PIN)
+    if pin is None:
+        raise UserError(f"key creds needs the key's PIN: {PIN.safe_forms}")
     delete_id = _hex_id(args.delete) if args.delete else None
     with open_target(args.target) as (_, device):
         manager = credential_manager(open_ctap2(device), pin)

@@ -31,7 +31,9 @@ def register(subcommands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     )
     parser.add_argument("--target", required=True, metavar="URI", help="the key to forward to")
     parser.add_argument("--listen", required=True, choices=LISTEN_SIDES, help="front end")
-    parser.add_argument("--log", metavar="FILE.json", help="also write one JSON record per message")
+    parser.add_argument(
+        "--log", metavar="FILE.json", help="also write one JSON record per message (mode 0600)"
+    )
     parser.add_argument(
         "--udp", default="127.0.0.1:8111", metavar="HOST:PORT", help="UDP bind address"
     )

@@ -1,12 +1,15 @@
 """`tokenbench totp ...`: hardware TOTP tokens, their PSKC seed files, and a virtual app.
 
-    mint   --count N --prefix P --out DIR (--psk-hex HEX | --password PW)   a batch of tokens
+    mint   --count N --prefix P --out DIR KEY        a batch of tokens
     press  TOKEN_FILE [--at T]                       press a token's button, read its display
-    pskc   FILE (--psk-hex HEX | --password PW)      open and MAC-check a seed file (no seeds)
+    pskc   FILE KEY                                  open and MAC-check a seed file (no seeds)
     code   --secret BASE32 [...]                     one TOTP (or, with --counter, HOTP) code
     app    add|codes|export|import                   the virtual authenticator app
     demo   [--at T]                                  a short tour of all of the above
 
+KEY is the batch's password or AES-128 key: `--password-file FILE` / `--psk-hex-file FILE`
+(mode 0600), $TOKENBENCH_PSKC_PASSWORD / $TOKENBENCH_PSKC_PSK_HEX, or `--password -` (stdin);
+`--password PW` / `--psk-hex HEX` work but warn, since other users can read a command line.
 Times (`--at`) are Unix seconds; without one the system clock is used. The app file defaults
 to $TOKENBENCH_HOME/totp-app.json (~/.tokenbench/). Every problem is one line on stderr.
 """
@@ -14,6 +17,7 @@ to $TOKENBENCH_HOME/totp-app.json (~/.tokenbench/). Every problem is one line on
 from __future__ import annotations
 
 import argparse
+import contextlib
 import functools
 import io
 import math
@@ -21,8 +25,10 @@ import os
 import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tokenbench.bench.errors import UserError
+from tokenbench.bench.secret_input import add_pskc_key_options, read_pskc_key
 from tokenbench.emulators.clock import Clock, FakeClock, SystemClock
 from tokenbench.emulators.totp.app import VirtualTotpApp
 from tokenbench.emulators.totp.errors import QrCodeError, TotpError
@@ -37,12 +43,15 @@ from tokenbench.emulators.totp.otp import (
     decode_base32,
     encode_base32,
 )
-from tokenbench.emulators.totp.provisioning import PSK_BYTES, inspect_pskc
+from tokenbench.emulators.totp.provisioning import PSK_BYTES
 from tokenbench.emulators.totp.qr import decode_qr_png
 from tokenbench.emulators.totp.sealing import SEALING_KEY_FILE, read_sealing_key, write_sealing_key
 from tokenbench.emulators.totp.storage import write_private_file
 from tokenbench.emulators.totp.token import YEAR_SECONDS, HardwareTotpToken
 from tokenbench.emulators.totp.uri import SCHEME, build_otpauth
+
+if TYPE_CHECKING:
+    from pskc.key import Key
 
 PSKC_FILE = "seeds.pskc"
 TOKEN_FILE_SUFFIX = ".token.json"
@@ -96,16 +105,6 @@ def _ppm(text: str) -> float:
     return value
 
 
-def _psk_hex(text: str) -> bytes:
-    try:
-        key = bytes.fromhex(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError("the pre-shared key is not hex") from None
-    if len(key) != PSK_BYTES:
-        raise argparse.ArgumentTypeError(f"the pre-shared key is {PSK_BYTES * 2} hex digits")
-    return key
-
-
 def _algorithm(text: str) -> str:
     name = text.upper()
     if name not in ALGORITHMS:
@@ -152,10 +151,12 @@ def _print_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
         print("  ".join(cells).rstrip())
 
 
-def _add_key_options(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_mutually_exclusive_group(required=True)
-    group.add_argument("--psk-hex", type=_psk_hex, metavar="HEX", help="AES-128 transport key")
-    group.add_argument("--password", metavar="PW", help="PBKDF2 password")
+def _pskc_key(args: argparse.Namespace) -> tuple[str | None, bytes | None]:
+    """The batch's password or AES-128 key, from wherever `secret_input` allows."""
+    password, psk = read_pskc_key(args, required=True)
+    if psk is not None and len(psk) != PSK_BYTES:
+        raise UserError(f"the pre-shared key is {PSK_BYTES * 2} hex digits")
+    return password, psk
 
 
 # -- hardware tokens -----------------------------------------------------------------------
@@ -163,6 +164,7 @@ def _add_key_options(parser: argparse.ArgumentParser) -> None:
 
 @_user_errors
 def _mint(args: argparse.Namespace) -> None:
+    password, psk = _pskc_key(args)  # before anything is written
     out: Path = args.out
     pskc_path = out / PSKC_FILE
     if pskc_path.exists():
@@ -182,7 +184,7 @@ def _mint(args: argparse.Namespace) -> None:
     write_sealing_key(key_path, factory.sealing_key)
     for token in tokens:
         token.save(out / f"{token.serial}{TOKEN_FILE_SUFFIX}")
-    factory.write_pskc(tokens, pskc_path, psk=args.psk_hex, password=args.password)
+    factory.write_pskc(tokens, pskc_path, psk=psk, password=password)
     for token in tokens:
         print(token.serial)
 
@@ -193,11 +195,29 @@ def _press(args: argparse.Namespace) -> None:
     print(token.press() or BLANK)
 
 
+def _verified_pskc(path: Path, *, psk: bytes | None, password: str | None) -> list[Key]:
+    """The keys of a PSKC file that the verifier's import would accept as intact, so the
+    vendor-side check and `iam import-seeds` can never disagree about a tampered file."""
+    from tokenbench.verifier.pskc_integrity import PskcFileError, open_pskc
+
+    try:
+        return list(open_pskc(path, password=password, psk=psk).keys)
+    except PskcFileError as exc:
+        raise UserError(f"{path}: {exc}") from None
+
+
 @_user_errors
 def _pskc(args: argparse.Namespace) -> None:
-    keys = inspect_pskc(args.file, psk=args.psk_hex, password=args.password)
+    password, psk = _pskc_key(args)
+    keys = _verified_pskc(args.file, psk=psk, password=password)
     rows = [
-        (k.serial or "-", k.model or "-", k.suite or "-", str(k.digits), f"{k.period} s")
+        (
+            k.serial or "-",
+            k.model or "-",
+            k.algorithm_suite or "-",
+            str(k.response_length),
+            f"{k.time_interval} s",
+        )
         for k in keys
     ]
     _print_table(("SERIAL", "MODEL", "SUITE", "DIGITS", "STEP"), rows)
@@ -218,6 +238,11 @@ def _code(args: argparse.Namespace) -> None:
 
 
 # -- the virtual app -----------------------------------------------------------------------
+
+
+def _editing_app(args: argparse.Namespace) -> contextlib.AbstractContextManager[VirtualTotpApp]:
+    path: Path = args.app or tokenbench_home() / APP_FILE
+    return VirtualTotpApp.editing(path, _clock(getattr(args, "at", None)))
 
 
 def _open_app(args: argparse.Namespace, *, create: bool) -> VirtualTotpApp:
@@ -241,20 +266,19 @@ def _uri_or_png(text: str) -> str:
 
 @_user_errors
 def _app_add(args: argparse.Namespace) -> None:
-    app = _open_app(args, create=True)
     uri = _uri_or_png(args.source)
     if uri.lower().startswith(f"{MIGRATION_SCHEME}:"):
         raise UserError("that is a migration export; use 'tokenbench totp app import'")
-    account = app.add_uri(uri)
-    app.save()
+    with _editing_app(args) as app:  # locked from read to write: parallel adds all stay
+        account = app.add_uri(uri)
     print(f"added {account.label} ({account.kind}, {account.algorithm}, {account.digits} digits)")
 
 
 @_user_errors
 def _app_import(args: argparse.Namespace) -> None:
-    app = _open_app(args, create=True)
-    accounts = app.import_migration(_uri_or_png(args.source))
-    app.save()
+    source = _uri_or_png(args.source)
+    with _editing_app(args) as app:
+        accounts = app.import_migration(source)
     print(f"imported {len(accounts)} accounts: {', '.join(a.label for a in accounts)}")
 
 
@@ -303,7 +327,7 @@ def _demo(args: argparse.Namespace) -> None:
         tokens = factory.mint(3)
         psk = os.urandom(PSK_BYTES)
         factory.write_pskc(tokens, workdir / PSKC_FILE, psk=psk)
-        keys = inspect_pskc(workdir / PSKC_FILE, psk=psk)
+        keys = _verified_pskc(workdir / PSKC_FILE, psk=psk, password=None)
         print("Hardware TOTP tokens: a batch of 3, each with its own crystal drift")
         for token in tokens:
             token.save(workdir / f"{token.serial}{TOKEN_FILE_SUFFIX}")
@@ -354,7 +378,7 @@ def register(groups: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     mint.add_argument("--count", type=_bounded_int(1, MAX_BATCH), required=True)
     mint.add_argument("--prefix", default="GAHT", help="serial prefix (default GAHT)")
     mint.add_argument("--out", type=Path, required=True, metavar="DIR")
-    _add_key_options(mint)
+    add_pskc_key_options(mint)
     mint.add_argument("--drift-ppm", type=_ppm, metavar="X", help="force every token's drift")
     mint.add_argument("--algorithm", type=_algorithm, default="SHA1")
     mint.add_argument("--digits", type=_digits, default=6)
@@ -379,7 +403,7 @@ def register(groups: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
 
     pskc = commands.add_parser("pskc", help="open and check a PSKC seed file (no seeds shown)")
     pskc.add_argument("file", type=Path, metavar="FILE")
-    _add_key_options(pskc)
+    add_pskc_key_options(pskc)
     pskc.set_defaults(handler=_pskc)
 
     code = commands.add_parser("code", help="one TOTP code (HOTP with --counter)")

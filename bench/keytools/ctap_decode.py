@@ -4,9 +4,10 @@ Vendor commands (outside CTAP 2.1's command table) have no public layout and may
 material (backup, provisioning): their bodies are shown only as `<redacted N bytes>`.
 
 A summary names the command (or status) and its fields with the CTAP 2.1 parameter names;
-byte strings are shown as short hex, secrets (see `redact`) as `<redacted N bytes>`, and an
-authenticatorData is decoded (rpIdHash, flags, counter, credential id, extension outputs)
-rather than dumped. Malformed CBOR is reported as such, never raised.
+byte strings are shown as short hex, secrets and fields without a name (see `redact`) as
+`<redacted N bytes>`, and an authenticatorData is decoded (rpIdHash, flags, counter,
+credential id, extension outputs) rather than dumped. Malformed CBOR is reported as such,
+never raised.
 """
 
 from __future__ import annotations
@@ -24,11 +25,12 @@ from tokenbench.bench.keytools.redact import (
     CREDENTIAL_MANAGEMENT_PRE,
     FIELD_NAMES,
     SECRET_FIELDS,
+    SUBCOMMAND_PARAM_NAMES,
     redact_extensions,
     redacted,
 )
 from tokenbench.bench.report_records import CTAP2_COMMANDS, U2F_INSTRUCTIONS
-from tokenbench.emulators.ctap.constants import CredMgmtSub, CtapCommand, U2fIns
+from tokenbench.emulators.ctap.constants import CredMgmtSub, U2fIns
 
 # Display names in the spec's spelling; the numbers come from the named constants.
 CLIENT_PIN_SUBCOMMANDS: dict[int, str] = {
@@ -50,6 +52,7 @@ CREDENTIAL_MANAGEMENT_SUBCOMMANDS: dict[int, str] = {
     CredMgmtSub.DELETE_CREDENTIAL: "deleteCredential",
     CredMgmtSub.UPDATE_USER_INFORMATION: "updateUserInformation",
 }
+CREDENTIAL_MANAGEMENTS = (CREDENTIAL_MANAGEMENT, CREDENTIAL_MANAGEMENT_PRE)
 HEX_SHOWN = 16  # bytes of a byte string shown before "..."
 
 
@@ -91,17 +94,25 @@ def _named_fields(command: int, direction: str, body: dict[Any, Any]) -> dict[st
     names = FIELD_NAMES.get((command, direction), {})
     fields: dict[str, Any] = {}
     for key, value in body.items():
-        name = names.get(key, str(key)) if isinstance(key, int) else str(key)
-        if name in SECRET_FIELDS:
+        name = names.get(key) if isinstance(key, int) else None
+        if name is None:  # not in the spec's table for this message: not known to be public
+            fields[str(key)] = redacted(value)
+        elif name in SECRET_FIELDS:
             fields[name] = redacted(value)
         elif name == "extensions" or name == "unsignedExtensionOutputs":
             fields[name] = _plain(redact_extensions(value))
         elif name == "authData" and isinstance(value, bytes):
             fields[name] = _auth_data(value)
-        elif name == "subCommand" and command == CLIENT_PIN:
+        elif name == "subCommand" and isinstance(value, int) and command == CLIENT_PIN:
             fields[name] = CLIENT_PIN_SUBCOMMANDS.get(value, value)
-        elif name == "subCommand" and command in (CREDENTIAL_MANAGEMENT, CREDENTIAL_MANAGEMENT_PRE):
+        elif name == "subCommand" and isinstance(value, int) and command in CREDENTIAL_MANAGEMENTS:
             fields[name] = CREDENTIAL_MANAGEMENT_SUBCOMMANDS.get(value, value)
+        elif name == "subCommandParams" and isinstance(value, dict):
+            params = SUBCOMMAND_PARAM_NAMES.get(command, {})
+            fields[name] = {
+                params[k] if k in params else str(k): _plain(v) if k in params else redacted(v)
+                for k, v in value.items()
+            }
         elif name == "attStmt" and isinstance(value, dict):
             fields[name] = {str(k): _plain(v) for k, v in value.items() if k != "x5c"}
             if "x5c" in value:
@@ -133,8 +144,6 @@ def _add_body(summary: dict[str, Any], command: int | None, direction: str, data
     body, problem = _cbor_map(data)
     if problem:
         summary["error"] = problem
-    elif body and command == CtapCommand.GET_INFO:  # public, shown with numeric keys
-        summary["fields"] = _plain(body)
     elif body:
         summary["fields"] = _named_fields(command, direction, body)
 

@@ -3,7 +3,9 @@
 A trace must be shareable: it may show what a client asked and what the key answered, but
 never a PIN (or anything from which one can be brute-forced), a token, an hmac-secret salt or
 output, a credBlob, a largeBlobKey or large-blob contents. Lists are per command and per
-direction, taken from CTAP 2.1 §6 parameter tables; a field that is not named here is shown.
+direction, taken from CTAP 2.1 §6 parameter tables (CTAP 2.2 additions where a key sends
+them). A field that is not named here (a vendor's, a newer version's) is not shown either: only
+its size, since nobody has said it is public.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ from tokenbench.emulators.ctap.constants import CtapCommand
 
 MAKE_CREDENTIAL = CtapCommand.MAKE_CREDENTIAL
 GET_ASSERTION = CtapCommand.GET_ASSERTION
+GET_INFO = CtapCommand.GET_INFO
+GET_NEXT_ASSERTION = CtapCommand.GET_NEXT_ASSERTION
 CLIENT_PIN = CtapCommand.CLIENT_PIN
 BIO_ENROLLMENT = CtapCommand.BIO_ENROLLMENT
 CREDENTIAL_MANAGEMENT = CtapCommand.CREDENTIAL_MANAGEMENT
@@ -61,6 +65,30 @@ FIELD_NAMES: dict[tuple[int, str], dict[int, str]] = {
         5: "numberOfCredentials",
         6: "userSelected",
         7: "largeBlobKey",
+        8: "unsignedExtensionOutputs",
+    },
+    (GET_INFO, "response"): {
+        1: "versions",
+        2: "extensions",
+        3: "aaguid",
+        4: "options",
+        5: "maxMsgSize",
+        6: "pinUvAuthProtocols",
+        7: "maxCredentialCountInList",
+        8: "maxCredentialIdLength",
+        9: "transports",
+        10: "algorithms",
+        11: "maxSerializedLargeBlobArray",
+        12: "forcePINChange",
+        13: "minPINLength",
+        14: "firmwareVersion",
+        15: "maxCredBlobLength",
+        16: "maxRPIDsForSetMinPINLength",
+        17: "preferredPlatformUvAttempts",
+        18: "uvModality",
+        19: "certifications",
+        20: "remainingDiscoverableCredentials",
+        21: "vendorPrototypeConfigCommands",
     },
     (CLIENT_PIN, "request"): {
         1: "pinUvAuthProtocol",
@@ -121,7 +149,27 @@ FIELD_NAMES: dict[tuple[int, str], dict[int, str]] = {
         4: "pinUvAuthProtocol",
         5: "pinUvAuthParam",
     },
+    (BIO_ENROLLMENT, "response"): {
+        1: "modality",
+        2: "fingerprintKind",
+        3: "maxCaptureSamplesRequiredForEnroll",
+        4: "templateId",
+        5: "lastEnrollSampleStatus",
+        6: "remainingSamples",
+        7: "templateInfos",
+        8: "maxTemplateFriendlyName",
+    },
 }
+# The subCommandParams maps (§6.5, §6.7, §6.11), named the same way.
+SUBCOMMAND_PARAM_NAMES: dict[int, dict[int, str]] = {
+    CREDENTIAL_MANAGEMENT: {1: "rpIDHash", 2: "credentialID", 3: "user"},
+    BIO_ENROLLMENT: {1: "templateId", 2: "templateFriendlyName", 3: "timeoutMilliseconds"},
+    CONFIG: {1: "newMinPINLength", 2: "minPinLengthRPIDs", 3: "forceChangePin"},
+}
+SUBCOMMAND_PARAM_NAMES[CREDENTIAL_MANAGEMENT_PRE] = SUBCOMMAND_PARAM_NAMES[CREDENTIAL_MANAGEMENT]
+SUBCOMMAND_PARAM_NAMES[BIO_ENROLLMENT_PRE] = SUBCOMMAND_PARAM_NAMES[BIO_ENROLLMENT]
+# getNextAssertion has no parameters; its responses are getAssertion's (§6.3).
+FIELD_NAMES[(GET_NEXT_ASSERTION, "response")] = FIELD_NAMES[(GET_ASSERTION, "response")]
 for _direction in ("request", "response"):  # the preview commands share the final layouts
     for _preview, _final in (
         (CREDENTIAL_MANAGEMENT_PRE, CREDENTIAL_MANAGEMENT),
@@ -142,8 +190,9 @@ SECRET_FIELDS = frozenset(
         "config",  # large-blob contents
     }
 )
-# Extensions whose inputs or outputs carry secrets (salts, outputs, stored blobs).
-SECRET_EXTENSIONS = frozenset({"hmac-secret", "hmac-secret-mc", "credBlob", "largeBlobKey"})
+# Extensions whose inputs and outputs are public; any other extension (hmac-secret's salts and
+# outputs, credBlob, largeBlobKey, a vendor's) shows only the `true` that asks for it.
+PUBLIC_EXTENSIONS = frozenset({"credProtect", "credProps", "minPinLength", "thirdPartyPayment"})
 
 
 def redacted(value: Any) -> str:
@@ -171,5 +220,5 @@ def redact_extensions(extensions: Any) -> Any:
 
 
 def _secret_extension(name: Any, value: Any) -> bool:
-    """A secret-bearing extension, unless its value is just the `true` that asks for it."""
-    return name in SECRET_EXTENSIONS and not isinstance(value, bool)
+    """Not known to be public, unless its value is just the `true` that asks for it."""
+    return name not in PUBLIC_EXTENSIONS and not isinstance(value, bool)

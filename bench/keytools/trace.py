@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import sys
 import threading
 from collections.abc import Callable
@@ -41,6 +40,7 @@ from tokenbench.bench.keytools.ctap_decode import (
 )
 from tokenbench.emulators.clock import Clock, MonotonicClock
 from tokenbench.emulators.ctap.transaction import KeepaliveStatus, Transaction
+from tokenbench.emulators.private_file import write_private_file
 from tokenbench.emulators.transport.ctaphid import (
     CONT_HEADER_SIZE,
     INIT_HEADER_SIZE,
@@ -131,10 +131,9 @@ class TraceLog:
         """
         if self.path is None:
             return
-        tmp = self.path.with_name(self.path.name + ".tmp")
-        try:
-            tmp.write_text(json.dumps(self.records, indent=1) + "\n")
-            os.replace(tmp, self.path)
+        text = json.dumps(self.records, indent=1) + "\n"
+        try:  # a random O_EXCL temporary name: a planted symlink is never followed; mode 0600
+            write_private_file(self.path, text.encode(), make_parents=False)
         except OSError as exc:
             if raise_errors:
                 raise

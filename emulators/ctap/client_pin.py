@@ -25,6 +25,7 @@ from tokenbench.emulators.ctap.errors import CtapError
 from tokenbench.emulators.ctap.misbehaviour import CoreFaults
 from tokenbench.emulators.ctap.pin_protocols import PinProtocolOne, make_protocol
 from tokenbench.emulators.ctap.request import CborMap, Members, Response
+from tokenbench.emulators.ctap.state_fields import bool_field, int_field
 
 DEFAULT_MIN_PIN_LENGTH = 4
 PIN_RETRIES_MAX = 8
@@ -250,22 +251,19 @@ class PinState:
         }
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> PinState:
-        """Inverse of `to_dict`; ValueError/TypeError on a corrupt record."""
+    def from_dict(cls, data: Mapping[str, Any]) -> PinState:
+        """Inverse of `to_dict`; ValueError/TypeError on a corrupt record (see state_fields)."""
         raw_hash = data.get("pin_hash")
         hash_bytes = bytes.fromhex(raw_hash) if raw_hash is not None else None
         if hash_bytes is not None and len(hash_bytes) != PIN_HASH_LENGTH:
             raise ValueError("stored PIN hash has the wrong length")
-        state = cls(
+        return cls(
             pin_hash=hash_bytes,
-            pin_length=int(data.get("pin_length", 0)),
-            retries=int(data.get("retries", PIN_RETRIES_MAX)),
-            min_pin_length=int(data.get("min_pin_length", DEFAULT_MIN_PIN_LENGTH)),
-            force_pin_change=bool(data.get("force_pin_change", False)),
+            pin_length=int_field(data, "pin_length", 0, 0, MAX_PIN_BYTES),
+            retries=int_field(data, "retries", PIN_RETRIES_MAX, 0, PIN_RETRIES_MAX),
+            min_pin_length=int_field(data, "min_pin_length", DEFAULT_MIN_PIN_LENGTH, low=1),
+            force_pin_change=bool_field(data, "force_pin_change", False),
         )
-        if not 0 <= state.retries <= PIN_RETRIES_MAX or state.min_pin_length < 1:
-            raise ValueError("stored PIN counters out of range")
-        return state
 
 
 class ClientPin:

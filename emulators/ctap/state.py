@@ -26,11 +26,22 @@ from tokenbench.emulators.ctap.client_pin import PinState
 from tokenbench.emulators.ctap.credentials import counter_key
 from tokenbench.emulators.ctap.errors import StateError
 from tokenbench.emulators.ctap.randomness import Rng
+from tokenbench.emulators.ctap.state_fields import (
+    bool_field,
+    checked_int,
+    int_field,
+    list_field,
+    mapping_field,
+    optional_str_field,
+    str_field,
+)
 from tokenbench.emulators.private_file import write_private_file
 
 STATE_FORMAT = "tokenbench-ctap-state"
 STATE_VERSION = 1
 DEFAULT_COUNTER_BLOCK = 256
+COUNTER_MAX = 0xFFFFFFFF  # signature counters are 32 bits
+CRED_PROTECT_LEVELS = (1, 3)  # userVerificationOptional .. userVerificationRequired
 MAX_STATE_BYTES = 16 * 1024 * 1024
 
 
@@ -129,20 +140,23 @@ class ResidentCredential:
         return out
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> ResidentCredential:
+    def from_dict(cls, d: object) -> ResidentCredential:
+        """Inverse of `to_dict`; ValueError/TypeError/KeyError on a corrupt record."""
+        if not isinstance(d, dict):
+            raise ValueError("a resident credential is not an object")
         return cls(
             id=unb64(d["id"]),
-            rp_id=str(d["rp_id"]),
+            rp_id=str_field(d, "rp_id"),
             user_id=unb64(d["user_id"]),
-            created=int(d["created"]),
-            rp_name=d.get("rp_name"),
-            user_name=d.get("user_name"),
-            user_display_name=d.get("user_display_name"),
-            alg=int(d.get("alg", -7)),
-            cred_protect=int(d.get("cred_protect", 1)),
+            created=checked_int(d["created"], "created", low=0),
+            rp_name=optional_str_field(d, "rp_name"),
+            user_name=optional_str_field(d, "user_name"),
+            user_display_name=optional_str_field(d, "user_display_name"),
+            alg=int_field(d, "alg", -7),
+            cred_protect=int_field(d, "cred_protect", 1, *CRED_PROTECT_LEVELS),
             cred_blob=unb64(d["cred_blob"]) if "cred_blob" in d else None,
             large_blob_key=unb64(d["large_blob_key"]) if "large_blob_key" in d else None,
-            hmac_secret=bool(d.get("hmac_secret", False)),
+            hmac_secret=bool_field(d, "hmac_secret", False),
         )
 
 
@@ -180,9 +194,14 @@ class KeyState:
 
     @classmethod
     def from_json(cls, data: bytes) -> KeyState:
+        """The state in `data`; anything else, however malformed, is one-line `StateError`.
+
+        ValueError covers integers past Python's digit limit and RecursionError deep nesting,
+        both raised by `json.loads` itself; numbers are range-checked field by field.
+        """
         try:
             doc = json.loads(data.decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        except (ValueError, RecursionError) as e:  # JSONDecodeError and UnicodeDecodeError too
             raise StateError(f"key state is not valid JSON ({e.__class__.__name__})") from None
         if not isinstance(doc, dict) or doc.get("format") != STATE_FORMAT:
             raise StateError("file is not a tokenbench security-key state")
@@ -195,23 +214,29 @@ class KeyState:
             secret = unb64(doc["master_secret"])
             if len(secret) != 32:
                 raise ValueError("master secret length")
-            counters = {str(k): int(v) for k, v in dict(doc.get("counters", {})).items()}
-            if any(v < 0 or v > 0xFFFFFFFF for v in counters.values()):
-                raise ValueError("counter out of range")
+            counters = {
+                str(k): checked_int(v, "counter", 0, COUNTER_MAX)
+                for k, v in mapping_field(doc, "counters").items()
+            }
+            rp_ids = list_field(doc, "min_pin_length_rp_ids")
+            if not all(isinstance(x, str) for x in rp_ids):
+                raise ValueError("min_pin_length_rp_ids holds a non-string")
             blob = doc.get("large_blob")
             return cls(
                 master_secret=secret,
                 counters=counters,
-                residents=[ResidentCredential.from_dict(r) for r in doc.get("residents", [])],
-                pin=PinState.from_dict(dict(doc.get("pin", {}))),
-                always_uv=bool(doc.get("always_uv", False)),
-                enterprise_attestation=bool(doc.get("enterprise_attestation", False)),
-                min_pin_length_rp_ids=[str(x) for x in doc.get("min_pin_length_rp_ids", [])],
+                residents=[ResidentCredential.from_dict(r) for r in list_field(doc, "residents")],
+                pin=PinState.from_dict(mapping_field(doc, "pin")),
+                always_uv=bool_field(doc, "always_uv", False),
+                enterprise_attestation=bool_field(doc, "enterprise_attestation", False),
+                min_pin_length_rp_ids=list(rp_ids),
                 large_blob=unb64(blob) if blob is not None else None,
-                next_created=int(doc.get("next_created", 1)),
-                counter_block=max(1, int(doc.get("counter_block", DEFAULT_COUNTER_BLOCK))),
+                next_created=int_field(doc, "next_created", 1, low=0),
+                counter_block=max(
+                    1, int_field(doc, "counter_block", DEFAULT_COUNTER_BLOCK, high=COUNTER_MAX)
+                ),
             )
-        except (KeyError, TypeError, ValueError, AttributeError) as e:
+        except (KeyError, TypeError, ValueError, AttributeError, RecursionError) as e:
             raise StateError(f"key state is corrupt ({e.__class__.__name__}: {e})") from None
 
 

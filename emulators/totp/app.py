@@ -4,18 +4,21 @@ Accounts come in as otpauth:// URIs, QR code PNGs, raw Base32 seeds, or a Google
 migration export, and go out as a migration export. Adding an account whose label
 (`Issuer:account`) is already there replaces it, as re-scanning a re-issued QR code should.
 The account file holds the secrets in clear (as a phone's app storage does), so it is written
-atomically with mode 0600.
+atomically with mode 0600; `VirtualTotpApp.editing` holds a lock from reading it to writing it,
+so parallel `totp app add` runs each keep their account.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from tokenbench.emulators.clock import Clock
+from tokenbench.emulators.private_file import PRIVATE_DIR_MODE, locked
 from tokenbench.emulators.totp.errors import AppFileError, OtpauthError, TotpError
 from tokenbench.emulators.totp.migration import build_migration_uri, parse_migration_uri
 from tokenbench.emulators.totp.otp import (
@@ -203,3 +206,22 @@ class VirtualTotpApp:
         for entry in entries:
             app.add(_account_from_json(entry, str(path)))
         return app
+
+    @classmethod
+    @contextlib.contextmanager
+    def editing(
+        cls, path: str | os.PathLike[str], clock: Clock, *, create: bool = True
+    ) -> Iterator[VirtualTotpApp]:
+        """The app in `path`, loaded under the file's lock and saved (still locked) if the block
+        ends without an exception; a missing file is a new, empty app when `create` is set."""
+        target = Path(path)
+        with contextlib.ExitStack() as stack:
+            try:
+                target.parent.mkdir(mode=PRIVATE_DIR_MODE, parents=True, exist_ok=True)
+                stack.enter_context(locked(target))
+            except OSError as exc:
+                raise AppFileError(f"cannot lock {target}: {exc.strerror or exc}") from None
+            fresh = create and not target.exists()
+            app = cls(clock, target) if fresh else cls.load(target, clock)
+            yield app
+            app.save()

@@ -101,7 +101,11 @@ class PskcKeyInfo:
 def inspect_pskc(
     path: str | os.PathLike[str], *, psk: bytes | None = None, password: str | None = None
 ) -> list[PskcKeyInfo]:
-    """Open a PSKC file, decrypt and MAC-check every key; describe the keys (no secrets)."""
+    """Open a PSKC file, decrypt every key; describe the keys (no secrets).
+
+    python-pskc checks a ValueMAC only where one is present: this is not the tamper check.
+    That is `tokenbench.verifier.pskc_integrity`, which `totp pskc` and the import run.
+    """
     if not os.path.isfile(path):
         raise PskcError(f"no such PSKC file: {path}")
     try:

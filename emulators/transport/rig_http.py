@@ -5,12 +5,13 @@ its touch sensor, and take orders as plain HTTP GETs (python-fido2's device test
 with `--controller URL --pico-port N`). `RigHttpServer` answers the same requests for an
 emulated key, so such a suite runs unattended against it:
 
-    GET /                    200, a one-line description (the suite's reachability check)
-    GET /usb<N>/power/off    the key is unplugged (or the card leaves the reader's field)
-    GET /usb<N>/power/on     the key is plugged back in (the card re-enters the field)
-    GET /usb<N>/touch/on     the button is pressed and held: presence requests are approved
-    GET /usb<N>/touch/off    the button is let go: presence requests wait for the next press
-    anything else            404 (an unknown path), 501 (a method other than GET)
+    GET /<token>/                  200, a one-line description (the suite's reachability check)
+    GET /<token>/usb<N>/power/off  the key is unplugged (or the card leaves the reader's field)
+    GET /<token>/usb<N>/power/on   the key is plugged back in (the card re-enters the field)
+    GET /<token>/usb<N>/touch/on   the button is pressed and held: presence is approved
+    GET /<token>/usb<N>/touch/off  the button is let go: presence waits for the next press
+    anything else                  404 (an unknown path, a wrong or missing token), 501 (a
+                                   method other than GET)
 A request is answered once the action is done (200 "ok"); an action that fails is answered
 500 with a one-line reason. Actions run one at a time (a power-on finishes before a touch
 starts). <N> is any port number unless the server is given one.
@@ -23,11 +24,17 @@ The server knows nothing of transports. It calls the two functions of `RigAction
 
 A vpcd card's actions are `tokenbench.emulators.transport.vpcd.CardControl.rig_actions()`;
 a HID transport supplies its own. Touch needs a key with a button (`EmulatedKey.hold`, presence
-"button"). Loopback-only binding is the caller's policy (`key emulate --allow-remote`).
+"button").
+
+The rig can touch and power-cycle the key, the same power as the key's control channel
+(`tokenbench.emulators.transport.control`), so it gets the same guard: it binds loopback only
+(`ControlError` otherwise, whatever `--allow-remote` says), and every path starts with a secret
+token, so the controller URL to pass as `--controller` is `url` (http://HOST:PORT/<token>).
 """
 
 from __future__ import annotations
 
+import hmac
 import logging
 import re
 import threading
@@ -35,6 +42,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from tokenbench.emulators.transport.control import new_token, require_loopback
 
 log = logging.getLogger(__name__)
 
@@ -69,10 +78,13 @@ class _RigHandler(BaseHTTPRequestHandler):
     server: _RigHttpd
 
     def do_GET(self) -> None:
-        path = self.path.split("?", 1)[0]
+        token, _, rest = self.path.split("?", 1)[0].removeprefix("/").partition("/")
+        path = "/" + rest
         action = route(self.server.actions, path, self.server.usb_port)
+        if not hmac.compare_digest(token.encode(), self.server.token.encode()):
+            action = None
         if action is None:
-            self._reply(HTTPStatus.NOT_FOUND, f"no such rig path: {self.path[:80]}\n")
+            self._reply(HTTPStatus.NOT_FOUND, f"no such rig path: {path[:80]}\n")
             return
         try:
             with self.server.one_at_a_time:
@@ -98,25 +110,40 @@ class _RigHandler(BaseHTTPRequestHandler):
 class _RigHttpd(ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self, address: Address, actions: RigActions, usb_port: int | None) -> None:
+    def __init__(
+        self, address: Address, actions: RigActions, usb_port: int | None, token: str
+    ) -> None:
         self.actions = actions
         self.usb_port = usb_port
+        self.token = token
         self.one_at_a_time = threading.Lock()
         super().__init__(address, _RigHandler)
 
 
 class RigHttpServer:
-    """The rig controller of one key, answering on a background thread until `close()`."""
+    """The rig controller of one key, answering on a background thread until `close()`.
 
-    def __init__(self, actions: RigActions, address: Address, usb_port: int | None = None) -> None:
-        self._httpd = _RigHttpd(address, actions, usb_port)
+    `token` is the secret every path starts with (a fresh one unless given).
+    """
+
+    def __init__(
+        self,
+        actions: RigActions,
+        address: Address,
+        usb_port: int | None = None,
+        token: str | None = None,
+    ) -> None:
+        require_loopback("rig controller", address[0])
+        self.token = token or new_token()
+        self._httpd = _RigHttpd(address, actions, usb_port, self.token)
         host, port = self._httpd.server_address[:2]
         self.address: Address = (str(host), int(port))
         self._thread: threading.Thread | None = None
 
     @property
     def url(self) -> str:
-        return f"http://{self.address[0]}:{self.address[1]}"
+        """The controller URL, token included: what a suite's `--controller` takes."""
+        return f"http://{self.address[0]}:{self.address[1]}/{self.token}"
 
     def start(self) -> RigHttpServer:
         self._thread = threading.Thread(

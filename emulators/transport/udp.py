@@ -5,8 +5,12 @@ UDP 127.0.0.1:8111 and sends every reply to 127.0.0.1:7112; a datagram is one ra
 CTAPHID report with no report-ID byte.
 
 Control channel (`emulators.transport.control`): a second UDP socket, by default on the HID
-port + 1 (8112), taking touch/decline/replug/power-cycle/wink/status datagrams. The bench's
-`udp:HOST:PORT` target uses `UdpControlClient` to touch or re-plug the key.
+port + 1 (8112) of 127.0.0.1 (always loopback, even when the HID socket is exposed), taking
+touch/decline/replug/power-cycle/wink/status datagrams that carry the key's owner-only token.
+The bench's `udp:HOST:PORT` target uses `UdpControlClient` to touch or re-plug the key.
+The HID socket itself follows the simulator convention: any local process may talk CTAP to it,
+as to the reference simulators (a key behind uhid or USB/IP gets the kernel's device
+permissions instead).
 """
 
 from __future__ import annotations
@@ -73,8 +77,11 @@ def parse_address(text: str, default_host: str = DEFAULT_HOST, default_port: int
 
 
 def default_control_address(bind: Address) -> Address:
-    """The control socket sits next to the HID socket (a free port if the HID one is free)."""
-    return bind[0], bind[1] + CONTROL_PORT_OFFSET if bind[1] else 0
+    """The control socket: loopback, next to the HID port (a free port if the HID one is free).
+
+    Loopback whatever the HID host is: the control channel never leaves this machine.
+    """
+    return DEFAULT_HOST, bind[1] + CONTROL_PORT_OFFSET if bind[1] else 0
 
 
 class SocketBindError(OSError):
@@ -118,7 +125,7 @@ class UdpKeyServer:
         try:
             _bind_as("HID", bind, lambda: self._hid.bind(bind))
             self._control = _bind_as("control", control, lambda: ControlSocket(key, control))
-        except OSError:
+        except BaseException:  # a bind error, or a ControlError (not loopback, no token dir)
             self._hid.close()
             raise
         self.address: Address = self._hid.getsockname()

@@ -12,8 +12,12 @@ problem is one line on stderr and status 1.
 and power-cycles the key, power on plugs a new one in, touch holds its button), e.g. for
 python-fido2's device suite from its sdist:
 
-    .venv/bin/python scripts/umockdev/with_emulated_key.py --rig-http 127.0.0.1:8800 -- \
-        .venv/bin/python -m pytest fido2-2.2.1/tests/device --controller http://127.0.0.1:8800
+    .venv/bin/python scripts/umockdev/with_emulated_key.py --rig-http 127.0.0.1:8800 -- sh -c \
+        '.venv/bin/python -m pytest fido2-2.2.1/tests/device --controller "$TOKENBENCH_RIG_URL"'
+
+The rig's URL carries a fresh secret token (the rig can touch and power-cycle the key, so only
+whoever the command hands it to may); the command gets it in $TOKENBENCH_RIG_URL, never on a
+command line others can read. The rig binds loopback only.
 """
 
 from __future__ import annotations
@@ -32,6 +36,8 @@ from tokenbench.emulators.transport.umockdev_hidraw import (
     UmockdevUnavailable,
     attach_umockdev,
 )
+
+RIG_URL_VARIABLE = "TOKENBENCH_RIG_URL"
 
 
 def parse(argv: list[str]) -> argparse.Namespace:
@@ -72,8 +78,8 @@ def main(argv: list[str]) -> int:
         return 1
     with key:
         try:
-            with attach_umockdev(key) as node, serve_rig(node, key, rig_address):
-                return run_command(args.command, node)
+            with attach_umockdev(key) as node, serve_rig(node, key, rig_address) as rig_url:
+                return run_command(args.command, node, rig_url)
         except (UmockdevUnavailable, SetupError) as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 1
@@ -89,9 +95,12 @@ def rig_address_of(text: str | None) -> tuple[str, int] | None:
     return address
 
 
-def run_command(command: list[str], node: UmockdevHidraw) -> int:
+def run_command(command: list[str], node: UmockdevHidraw, rig_url: str | None) -> int:
+    env = node.client_env()
+    if rig_url is not None:
+        env[RIG_URL_VARIABLE] = rig_url
     try:
-        return subprocess.run(command, env=node.client_env()).returncode
+        return subprocess.run(command, env=env).returncode
     except OSError as exc:
         raise SetupError(f"cannot run {command[0]}: {exc.strerror}") from None
 
@@ -99,10 +108,10 @@ def run_command(command: list[str], node: UmockdevHidraw) -> int:
 @contextlib.contextmanager
 def serve_rig(
     node: UmockdevHidraw, key: EmulatedKey, address: tuple[str, int] | None
-) -> Iterator[None]:
-    """The rig controller for the command's lifetime (nothing without --rig-http)."""
+) -> Iterator[str | None]:
+    """The rig controller for the command's lifetime, yielding its URL (None without one)."""
     if address is None:
-        yield
+        yield None
         return
     try:
         rig = RigHttpServer(node.rig_actions(key), address).start()
@@ -111,7 +120,7 @@ def serve_rig(
             f"cannot serve the rig on {address[0]}:{address[1]}: {exc.strerror}"
         ) from None
     try:
-        yield
+        yield rig.url
     finally:
         rig.close()
 

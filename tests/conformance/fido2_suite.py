@@ -20,6 +20,7 @@ import hashlib
 import json
 import os
 import re
+import secrets
 import subprocess
 import sys
 import tarfile
@@ -249,12 +250,24 @@ def _text(data: bytes | str | None) -> str:
     return data.decode(errors="replace") if isinstance(data, bytes) else data or ""
 
 
-def nfc_target(profile: str, faults: Sequence[str], rig_port: int) -> list[str]:
+def rig_token(workdir: Path) -> tuple[Path, str]:
+    """A fresh rig token in a 0600 file of `workdir`: the file goes to `key emulate
+    --rig-token-file`, the token into the `--controller` URL (the rig answers no other)."""
+    token = secrets.token_urlsafe(24)
+    path = workdir / "rig.token"
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "w") as file:
+        file.write(token)
+    return path, token
+
+
+def nfc_target(profile: str, faults: Sequence[str], rig_port: int, token_file: Path) -> list[str]:
     """The command prefix that gives the suite a private pcscd with the emulated card in
     `Virtual PCD 00 00` and the card's rig controller on 127.0.0.1:`rig_port` (both inside
-    the private network namespace, so fixed ports never collide)."""
+    the private network namespace, so fixed ports never collide), its token in `token_file`."""
     script = PROJECT / "scripts" / "pcsc" / "with-emulated-card.sh"
     emulate = ["--profile", profile, "--rig-http", f"127.0.0.1:{rig_port}"]
+    emulate += ["--rig-token-file", str(token_file)]
     for fault in faults:
         emulate += ["--fault", fault]
     return [str(script), *emulate, "--"]

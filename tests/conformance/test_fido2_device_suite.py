@@ -21,7 +21,14 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
-from conformance.fido2_suite import Allowance, SuiteRun, assert_clean, nfc_target, run_suite
+from conformance.fido2_suite import (
+    Allowance,
+    SuiteRun,
+    assert_clean,
+    nfc_target,
+    rig_token,
+    run_suite,
+)
 
 from tokenbench.emulators.ctap.profiles import get_profile
 
@@ -45,12 +52,14 @@ def nfc_rig() -> None:
 def run_over_nfc(
     suite: Path, profile: str, faults: Sequence[str], rows: list[Allowance], workdir: Path
 ) -> SuiteRun:
-    args = ["--reader", READER, "--controller", f"http://127.0.0.1:{RIG_PORT}"]
+    token_file, token = rig_token(workdir)
+    args = ["--reader", READER, "--controller", f"http://127.0.0.1:{RIG_PORT}/{token}"]
     args += ["--pico-port", USB_PORT]
     # A profile's vendor-facilitated enterprise-attestation RP ID lets test_ep_vendor run.
     args += [f"--ep-rp-id={rp_id}" for rp_id in get_profile(profile).enterprise_rp_ids[:1]]
     expected = [row for row in rows if row.outcome == "xfail"]
-    run = run_suite(suite, nfc_target(profile, faults, RIG_PORT), args, expected, workdir)
+    target = nfc_target(profile, faults, RIG_PORT, token_file)
+    run = run_suite(suite, target, args, expected, workdir)
     print(f"fido2 device suite, {profile} over {PATH}, faults {list(faults)}: {run.summary()}")
     return run
 

@@ -23,10 +23,17 @@ from tokenbench.bench.keytools.ctap_decode import (
     decode_u2f_request,
     decode_u2f_response,
 )
-from tokenbench.bench.keytools.redact import CLIENT_PIN, GET_ASSERTION, MAKE_CREDENTIAL
+from tokenbench.bench.keytools.redact import (
+    CLIENT_PIN,
+    FIELD_NAMES,
+    GET_ASSERTION,
+    MAKE_CREDENTIAL,
+)
 from tokenbench.bench.keytools.trace import frame_header
 from tokenbench.bench.keytools.usb_replay import Recording, parse_configuration
 from tokenbench.bench.keytools.usb_scan import FIDO_USAGE_PAGE, report_usage_page
+from tokenbench.bench.report_records import CTAP2_COMMANDS
+from tokenbench.emulators.ctap.constants import CtapCommand
 from tokenbench.emulators.transport.fido_hid import FIDO_REPORT_DESCRIPTOR
 
 DATA = Path(__file__).parent.parent / "data" / "usb"
@@ -172,3 +179,71 @@ def test_no_secret_field_content_reaches_a_summary(command: int, body: dict[int,
     for name, value in fields.items():
         if name in ("pinUvAuthParam", "newPinEnc", "pinHashEnc", "set"):
             assert value.startswith("<redacted ")
+
+
+def test_get_next_assertion_responses_are_named_like_get_assertion_ones() -> None:
+    key = bytes(range(32))
+    response = b"\x00" + cbor.encode({1: {"id": b"i", "type": "public-key"}, 5: 2, 7: key})
+    summary = decode_response(CtapCommand.GET_NEXT_ASSERTION, response)
+    assert summary["fields"]["largeBlobKey"] == "<redacted 32 bytes>"
+    assert summary["fields"]["numberOfCredentials"] == 2
+    assert key[:2].hex() not in json.dumps(summary)
+
+
+def test_get_info_fields_are_named() -> None:
+    response = b"\x00" + cbor.encode({1: ["FIDO_2_1"], 3: b"\x11" * 16, 14: 7})
+    fields = decode_response(CtapCommand.GET_INFO, response)["fields"]
+    assert fields == {"versions": ["FIDO_2_1"], "aaguid": "11" * 16, "firmwareVersion": 7}
+
+
+UNNAMED_VALUES = st.binary(min_size=8, max_size=40).filter(lambda b: len(set(b)) > 4)
+
+
+@given(
+    st.sampled_from(sorted(CTAP2_COMMANDS)),
+    st.sampled_from(["request", "response"]),
+    st.dictionaries(st.integers(-30, 300) | st.text(max_size=6), UNNAMED_VALUES, max_size=8),
+)
+def test_fields_without_a_name_show_only_their_size(
+    command: int, direction: str, body: dict[int | str, bytes]
+) -> None:
+    """Whatever a key or client sends under a key the spec does not name stays hidden."""
+    names = FIELD_NAMES.get((command, direction), {})
+    message = bytes((command if direction == "request" else 0,)) + cbor.encode(body)
+    if direction == "request":
+        summary = decode_request(message)
+    else:
+        summary = decode_response(command, message)
+    shown = json.dumps(summary)
+    named = [v.hex() for k, v in body.items() if isinstance(k, int) and k in names]
+    for key, value in body.items():
+        window = value[:4].hex()
+        if not (isinstance(key, int) and key in names) and not any(window in v for v in named):
+            assert window not in shown
+
+
+CBOR_VALUES = st.recursive(
+    st.booleans()
+    | st.integers(-(2**63), 2**64 - 1)
+    | st.binary(max_size=40)
+    | st.text(max_size=12),
+    lambda inner: (
+        st.lists(inner, max_size=4)
+        | st.dictionaries(st.integers(-5, 25) | st.text(max_size=8), inner, max_size=4)
+    ),
+    max_leaves=16,
+)
+
+
+@given(
+    st.sampled_from(sorted(CTAP2_COMMANDS)),
+    st.dictionaries(st.integers(0, 25), CBOR_VALUES, max_size=10),
+)
+def test_any_cbor_under_any_field_gives_a_printable_summary(
+    command: int, body: dict[int, object]
+) -> None:
+    """Wrong types under named fields (a map for a subCommand, bytes for options...) are shown
+    or redacted, never raised into the transport thread."""
+    encoded = cbor.encode(body)
+    json.dumps(decode_request(bytes((command,)) + encoded))
+    json.dumps(decode_response(command, b"\x00" + encoded))

@@ -275,6 +275,32 @@ def test_garbage_reports_never_break_the_trace(traced: Traced, reports: list[byt
     assert "FIDO_2_1" in Ctap2(traced.device).get_info().versions
 
 
+def test_large_blob_keys_in_get_next_assertion_responses_never_show(traced: Traced) -> None:
+    """Issue 14 #2: getNextAssertion answers carry largeBlobKey (key 7) like getAssertion's."""
+    ctap = Ctap2(traced.device)
+    for name in (b"user-a", b"user-b"):
+        ctap.make_credential(
+            b"h" * 32,
+            {"id": RP.id, "name": RP.name},
+            {"id": name, "name": name.decode()},
+            [{"type": "public-key", "alg": -7}],
+            extensions={"largeBlobKey": True},
+            options={"rk": True},
+        )
+    first = ctap.get_assertion(RP.id, b"g" * 32, extensions={"largeBlobKey": True})
+    assert first.number_of_credentials == 2
+    second = ctap.get_next_assertion()
+    keys = [first.large_blob_key, second.large_blob_key]
+    assert all(isinstance(key, bytes) and len(key) == 32 for key in keys)
+    text, log_text = traced.out.getvalue(), traced.log_path.read_text()
+    assert "getNextAssertion" in text
+    for key in keys:
+        for start in range(len(key) - 4):  # no 4-byte window of either key, anywhere
+            window = key[start : start + 4].hex()
+            assert window not in text and window not in log_text
+    assert traced.log_path.stat().st_mode & 0o777 == 0o600
+
+
 def test_u2f_messages_are_forwarded_and_decoded(traced: Traced) -> None:
     version = Ctap1(traced.device).get_version()
     assert version == "U2F_V2"

@@ -99,6 +99,8 @@ def test_emulate_vpcd_with_a_broken_framing_option(private_pcscd) -> None:
         (["--fault", "nonsense"], "unknown fault"),
         (["--rig-http", "127.0.0.1:8800", "--presence", "auto"], "--presence must be button"),
         (["--rig-http", "192.0.2.1:8800"], "not loopback"),
+        (["--rig-http", "0.0.0.0:8800", "--allow-remote"], "rig controller address 0.0.0.0"),
+        (["--rig-token-file", "/nonexistent"], "--rig-token-file applies to --rig-http only"),
     ],
 )
 def test_emulate_vpcd_bad_arguments_are_one_line(capsys, args: list[str], message: str) -> None:

@@ -27,6 +27,7 @@ from fido2.hid import STATUS
 from tokenbench.emulators.ctap.constants import IsoSw
 from tokenbench.emulators.ctap.faults import Fault
 from tokenbench.emulators.key import EmulatedKey, parse_emu_uri
+from tokenbench.emulators.transport.control import ControlError
 from tokenbench.emulators.transport.ctaphid import (
     BCNT_FIELD,
     BROADCAST_CID,
@@ -253,7 +254,7 @@ def _wait_for_status(control: UdpControlClient, process: subprocess.Popen[bytes]
     while time.monotonic() < deadline and process.poll() is None:
         try:
             return control.status()
-        except OSError:  # not listening yet
+        except (OSError, ControlError):  # not listening yet (or its token not yet written)
             time.sleep(0.1)
     raise AssertionError("the emulator never answered its control socket")
 

@@ -123,6 +123,23 @@ def test_a_failing_action_is_answered_500_in_one_line(
     assert body == "RuntimeError: the reader did not take the card back\n"
 
 
+@pytest.mark.parametrize("token", ["", "/wrong-token", "/usb1"])
+def test_a_request_without_the_token_is_not_found(
+    rig: RigHttpServer, recorder: Recorder, token: str
+) -> None:
+    """The rig touches and power-cycles the key: only who was given its URL may (issue 14)."""
+    base = f"http://{rig.address[0]}:{rig.address[1]}{token}"
+    for path in ("/", "/usb1/power/off", "/usb1/touch/on"):
+        assert get(base + path)[0] == 404
+    assert recorder.calls == []
+    assert rig.url.endswith("/" + rig.token) and len(rig.token) >= 32
+
+
+def test_the_rig_binds_loopback_only(recorder: Recorder) -> None:
+    with pytest.raises(RuntimeError, match="not loopback"):
+        RigHttpServer(RigActions(recorder.power, recorder.touch), ("0.0.0.0", 0))
+
+
 def test_only_get_is_served(rig: RigHttpServer, recorder: Recorder) -> None:
     assert get(rig.url + "/usb1/power/off", method="POST")[0] == 501
     assert recorder.calls == []

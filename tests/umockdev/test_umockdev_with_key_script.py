@@ -40,14 +40,18 @@ def test_setup_errors_are_one_line() -> None:
 
 
 RIG_CLIENT = """
-import json, sys, urllib.request
+import json, os, sys, urllib.error, urllib.request
 from fido2.hid import list_descriptors
-base = sys.argv[1]
-def get(path):
-    with urllib.request.urlopen(base + path, timeout=10) as reply:
-        return reply.status
+base = os.environ["TOKENBENCH_RIG_URL"]
+def get(path, base=base):
+    try:
+        with urllib.request.urlopen(base + path, timeout=10) as reply:
+            return reply.status
+    except urllib.error.HTTPError as error:
+        return error.code
+tokenless = "http://" + base.split("/")[2]
 seen = [[d.path for d in list_descriptors()]]
-statuses = [get("/"), get("/usb1/power/off")]
+statuses = [get("/usb1/power/off", tokenless), get("/"), get("/usb1/power/off")]
 seen.append([d.path for d in list_descriptors()])
 statuses.append(get("/usb1/power/on"))
 seen.append([d.path for d in list_descriptors()])
@@ -62,14 +66,14 @@ def free_port() -> int:
 
 
 def test_rig_http_switches_the_node_for_the_command() -> None:
-    """A command (like python-fido2's device suite) drives the key's rig over HTTP."""
+    """A command (like python-fido2's device suite) drives the key's rig over HTTP, given
+    the rig's URL with its token; the same request without the token is not found."""
     port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    done = run("--rig-http", f"127.0.0.1:{port}", "--", sys.executable, "-c", RIG_CLIENT, url)
+    done = run("--rig-http", f"127.0.0.1:{port}", "--", sys.executable, "-c", RIG_CLIENT)
     assert done.returncode == 0, done.stderr
     got = json.loads(done.stdout.splitlines()[-1])
-    assert got == {
-        "statuses": [200, 200, 200],
+    assert got == {  # without the token in $TOKENBENCH_RIG_URL: 404, and the key stays
+        "statuses": [404, 200, 200, 200],
         "seen": [["/dev/hidraw0"], [], ["/dev/hidraw1"]],
     }
 
