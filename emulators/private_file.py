@@ -9,7 +9,8 @@ caller asks for another (`mode=0o644` for a report others may read), new directo
 `durable=False` skips the two fsyncs (atomic against a crash of the process, not the machine).
 
 `locked(path)` serialises read-modify-write cycles on one file between processes (an flock on
-`.NAME.lock` next to it, opened without following symlinks).
+`.NAME.lock` next to it, opened without following symlinks); `claim(path)` takes a file for
+the life of a process (one emulator per key-state file).
 """
 
 from __future__ import annotations
@@ -62,13 +63,33 @@ def _fsync_directory(directory: Path) -> None:
         os.close(fd)
 
 
-@contextlib.contextmanager
-def locked(path: str | os.PathLike[str]) -> Iterator[None]:
-    """Hold an exclusive lock for `path` (its directory must exist) until the block ends."""
+class FileInUse(Exception):
+    """Another process holds the file (`claim`)."""
+
+
+def _lock_file(path: str | os.PathLike[str]) -> int:
     target = Path(path)
     lock_path = target.with_name(f".{target.name}.lock")
     flags = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
-    fd = os.open(lock_path, flags, PRIVATE_FILE_MODE)
+    return os.open(lock_path, flags, PRIVATE_FILE_MODE)
+
+
+def claim(path: str | os.PathLike[str]) -> int:
+    """Take `path` for this process until it exits (the kernel drops the flock then, even on
+    SIGKILL); FileInUse if another process has it. The returned descriptor must stay open."""
+    fd = _lock_file(path)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise FileInUse(str(path)) from None
+    return fd
+
+
+@contextlib.contextmanager
+def locked(path: str | os.PathLike[str]) -> Iterator[None]:
+    """Hold an exclusive lock for `path` (its directory must exist) until the block ends."""
+    fd = _lock_file(path)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         yield

@@ -202,9 +202,27 @@ def run(args: argparse.Namespace) -> int:
     return _run_udp(args)
 
 
+_STATE_CLAIMS: list[int] = []
+"""Lock descriptors on the key-state files this process serves: kept open until it exits."""
+
+
+def _claim_state(path: str) -> None:
+    """One emulator per state file: two would each save their own view over the other's."""
+    from tokenbench.emulators.private_file import FileInUse, claim
+
+    try:
+        _STATE_CLAIMS.append(claim(path))
+    except FileInUse:
+        raise UserError(f"key state {path} is in use by another emulator") from None
+    except OSError as exc:
+        raise UserError(f"cannot use key state {path}: {exc.strerror}") from None
+
+
 def _create_key(args: argparse.Namespace) -> EmulatedKey:
     from tokenbench.emulators.key import EmulatedKey
 
+    if args.state is not None:
+        _claim_state(args.state)
     try:
         key = EmulatedKey.create(
             profile=args.profile,

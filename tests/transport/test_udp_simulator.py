@@ -253,3 +253,38 @@ def test_cli_serves_python_fido2_and_stops_cleanly(tmp_path: Path, signum: int) 
     assert state.exists() and state.stat().st_size > 0
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
         sock.bind((LOOPBACK, port))  # the emulator released its port
+
+
+def start_emulator(state: Path) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [
+            sys.executable, "-m", "tokenbench.bench.cli", "key", "emulate",
+            "--udp", f"{LOOPBACK}:{free_port()}", "--reply-to", f"{LOOPBACK}:{free_port()}",
+            "--control", f"{LOOPBACK}:{free_port()}", "--state", str(state),
+        ],
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )  # fmt: skip
+
+
+def test_two_emulators_never_share_a_state_file(tmp_path: Path) -> None:
+    """A second `key emulate` on the same --state is refused (each would save its own view
+    over the other's); once the first is gone, even by SIGKILL, the file is free again."""
+    state = tmp_path / "key.json"
+    first = start_emulator(state)
+    try:
+        wait_for_line(first, "emulated key")
+        saved = state.read_bytes()
+        second = run_cli("--udp", f"{LOOPBACK}:{free_port()}", "--state", str(state))
+        assert _one_error_line(second).endswith(f"key state {state} is in use by another emulator")
+        assert state.read_bytes() == saved
+    finally:
+        first.kill()
+        first.wait()
+    third = start_emulator(state)
+    try:
+        wait_for_line(third, "emulated key")
+    finally:
+        third.kill()
+        third.wait()
