@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 from pathlib import Path
 
 import pytest
+from cli_capture import without_secret_warnings
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -23,9 +23,6 @@ from tokenbench.verifier.trust import TrustError
 
 # The warning for a secret given on the command line (tested in tests/bench/test_secret_input.py);
 # these tests pass made-up secrets that way for brevity, so it is set aside here.
-SECRET_ARGV_WARNING = re.compile(
-    r"tokenbench: warning: --[a-z-]+ on the command line is visible[^\n]*\n"
-)
 # fmt: off
 VOCABULARY = (
     "totp", "code", "press", "pskc", "app", "codes", "add", "import", "export", "mint",
@@ -70,7 +67,7 @@ def test_random_command_lines_end_in_one_line_or_success(
     except SystemExit as exit_:
         status = exit_.code if isinstance(exit_.code, int) else 2
     captured = capsys.readouterr()
-    captured = captured._replace(err=SECRET_ARGV_WARNING.sub("", captured.err))
+    captured = captured._replace(err=without_secret_warnings(captured.err))
     assert "Traceback" not in captured.err
     assert "internal error" not in captured.err, captured.err
     if status != 0:

@@ -14,8 +14,7 @@ from pathlib import Path
 
 import pskc
 import pytest
-
-from tokenbench.bench.cli import main
+from cli_capture import run_main
 
 PASSWORD = "hunter2-batch-pw"
 PSK_HEX = "00112233445566778899aabbccddeeff"
@@ -24,13 +23,7 @@ WARNING = "visible to other users in the process list; use "
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    capsys.readouterr()
-    try:
-        status = main(list(argv))
-    except SystemExit as exc:
-        status = exc.code if isinstance(exc.code, int) else 1
-    out, err = capsys.readouterr()
-    return status, out, err
+    return run_main(capsys, *argv, keep_warnings=True)
 
 
 def private_file(path: Path, text: str, mode: int = 0o600) -> str:

@@ -10,31 +10,25 @@ import hashlib
 import io
 import json
 import os
-import re
 from pathlib import Path
 
 import pytest
+from cli_capture import run_main
 from fido2.ctap2 import Ctap2
 from fido2.ctap2.pin import ClientPin
 from keytools_mds_blob import MdsTestSigner, entry
 
-from tokenbench.bench.cli import main
 from tokenbench.emulators.key import EmulatedKey
 
 PIN = "4711-otter"
 # The warning for a secret given on the command line (tested in tests/bench/test_secret_input.py);
 # these tests pass made-up secrets that way for brevity, so it is set aside here.
-SECRET_ARGV_WARNING = re.compile(
-    r"tokenbench: warning: --[a-z-]+ on the command line is visible[^\n]*\n"
-)
 DATA = Path(__file__).parent.parent / "data" / "usb"
 EMULATOR_AAGUID = "7b6e6b65-6e62-656e-6368-2d656d756c00"
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    code = main(list(argv))
-    captured = capsys.readouterr()
-    return code, captured.out, SECRET_ARGV_WARNING.sub("", captured.err)
+    return run_main(capsys, *argv)
 
 
 def one_line_error(err: str) -> str:

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-
-from tokenbench.bench.cli import main
+from cli_capture import run_main
 
 
 @pytest.fixture(autouse=True)
@@ -23,9 +21,6 @@ def _private_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 CliResult = tuple[int, str, str]
 # The warning for a secret given on the command line (tested in tests/bench/test_secret_input.py);
 # these tests pass made-up secrets that way for brevity, so it is set aside here.
-SECRET_ARGV_WARNING = re.compile(
-    r"tokenbench: warning: --[a-z-]+ on the command line is visible[^\n]*\n"
-)
 
 
 @pytest.fixture
@@ -33,13 +28,7 @@ def run_cli(capsys: pytest.CaptureFixture[str]) -> Callable[..., CliResult]:
     """Run `tokenbench ARGS...` in-process: (exit status, stdout, stderr)."""
 
     def run(*argv: str) -> CliResult:
-        capsys.readouterr()
-        try:
-            status = main(list(argv))
-        except SystemExit as exc:  # argparse usage errors
-            status = exc.code if isinstance(exc.code, int) else 1
-        out, err = capsys.readouterr()
-        return status, out, SECRET_ARGV_WARNING.sub("", err)
+        return run_main(capsys, *argv)
 
     return run
 

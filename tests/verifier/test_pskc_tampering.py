@@ -16,6 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from cli_capture import run_main
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -27,9 +28,6 @@ ATTACKER_SEED = b"attacker-knows-this!"
 SERIALS = ["GAHT00000001", "GAHT00000002"]
 # The warning for a secret given on the command line (tested in tests/bench/test_secret_input.py);
 # these tests pass made-up secrets that way for brevity, so it is set aside here.
-SECRET_ARGV_WARNING = re.compile(
-    r"tokenbench: warning: --[a-z-]+ on the command line is visible[^\n]*\n"
-)
 PACKAGE = re.compile(r"<pskc:KeyPackage>.*?</pskc:KeyPackage>", re.S)
 ENCRYPTED_AND_MAC = re.compile(
     r"<pskc:EncryptedValue>.*?</pskc:EncryptedValue>\s*<pskc:ValueMAC>[^<]*</pskc:ValueMAC>", re.S
@@ -40,13 +38,7 @@ MAC_KEY = re.compile(r"\s*<pskc:MACKey>.*?</pskc:MACKey>", re.S)
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    capsys.readouterr()
-    try:
-        status = main(list(argv))
-    except SystemExit as exc:
-        status = exc.code if isinstance(exc.code, int) else 1
-    out, err = capsys.readouterr()
-    return status, out, SECRET_ARGV_WARNING.sub("", err)
+    return run_main(capsys, *argv)
 
 
 def in_package(text: str, index: int, change: Callable[[str], str]) -> str:

@@ -13,6 +13,7 @@ import pskc
 import pyotp
 import pytest
 import zxingcpp
+from cli_capture import without_secret_warnings
 from PIL import Image
 from sqlalchemy import create_engine
 from verifier_helpers import pg_url
@@ -23,9 +24,6 @@ from tokenbench.verifier.seeds import PSKC_TOTP
 
 # The warning for a secret given on the command line (tested in tests/bench/test_secret_input.py);
 # these tests pass made-up secrets that way for brevity, so it is set aside here.
-SECRET_ARGV_WARNING = re.compile(
-    r"tokenbench: warning: --[a-z-]+ on the command line is visible[^\n]*\n"
-)
 AWS_ERROR = re.compile(
     r"An error occurred \((?P<code>\w+)\) when calling the (?P<op>\w+) operation: [^\n]+\n"
 )
@@ -44,7 +42,7 @@ class Cli:
         verb, *rest = argv
         status = main(["iam", verb, *self.base, *rest])
         out, err = self.capsys.readouterr()
-        err = SECRET_ARGV_WARNING.sub("", err)
+        err = without_secret_warnings(err)
         self.seen += [out, err]
         return status, out, err
 
