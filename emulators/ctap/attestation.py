@@ -29,6 +29,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from cryptography.x509.oid import NameOID
 
+from tokenbench.emulators.ctap.cose_algorithms import P256_ORDER
 from tokenbench.emulators.ctap.getinfo_members import json_name
 
 VENDOR_NAME = "tokenbench Emulated Vendor"
@@ -46,8 +47,8 @@ DER_OCTET_STRING_16 = b"\x04\x10"
 NOT_BEFORE = datetime.datetime(2024, 1, 1, tzinfo=datetime.UTC)
 NOT_AFTER = datetime.datetime(9999, 12, 31, 23, 59, 59, tzinfo=datetime.UTC)
 """RFC 5280 §4.1.2.5: 99991231235959Z means "no well-defined expiration date"."""
-P256_ORDER = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
 AAGUID_LENGTH = 16
+UB_COMMON_NAME = 64
 
 
 def _derive(label: bytes, length: int = 48) -> bytes:
@@ -73,7 +74,8 @@ def _name(common_name: str, unit: str | None = None, serial: str | None = None) 
     ]
     if unit is not None:
         attributes.append(x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, unit))
-    attributes.append(x509.NameAttribute(NameOID.COMMON_NAME, common_name))
+    # RFC 5280 ub-common-name: 64 characters; a long model name (a captured profile's) is cut.
+    attributes.append(x509.NameAttribute(NameOID.COMMON_NAME, common_name[:UB_COMMON_NAME]))
     if serial is not None:
         attributes.append(x509.NameAttribute(NameOID.SERIAL_NUMBER, serial))
     return x509.Name(attributes)

@@ -216,8 +216,18 @@ class AuthDataFlag(IntEnum):
 
 
 class CoseAlg(IntEnum):
+    """COSE algorithm identifiers (IANA COSE registry) the emulated key can sign with."""
+
     ES256 = -7
     EDDSA = -8
+    ES384 = -35
+    ES512 = -36
+    PS256 = -37
+    ES256K = -47
+    MLDSA44 = -48
+    MLDSA65 = -49
+    MLDSA87 = -50
+    RS256 = -257
 
 
 class CredProtect(IntEnum):

@@ -18,14 +18,13 @@ from collections import OrderedDict
 from dataclasses import dataclass
 
 from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, ed25519
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from fido2.cbor import CborType
-from fido2.cose import ES256, EdDSA
 
 from tokenbench.emulators.ctap.constants import CoseAlg
+from tokenbench.emulators.ctap.cose_algorithms import ALGS_BY_ID_CODE, ID_CODES, derive_key
 from tokenbench.emulators.ctap.randomness import Rng
 
 CRED_ID_VERSION = 0x01
@@ -36,11 +35,6 @@ HEADER_LEN = 3
 MIN_CRED_ID_LEN = 1 + NONCE_LEN + HEADER_LEN + SEED_LEN + TAG_LEN
 MAX_CRED_BLOB = 32
 MAX_CRED_ID_LEN = MIN_CRED_ID_LEN + MAX_CRED_BLOB
-ECDSA_SHA256 = ec.ECDSA(hashes.SHA256())
-P256_ORDER = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
-
-ALG_CODES = {CoseAlg.ES256: 1, CoseAlg.EDDSA: 2}
-CODE_ALGS = {v: k for k, v in ALG_CODES.items()}
 
 FLAG_RESIDENT = 0x01
 FLAG_HMAC_SECRET = 0x02
@@ -77,39 +71,19 @@ class CredentialKey:
 
     def __init__(self, alg: int, seed: bytes) -> None:
         self.alg = alg
-        self._p256: ec.EllipticCurvePrivateKey | None = None
-        self._ed25519: ed25519.Ed25519PrivateKey | None = None
-        if alg == CoseAlg.ES256:
-            scalar = int.from_bytes(hkdf(seed, b"tokenbench p256 key", 40), "big")
-            self._p256 = ec.derive_private_key(scalar % (P256_ORDER - 1) + 1, ec.SECP256R1())
-        elif alg == CoseAlg.EDDSA:
-            self._ed25519 = ed25519.Ed25519PrivateKey.from_private_bytes(
-                hkdf(seed, b"tokenbench ed25519 key")
-            )
-        else:
-            raise ValueError(f"unsupported algorithm {alg}")
+        self._derived = derive_key(alg, seed)
 
     def sign(self, data: bytes) -> bytes:
-        if self._p256 is not None:
-            return self._p256.sign(data, ECDSA_SHA256)
-        assert self._ed25519 is not None  # __init__ set exactly one of the two
-        return self._ed25519.sign(data)
+        return self._derived.sign(data)
 
     def cose_public_key(self) -> dict[int, CborType]:
-        if self._p256 is not None:
-            public = self._p256.public_key()
-            return dict(ES256.from_cryptography_key(public))  # type: ignore[no-untyped-call]  # fido2 2.2 leaves it unannotated
-        assert self._ed25519 is not None
-        public_ed = self._ed25519.public_key()
-        return dict(EdDSA.from_cryptography_key(public_ed))  # type: ignore[no-untyped-call]  # as above
+        return dict(self._derived.cose)
 
     def raw_p256_public(self) -> bytes:
         """Uncompressed SEC1 point (U2F registration uses it)."""
-        if self._p256 is None:
+        if self._derived.p256_point is None:
             raise ValueError("U2F needs a P-256 credential")
-        return self._p256.public_key().public_bytes(
-            serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint
-        )
+        return self._derived.p256_point
 
 
 def cred_random(seed: bytes, with_uv: bool) -> bytes:
@@ -134,7 +108,7 @@ class CredentialWrapper:
             | (FLAG_CRED_BLOB if secret.cred_blob is not None else 0)
         )
         plain = (
-            bytes([ALG_CODES[CoseAlg(secret.alg)], secret.cred_protect, flags])
+            bytes([ID_CODES[CoseAlg(secret.alg)], secret.cred_protect, flags])
             + secret.seed
             + (secret.cred_blob or b"")
         )
@@ -155,12 +129,12 @@ class CredentialWrapper:
         except InvalidTag:
             return None
         alg_code, protect, flags = plain[0], plain[1], plain[2]
-        if alg_code not in CODE_ALGS or not 1 <= protect <= 3:
+        if alg_code not in ALGS_BY_ID_CODE or not 1 <= protect <= 3:
             return None
         seed = plain[HEADER_LEN : HEADER_LEN + SEED_LEN]
         blob = plain[HEADER_LEN + SEED_LEN :]
         return CredentialSecret(
-            alg=int(CODE_ALGS[alg_code]),
+            alg=int(ALGS_BY_ID_CODE[alg_code]),
             seed=seed,
             cred_protect=protect,
             resident=bool(flags & FLAG_RESIDENT),
@@ -169,7 +143,8 @@ class CredentialWrapper:
         )
 
     def key(self, cred_id: bytes, secret: CredentialSecret) -> CredentialKey:
-        """The key pair for a credential, cached because deriving a P-256 key costs a multiply."""
+        """The key pair for a credential, cached: deriving costs a multiply (EC), a key
+        expansion (ML-DSA) or a prime search (RSA, ~0.1 s)."""
         cached = self._keys.get(cred_id)
         if cached is not None:
             self._keys.move_to_end(cred_id)

@@ -14,7 +14,8 @@ What happens to claims of a captured getInfo that this emulator cannot honour:
   "noMcGaPermissionsWithClientPin", "uvAcfg") cannot be emulated and is dropped; "plat" is
   forced to False; "perCredMgmtRO" is dropped; unknown options are dropped. clientPin, alwaysUv
   and ep are kept as *capabilities*: their values are live (from the key's state).
-- algorithms: only ES256 (-7) and EdDSA (-8) are kept.
+- algorithms: those of cose_algorithms.py are kept (ES256, EdDSA, ES384, ES512, ES256K, RS256,
+  PS256, ML-DSA-44/65/87); others are dropped.
 - everything else (AAGUID, maxMsgSize, PIN/UV protocols out of {1, 2}, list and ID limits,
   transports, firmware version, large-blob size, credBlob length, minPinLength RP ID limit,
   remaining discoverable credentials as capacity) is copied as is.
@@ -36,6 +37,7 @@ from fido2 import cbor
 
 from tokenbench.emulators.ctap.attestation import DEFAULT_AAGUID
 from tokenbench.emulators.ctap.constants import CoseAlg, Ext, Version
+from tokenbench.emulators.ctap.cose_algorithms import SIGNING_ALGORITHMS
 from tokenbench.emulators.ctap.credentials import MAX_CRED_BLOB, MAX_CRED_ID_LEN
 from tokenbench.emulators.ctap.getinfo_members import (
     INFO_MEMBERS,
@@ -51,7 +53,7 @@ SUPPORTED_EXTENSIONS = (
     Ext.LARGE_BLOB_KEY,
     Ext.MIN_PIN_LENGTH,
 )
-SUPPORTED_ALGS = (int(CoseAlg.ES256), int(CoseAlg.EDDSA))
+DEFAULT_ALGS = (int(CoseAlg.ES256), int(CoseAlg.EDDSA))
 STATIC_OPTIONS = (
     "rk",
     "up",
@@ -86,7 +88,7 @@ class DeviceProfile:
     transports: tuple[str, ...] = ("nfc", "usb")
     """Both, as a YubiKey 5 NFC lists them: the emulated key is reachable over USB HID and as
     an NFC card (vpcd). CTAP 2.1 §6.4: the transports the authenticator supports."""
-    algorithms: tuple[int, ...] = SUPPORTED_ALGS
+    algorithms: tuple[int, ...] = DEFAULT_ALGS
     max_serialized_large_blob_array: int = 1024
     firmware_version: int = 1
     max_cred_blob_length: int = MAX_CRED_BLOB
@@ -98,6 +100,18 @@ class DeviceProfile:
     """One signature counter for all credentials (as many real keys have) instead of one each."""
     dropped: tuple[str, ...] = ()
     """Claims of a captured getInfo this emulator cannot honour (see module docstring)."""
+    oath: bool = True
+    """The card also carries the YubiKey OATH applet and the Management applet (`emulators.oath`),
+    as a YubiKey 5 NFC does; a FIDO-only key (u2f-only profile) has neither."""
+    card_version: tuple[int, int, int] = (5, 7, 1)
+    """The firmware version the Management applet reports and the OATH applet's SELECT carries
+    (a YubiKey 5 NFC on firmware 5.7.x). The CTAP getInfo `firmware_version` is separate."""
+    serial: int = 31000001
+    """The serial number the Management applet reports (8 digits, as a YubiKey 5's)."""
+    form_factor: int = 0x01
+    """Management FORM_FACTOR: 0x01 USB-A keychain, as the YubiKey 5 NFC."""
+    max_oath_credentials: int = 64
+    """OATH accounts the applet holds: 64 on firmware 5.7 and later (32 before)."""
     captured_info: bytes | None = None
     """A verbatim profile's captured getInfo (canonical CBOR): answered byte for byte, with
     only the live members (clientPin, alwaysUv, ep, forcePINChange, minPINLength, remaining
@@ -259,7 +273,7 @@ def _emulable_algorithms(info: CapturedInfo, dropped: list[str]) -> tuple[int, .
     algs: list[int] = []
     for entry in _listed(info, "algorithms"):
         alg = entry.get("alg") if isinstance(entry, Mapping) else entry
-        if isinstance(alg, int) and alg in SUPPORTED_ALGS:
+        if isinstance(alg, int) and alg in SIGNING_ALGORITHMS:
             algs.append(alg)
         else:
             dropped.append(f"algorithm {alg}")
@@ -317,6 +331,14 @@ PROFILES: dict[str, DeviceProfile] = {
         options=dict(FULL_21_OPTIONS),
         enterprise_rp_ids=("enterprise.example.com",),
     ),
+    "all-algorithms": DeviceProfile(
+        name="all-algorithms",
+        model="tokenbench CTAP 2.1 key, all algorithms",
+        aaguid=bytes.fromhex("7b6e6b656e62656e63682d656d756c01"),
+        options=dict(FULL_21_OPTIONS),
+        enterprise_rp_ids=("enterprise.example.com",),
+        algorithms=SIGNING_ALGORITHMS,
+    ),
     "ctap20": DeviceProfile(
         name="ctap20",
         model="tokenbench CTAP 2.0 key",
@@ -333,6 +355,7 @@ PROFILES: dict[str, DeviceProfile] = {
         extensions=(),
         options={},
         pin_uv_auth_protocols=(),
+        oath=False,
     ),
 }
 

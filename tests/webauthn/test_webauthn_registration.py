@@ -185,15 +185,16 @@ def test_batch_aaguid_must_match_auth_data(pki: Pki) -> None:
 
 
 def test_unsupported_algorithm_refused() -> None:
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from fido2.cose import ES384
+    """Ed448 (-53) is a COSE signature algorithm the verifier does not offer or accept."""
+    from cryptography.hazmat.primitives.asymmetric import ed448
+    from fido2.cose import Ed448
 
-    class P384Key(SoftKey):
+    class Ed448Key(SoftKey):
         @property
         def cose(self):
-            return ES384.from_cryptography_key(self.private.public_key())
+            return Ed448.from_cryptography_key(self.private.public_key())
 
-    key = P384Key(alg=ES256.ALGORITHM, private=ec.generate_private_key(ec.SECP384R1()))
+    key = Ed448Key(alg=ES256.ALGORITHM, private=ed448.Ed448PrivateKey.generate())
     refuse("unsupported-algorithm", policy(), register(CHALLENGE, "none", key=key))
 
 
@@ -237,7 +238,7 @@ def test_registration_options_shape() -> None:
     pol = policy(user_verification="required")
     opts = registration_options(pol, b"user-1", "alice", CHALLENGE, [b"old-cred"])
     assert opts["rp"]["id"] == RP_ID
-    assert [p["alg"] for p in opts["pubKeyCredParams"]] == [-7, -8, -257]
+    assert [p["alg"] for p in opts["pubKeyCredParams"]] == [-7, -8, -257, -35, -36, -47, -37, -48, -49, -50]
     assert opts["excludeCredentials"][0]["id"] == "b2xkLWNyZWQ"
     assert opts["authenticatorSelection"]["userVerification"] == "required"
     assert opts["challenge"] == "ERERERERERERERERERERERERERERERERERERERERERE"
