@@ -12,13 +12,19 @@ Measured side by side in one run:
   response dataclasses (their `from_dict` calls typing.get_type_hints on every response).
 "over sign" is ms per operation above one raw signature; "over core" is ms above the core.
 
-Run: `.venv/bin/python -m tokenbench.bench.perf.key_perf [--seconds S] [--rounds N] [--profile]`.
+A second table takes each signature algorithm of the `all-algorithms` profile (ES256, EdDSA,
+ES384, ES512, ES256K, RS256, PS256, ML-DSA-44/65/87): getAssertion/s through the core and
+through HID, next to the raw signature rate of the same algorithm with `cryptography`.
+
+Run: `.venv/bin/python -m tokenbench.bench.perf.key_perf [--seconds S] [--rounds N] [--profile]
+[--alg-seconds S]` (`--alg-seconds 0` leaves out the per-algorithm table).
 """
 
 from __future__ import annotations
 
 import argparse
 import cProfile
+import functools
 import hashlib
 import pstats
 import sys
@@ -28,7 +34,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, mldsa, padding, rsa
 from fido2 import cbor
 from fido2.ctap2 import Ctap2
 
@@ -181,6 +187,100 @@ def run(seconds: float, rounds: int, profile: bool) -> list[Rate]:
         key.close()
 
 
+def raw_signer(alg: int) -> Callable[[], object]:
+    """One signature of `alg` over an assertion-sized message, with a freshly generated key."""
+    message = b"\x00" * 37 + hashlib.sha256(b"client data").digest()
+    private = _GENERATE[alg]()
+    if alg in _EC_HASHES:
+        ecdsa = ec.ECDSA(_EC_HASHES[alg])
+        return lambda: private.sign(message, ecdsa)
+    if alg in _RSA_PADDINGS:
+        pad, sha256 = _RSA_PADDINGS[alg], hashes.SHA256()
+        return lambda: private.sign(message, pad, sha256)
+    return lambda: private.sign(message)
+
+
+_GENERATE: dict[int, Callable[[], Any]] = {
+    -7: lambda: ec.generate_private_key(ec.SECP256R1()),
+    -35: lambda: ec.generate_private_key(ec.SECP384R1()),
+    -36: lambda: ec.generate_private_key(ec.SECP521R1()),
+    -47: lambda: ec.generate_private_key(ec.SECP256K1()),
+    -8: ed25519.Ed25519PrivateKey.generate,
+    -257: lambda: rsa.generate_private_key(65537, 2048),
+    -37: lambda: rsa.generate_private_key(65537, 2048),
+    -48: mldsa.MLDSA44PrivateKey.generate,
+    -49: mldsa.MLDSA65PrivateKey.generate,
+    -50: mldsa.MLDSA87PrivateKey.generate,
+}
+_EC_HASHES = {-7: hashes.SHA256(), -35: hashes.SHA384(), -36: hashes.SHA512(), -47: hashes.SHA256()}
+_RSA_PADDINGS: dict[int, padding.AsymmetricPadding] = {
+    -257: padding.PKCS1v15(),
+    -37: padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=32),
+}
+
+
+@dataclass
+class AlgorithmRates:
+    name: str
+    sign: Rate
+    core: Rate
+    hid: Rate
+
+
+def run_algorithms(seconds: float, rounds: int) -> list[AlgorithmRates]:
+    """Per algorithm: raw signing, getAssertion through the core, and through HID."""
+    key = EmulatedKey.create(profile="all-algorithms", seed=2)
+    try:
+        device = key.hid_device()
+        ctap = Ctap2(device)
+        cdh = hashlib.sha256(b"perf").digest()
+        core = key.authenticator.process
+        results = []
+        for alg in key.authenticator.profile.algorithms:
+            name = COSE_NAMES[alg]
+            params: list[Mapping[str, Any]] = [{"type": "public-key", "alg": alg}]
+            made = ctap.make_credential(cdh, RP, USER, params).auth_data.credential_data
+            assert made is not None  # a registration's authenticator data always has it
+            allow = [{"type": "public-key", "id": made.credential_id}]
+            request = bytes([GET_ASSERTION]) + cbor.encode({1: RP["id"], 2: cdh, 3: allow})
+            sign, by_core, by_hid = measure_interleaved(
+                [
+                    (f"{name} sign", raw_signer(alg)),
+                    (f"{name} core", functools.partial(core, request)),
+                    (f"{name} hid", functools.partial(device.call, CTAPHID_CBOR, request)),
+                ],
+                seconds,
+                rounds,
+            )
+            results.append(AlgorithmRates(name, sign, by_core, by_hid))
+        return results
+    finally:
+        key.close()
+
+
+COSE_NAMES = {-7: "ES256", -8: "EdDSA", -35: "ES384", -36: "ES512", -47: "ES256K", -257: "RS256"}
+COSE_NAMES |= {-37: "PS256", -48: "ML-DSA-44", -49: "ML-DSA-65", -50: "ML-DSA-87"}
+
+
+def report_algorithms(results: list[AlgorithmRates]) -> str:
+    header = (
+        f"{'algorithm':10} {'sign/s':>9} {'getAssertion/s core':>20} {'x sign':>7} "
+        f"{'getAssertion/s HID':>19} {'x sign':>7}"
+    )
+    lines = [header]
+    for r in results:
+        lines.append(
+            f"{r.name:10} {r.sign.per_second:9.0f} {r.core.per_second:20.0f} "
+            f"{r.sign.per_second / r.core.per_second:7.1f} {r.hid.per_second:19.0f} "
+            f"{r.sign.per_second / r.hid.per_second:7.1f}"
+        )
+    lines.append(
+        "sign/s: raw signatures with cryptography; x sign: how many raw signatures fit in one "
+        "getAssertion"
+    )
+    return "\n".join(lines)
+
+
 def report(rates: list[Rate]) -> str:
     sign, core = rates[0], rates[2]
     header = f"{'operation':36} {'ops/s':>9} {'ms/op':>8} {'x sign':>7} {'over sign':>10}"
@@ -203,8 +303,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=3.0, help="time per operation")
     parser.add_argument("--rounds", type=int, default=6, help="interleaved rounds (best counts)")
     parser.add_argument("--profile", action="store_true", help="cProfile the full getAssertion")
+    parser.add_argument(
+        "--alg-seconds", type=float, default=1.0, help="time per operation per algorithm"
+    )
     args = parser.parse_args(argv)
     print(report(run(args.seconds, args.rounds, args.profile)))
+    if args.alg_seconds > 0:
+        print()
+        print(report_algorithms(run_algorithms(args.alg_seconds, max(2, args.rounds // 2))))
     return 0
 
 
