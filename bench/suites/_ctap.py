@@ -14,7 +14,19 @@ from typing import Any, NoReturn
 
 import pytest
 from fido2.attestation import Attestation, UnsupportedType
-from fido2.cose import CoseKey
+from fido2.cose import ES256 as ES256_KEY
+from fido2.cose import (
+    ES256K,
+    ES384,
+    ES512,
+    MLDSA44,
+    MLDSA65,
+    MLDSA87,
+    PS256,
+    RS256,
+    CoseKey,
+    EdDSA,
+)
 from fido2.ctap import CtapError
 from fido2.ctap2 import AssertionResponse, AttestationResponse, Ctap2
 from fido2.ctap2.pin import ClientPin, PinProtocol, PinProtocolV1, PinProtocolV2
@@ -23,6 +35,12 @@ from fido2.webauthn import AuthenticatorData
 ERR = CtapError.ERR
 ES256 = -7
 EDDSA = -8
+SIGNATURE_ALGORITHMS = {
+    cls.__name__.replace("MLDSA", "ML-DSA-"): cls.ALGORITHM
+    for cls in (ES256_KEY, EdDSA, ES384, ES512, ES256K, RS256, PS256, MLDSA44, MLDSA65, MLDSA87)
+}
+"""The COSE signature algorithms a key may list in getInfo, by name (python-fido2 verifies
+each of them)."""
 RP_ID = "bench.tokenbench.example"
 OTHER_RP_ID = "other.tokenbench.example"
 PIN_PROTOCOLS: dict[int, type[PinProtocol]] = {1: PinProtocolV1, 2: PinProtocolV2}

@@ -11,13 +11,13 @@ import os
 import pytest
 
 from tokenbench.bench.suites._ctap import (
-    EDDSA,
     ERR,
     ES256,
     FLAG_AT,
     FLAG_ED,
     FLAG_UP,
     RP_ID,
+    SIGNATURE_ALGORITHMS,
     check_assertion,
     client_data_hash,
     credential_id,
@@ -55,7 +55,7 @@ def test_make_credential_attestation_verifies(ctap_device):
     verify_attestation(response, cdh)
 
 
-@pytest.mark.parametrize("alg", [ES256, EDDSA], ids=["ES256", "EdDSA"])
+@pytest.mark.parametrize("alg", SIGNATURE_ALGORITHMS.values(), ids=SIGNATURE_ALGORITHMS.keys())
 def test_algorithms_claimed_in_get_info_work(ctap_device, alg):
     ctap2 = ctap2_of(ctap_device)
     claimed = {a["alg"] for a in ctap2.info.algorithms} or {ES256}
