@@ -1,6 +1,8 @@
 """The assembled emulated security key and its control interface.
 
-`EmulatedKey` = authenticator core + its `Env` + a CTAPHID endpoint + an in-process HID node.
+`EmulatedKey` = authenticator core + its `Env` + a CTAPHID endpoint + an in-process HID node,
+and, for its contactless side (`nfc_card()`), the YubiKey OATH and Management applets that sit
+next to the FIDO applet on the card (sharing the key's state file, presence and faults).
 Conformance suites never see this class: they get a `fido2.hid.CtapHidDevice` from
 `hid_device()` (or over UDP) and ask their target to touch or re-plug the key, and the target
 calls `touch()` / `replug()` here. A real key's target asks a person instead.
@@ -9,9 +11,9 @@ calls `touch()` / `replug()` here. A real key's target asks a person instead.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fido2.hid import CtapHidDevice
 
@@ -30,12 +32,17 @@ from tokenbench.emulators.ctap.presence import (
 )
 from tokenbench.emulators.ctap.profiles import DeviceProfile, get_profile
 from tokenbench.emulators.ctap.state import StateStore
+from tokenbench.emulators.oath.applet import OathApplet
+from tokenbench.emulators.oath.management import ManagementApplet
 from tokenbench.emulators.transport.ctaphid import (
     Capability,
     CtapHidEndpoint,
     FaultTuning,
 )
 from tokenbench.emulators.transport.inproc import DEFAULT_READ_TIMEOUT, InProcessHid, open_device
+
+if TYPE_CHECKING:
+    from tokenbench.emulators.transport.nfc import NfcBreakage, NfcCard
 
 PRESENCE_MODES = ("auto", "deny", "touch", "button", "prompt", "never")
 EMU_SCHEME = "emu:"
@@ -100,6 +107,13 @@ class EmulatedKey:
             tuning=tuning,
         )
         self.hid.write = self.endpoint.receive
+        self.oath = OathApplet(
+            self.authenticator.store,
+            env,
+            version=profile.card_version,
+            max_credentials=profile.max_oath_credentials,
+        )
+        self.management = ManagementApplet(profile)
         self.power_cycles = 0
         self._tuning = tuning
 
@@ -149,6 +163,14 @@ class EmulatedKey:
     def hid_device(self, read_timeout: float | None = DEFAULT_READ_TIMEOUT) -> CtapHidDevice:
         """A python-fido2 `CtapHidDevice` for this key, as if its hidraw node were opened."""
         return open_device(self.hid, read_timeout)
+
+    def nfc_card(self, breakages: Iterable[NfcBreakage] = (), **options: Any) -> NfcCard:
+        """The key as a contactless card: FIDO, plus OATH and Management when the profile has
+        them (a YubiKey 5 NFC's applets). `options` go to `NfcCard` (e.g. status_wait)."""
+        from tokenbench.emulators.transport.nfc import NfcCard
+
+        applets = (self.oath, self.management) if self.profile.oath else ()
+        return NfcCard(self.authenticator, breakages=breakages, applets=applets, **options)
 
     def add_sink(self, sink: Callable[[bytes], None]) -> None:
         """Also deliver every device report to `sink` (the UDP server uses this)."""
@@ -210,6 +232,7 @@ class EmulatedKey:
         self.hid.unplug()
         self.endpoint.reset()
         self.authenticator.power_cycle()
+        self.oath.power_cycle()
         self.power_cycles += 1
 
     replug = power_cycle
@@ -241,6 +264,7 @@ class EmulatedKey:
             "channels": len(self.endpoint.channels),
             "busy": self.endpoint.busy,
             "power_cycles": self.power_cycles,
+            "oath": self.oath.summary(),
         }
 
     def close(self) -> None:

@@ -279,7 +279,6 @@ def _start_usbip(key: EmulatedKey, args: argparse.Namespace) -> tuple[str, Calla
 
 def _start_vpcd(key: EmulatedKey, args: argparse.Namespace) -> tuple[str, Callable[[], None]]:
     from tokenbench.emulators.transport.control import token_path, withdraw_token
-    from tokenbench.emulators.transport.nfc import NfcCard
     from tokenbench.emulators.transport.vpcd import CardControl, VpcdClient
 
     try:
@@ -290,7 +289,7 @@ def _start_vpcd(key: EmulatedKey, args: argparse.Namespace) -> tuple[str, Callab
     if port == 0:
         raise UserError("the vpcd reader port must be 1-65535")
     _check_exposure("vpcd reader", host, args)
-    client = VpcdClient(NfcCard(key.authenticator, breakages=breakages), host, port)
+    client = VpcdClient(key.nfc_card(breakages=breakages), host, port)
     card = CardControl(key, client)
     control = _start_card_control(card, args, (host, port))
     try:

@@ -41,7 +41,7 @@ def register(subcommands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     listing.set_defaults(handler=run_list)
 
     info = subcommands.add_parser("info", help="getInfo of a key, decoded and explained")
-    _target_argument(info)
+    add_target_argument(info)
     info.add_argument("--json", action="store_true", help="machine-readable output")
     info.add_argument("--mds", metavar="FILE", help="MDS3 blob (or JSON entries) for the model")
     info.add_argument("--mds-root", metavar="CERT", help="root certificate to verify the blob")
@@ -49,23 +49,23 @@ def register(subcommands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     info.set_defaults(handler=run_info)
 
     wink = subcommands.add_parser("wink", help="make the key blink so you can tell which it is")
-    _target_argument(wink)
+    add_target_argument(wink)
     wink.set_defaults(handler=run_wink)
 
     reset = subcommands.add_parser("reset", help="factory-reset a key (deletes every credential)")
-    _target_argument(reset)
+    add_target_argument(reset)
     reset.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     reset.set_defaults(handler=run_reset)
 
     creds = subcommands.add_parser("creds", help="list or delete discoverable credentials")
-    _target_argument(creds)
+    add_target_argument(creds)
     add_secret_option(creds, PIN, metavar="PIN", why="required")
     creds.add_argument("--delete", metavar="CRED_ID", help="delete this credential (hex id)")
     creds.add_argument("--json", action="store_true", help="machine-readable output")
     creds.set_defaults(handler=run_creds)
 
 
-def _target_argument(parser: argparse.ArgumentParser) -> None:
+def add_target_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--target",
         default=DEFAULT_TARGET,
@@ -127,11 +127,13 @@ def run_list(args: argparse.Namespace) -> int:
 def run_info(args: argparse.Namespace) -> int:
     from tokenbench.bench.keytools.device_ops import gather_report, open_ctap2
     from tokenbench.bench.keytools.info import render
+    from tokenbench.bench.keytools.oath_key import oath_summary
 
     pin = read_secret(args, PIN)
     with open_target(args.target) as (_, device):
         ctap = open_ctap2(device)
         report = gather_report(ctap, pin)
+        oath = oath_summary(device)  # last: it leaves the card's FIDO applet selected again
     if args.mds:
         from tokenbench.bench.keytools.mds import lookup
 
@@ -153,10 +155,13 @@ def run_info(args: argparse.Namespace) -> int:
                 "model": report.model,
                 "model_source": report.model_source,
                 "notes": report.notes,
+                "oath": None if oath is None else oath.as_json(),
             }
         )
     else:
         print(render(report))
+        if oath is not None:
+            print("\n".join(oath.lines()))
     return 0
 
 

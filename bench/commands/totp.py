@@ -5,6 +5,7 @@
     pskc   FILE KEY                                  open and MAC-check a seed file (no seeds)
     code   --secret BASE32 [...]                     one TOTP (or, with --counter, HOTP) code
     app    add|codes|export|import                   the virtual authenticator app
+    app    export NAME --to-key pcsc:READER          copy an account into a key's OATH applet
     demo   [--at T]                                  a short tour of all of the above
 
 KEY is the batch's password or AES-128 key: `--password-file FILE` / `--psk-hex-file FILE`
@@ -28,7 +29,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from tokenbench.bench.errors import UserError
-from tokenbench.bench.secret_input import add_pskc_key_options, read_pskc_key
+from tokenbench.bench.secret_input import (
+    SecretOption,
+    add_pskc_key_options,
+    add_secret_option,
+    read_pskc_key,
+    read_secret,
+)
 from tokenbench.emulators.clock import Clock, FakeClock, SystemClock
 from tokenbench.emulators.totp.app import VirtualTotpApp
 from tokenbench.emulators.totp.errors import QrCodeError, TotpError
@@ -58,6 +65,9 @@ TOKEN_FILE_SUFFIX = ".token.json"
 APP_FILE = "totp-app.json"
 FACTORY_DIR = "factory"
 BLANK = "(blank)"
+OATH_PASSWORD = SecretOption(
+    "--oath-password", "TOKENBENCH_OATH_PASSWORD", "the key's OATH password"
+)
 # Public demo secrets: RFC 6238's test seeds for SHA1 and SHA256 (never printed anyway).
 _DEMO_SECRETS = (b"12345678901234567890", b"12345678901234567890123456789012")
 _DEMO_QR_ACCOUNT = OtpAccount(secret=bytes(range(20)), issuer="Shop", account="carol")
@@ -309,10 +319,29 @@ def _print_app_codes(app: VirtualTotpApp) -> None:
 @_user_errors
 def _app_export(args: argparse.Namespace) -> None:
     app = _open_app(args, create=False)
+    if args.to_key is not None or args.name is not None:
+        _export_to_key(args, app)
+        return
     uri = app.export_migration()
     if args.png is not None:
         write_private_file(args.png, _qr_png(uri))
     print(uri)
+
+
+def _export_to_key(args: argparse.Namespace, app: VirtualTotpApp) -> None:
+    """Copy one account into the OATH applet of a key in a PC/SC reader (the seed is never
+    shown; the applet's password comes from `secret_input`, never from argv)."""
+    if args.to_key is None or args.name is None:
+        raise UserError("export NAME --to-key pcsc:READER: both go together")
+    if args.png is not None:
+        raise UserError("--png belongs to the migration export, not to --to-key")
+    from tokenbench.bench.keytools.oath_key import open_oath, unlock, write_account
+
+    account = app.find(args.name)
+    password = read_secret(args, OATH_PASSWORD)
+    with open_oath(args.to_key) as session:
+        unlock(session, password)
+        print(write_account(session, account, touch=args.touch, now=app.clock.now()))
 
 
 # -- demo ----------------------------------------------------------------------------------
@@ -439,7 +468,17 @@ def _register_app(commands: argparse._SubParsersAction[argparse.ArgumentParser])
     add.add_argument("source", metavar="URI_OR_PNG")
     codes = action("codes", _app_codes, "show every account's current code")
     _add_at(codes, "time (default now)")
-    export = action("export", _app_export, "export all accounts as an otpauth-migration URI")
+    export = action(
+        "export",
+        _app_export,
+        "export all accounts as an otpauth-migration URI, or one (NAME) into a key's OATH applet",
+    )
     export.add_argument("--png", type=Path, metavar="FILE", help="also write it as a QR code")
+    export.add_argument("name", nargs="?", metavar="NAME", help="the account (with --to-key)")
+    export.add_argument(
+        "--to-key", metavar="URI", help="copy NAME into the OATH applet of this pcsc:READER key"
+    )
+    export.add_argument("--touch", action="store_true", help="the key asks a touch per code")
+    add_secret_option(export, OATH_PASSWORD, metavar="PASSWORD", why="if the applet has one")
     imported = action("import", _app_import, "import an otpauth-migration URI (or its QR PNG)")
     imported.add_argument("source", metavar="MIGRATION_URI")

@@ -68,6 +68,36 @@ class Fault(StrEnum):
     # CredRandom with and without user verification
     LAX_LARGE_BLOBS = "lax-large-blobs"  # core: large-blob requests are not checked
     # (checksum, fragment order, sizes, read offsets)
+    HMAC_SECRET_MC_IGNORED = "hmac-secret-mc-ignored"  # core: a key claiming CTAP 2.2's
+    # hmac-secret-mc answers makeCredential without the hmac-secret-mc output
+    PAYMENT_FLAG_IGNORED = "payment-flag-ignored"  # core: thirdPartyPayment is echoed at
+    # makeCredential but not kept: getAssertion and credMgmt report the credential as not one
+    PCMR_ALLOWS_WRITES = "pcmr-allows-writes"  # core: the persistent (pcmr) token also
+    # deletes and updates credentials, not only lists them
+    PCMR_TOKEN_VOLATILE = "pcmr-token-volatile"  # core: the persistent (pcmr) token is lost
+    # at power-off, like an ordinary pinUvAuthToken
+    BACKUP_FLAGS = "backup-flags"  # core: authenticatorData claims a synced passkey (BE and BS
+    # set) though the credential lives on this one key
+    # The OATH applet on the key's card (emulators.oath.applet):
+    OATH_WRONG_TRUNCATION = "oath-wrong-truncation"  # oath: dynamic truncation reads its four
+    # bytes one past the offset RFC 4226 §5.3 names
+    OATH_HOTP_COUNTER_STUCK = "oath-hotp-counter-stuck"  # oath: CALCULATE does not advance the
+    # HOTP counter (the same code every time)
+    OATH_TOUCH_IGNORED = "oath-touch-ignored"  # oath: touch-required credentials are computed
+    # without asking for presence (CALCULATE ALL answers them with codes too)
+    OATH_CALCULATE_ALL_COMPUTES_HOTP = "oath-calculate-all-computes-hotp"  # oath: CALCULATE
+    # ALL computes HOTP (advancing counters) and touch-required codes instead of answering
+    # them uncomputed (tags 77 / 7C)
+    OATH_PASSWORD_IGNORED = "oath-password-ignored"  # oath: with a password set, every
+    # command works without VALIDATE
+    OATH_RESET_KEEPS_ACCOUNTS = "oath-reset-keeps-accounts"  # oath: RESET removes the
+    # password and renews the salt but leaves the accounts
+    OATH_NO_SEND_REMAINING = "oath-no-send-remaining"  # oath: answers longer than one
+    # response are cut with 9000 instead of chained with 61xx + SEND REMAINING
+    OATH_WRONG_STATUS_WORDS = "oath-wrong-status-words"  # oath: every error answers 6F00
+    # instead of its specific status word
+    OATH_PERIOD_IGNORED = "oath-period-ignored"  # oath: the "NN/" period prefix of a TOTP
+    # name is dropped on PUT, so every TOTP credential is stored and listed as a 30 s one
 
 
 class FaultSet(frozenset[Fault]):

@@ -35,6 +35,7 @@ from tokenbench.emulators.ctap.state_fields import (
     optional_str_field,
     str_field,
 )
+from tokenbench.emulators.oath.state import OathState
 from tokenbench.emulators.private_file import write_private_file
 
 STATE_FORMAT = "tokenbench-ctap-state"
@@ -174,6 +175,7 @@ class KeyState:
     large_blob: bytes | None = None  # None = the initial empty array
     next_created: int = 1
     counter_block: int = DEFAULT_COUNTER_BLOCK
+    oath: OathState | None = None  # the OATH applet's accounts (None until first used)
 
     def to_json(self) -> bytes:
         doc = {
@@ -190,6 +192,8 @@ class KeyState:
             "next_created": self.next_created,
             "counter_block": self.counter_block,
         }
+        if self.oath is not None:
+            doc["oath"] = self.oath.to_dict()
         return json.dumps(doc, separators=(",", ":"), sort_keys=True).encode("utf-8")
 
     @classmethod
@@ -222,6 +226,7 @@ class KeyState:
             if not all(isinstance(x, str) for x in rp_ids):
                 raise ValueError("min_pin_length_rp_ids holds a non-string")
             blob = doc.get("large_blob")
+            oath = doc.get("oath")
             return cls(
                 master_secret=secret,
                 counters=counters,
@@ -235,6 +240,7 @@ class KeyState:
                 counter_block=max(
                     1, int_field(doc, "counter_block", DEFAULT_COUNTER_BLOCK, high=COUNTER_MAX)
                 ),
+                oath=OathState.from_dict(oath) if oath is not None else None,
             )
         except (KeyError, TypeError, ValueError, AttributeError, RecursionError) as e:
             raise StateError(f"key state is corrupt ({e.__class__.__name__}: {e})") from None
@@ -251,6 +257,7 @@ class StateManager:
         self.store = store
         self._rng = rng
         self._lock = threading.RLock()
+        self.lock = self._lock  # for the other applets on the key (OATH) that share the state
         data = store.load()
         if data is None:
             self.state = KeyState(master_secret=rng(32))
@@ -305,11 +312,17 @@ class StateManager:
             self.state.counters.pop(key, None)
 
     def wipe(self) -> None:
-        """authenticatorReset: new master secret, nothing remembered (PIN handled by caller)."""
+        """authenticatorReset: new master secret, nothing remembered (PIN handled by caller).
+
+        The OATH applet's accounts stay: a FIDO reset does not touch them on a YubiKey.
+        """
         with self._lock:
             old = self.state
             self.state = KeyState(
-                master_secret=self._rng(32), pin=old.pin, counter_block=old.counter_block
+                master_secret=self._rng(32),
+                pin=old.pin,
+                counter_block=old.counter_block,
+                oath=old.oath,
             )
             self._live.clear()
             self.save()

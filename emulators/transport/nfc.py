@@ -8,6 +8,11 @@ for a CTAP2-only key). CTAP2 requests travel in NFCCTAP_MSG (80 10); when the re
 CTAP1/U2F requests are plain U2F APDUs (INS 01/02/03). Long commands arrive in ISO command
 chains (CLA bit 0x10) or extended APDUs; long answers leave through 61XX + GET RESPONSE.
 
+Other applets sit next to the FIDO one on the same card, as on a YubiKey 5 NFC: `applets`
+(`emulators.card.applet.Applet`, e.g. the OATH and Management applets of `emulators.oath`) are
+selected by their AIDs, and while one is selected every command after the SELECT goes to it,
+command chains assembled and long answers chained (61XX + GET RESPONSE) by the card as for FIDO.
+
 `NfcCard` is that state machine. It knows nothing of readers: `vpcd.py` feeds it APDUs and
 power events from vsmartcard's virtual reader, tests feed it bytes directly. Every malformed or
 unexpected APDU is answered with an ISO status word; nothing a reader sends makes it raise.
@@ -25,9 +30,7 @@ from dataclasses import dataclass, field
 from enum import IntEnum, StrEnum
 from typing import Any, Protocol
 
-from tokenbench.emulators.ctap.faults import Fault
-from tokenbench.emulators.ctap.transaction import KeepaliveStatus, Transaction
-from tokenbench.emulators.transport.nfc_apdu import (
+from tokenbench.emulators.card.apdu import (
     CLA_PROPRIETARY,
     EXTENDED_MAX_NE,
     SHORT_MAX_NE,
@@ -38,6 +41,9 @@ from tokenbench.emulators.transport.nfc_apdu import (
     response,
     split_response,
 )
+from tokenbench.emulators.card.applet import Applet
+from tokenbench.emulators.ctap.faults import Fault
+from tokenbench.emulators.ctap.transaction import KeepaliveStatus, Transaction
 
 log = logging.getLogger(__name__)
 
@@ -148,8 +154,11 @@ class NfcCard:
         u2f: bool | None = None,
         breakages: Iterable[NfcBreakage] = (),
         status_wait: float = 0.05,
+        applets: Iterable[Applet] = (),
     ) -> None:
         self.core = core
+        self.applets: dict[bytes, Applet] = {bytes(a.aid): a for a in applets}
+        self._current: Applet | None = None  # the selected applet other than FIDO
         self._u2f_override = u2f
         self.breakages = frozenset(breakages)
         self.status_wait = status_wait
@@ -164,7 +173,13 @@ class NfcCard:
 
     @property
     def selected(self) -> bool:
+        """Whether the FIDO applet is selected."""
         return self._selected
+
+    @property
+    def current_applet(self) -> Applet | None:
+        """The selected applet other than FIDO, if any."""
+        return self._current
 
     @property
     def u2f(self) -> bool:
@@ -184,6 +199,8 @@ class NfcCard:
             self._cancel_running()
             self._forget_session()
             self.core.power_cycle()
+            for applet in self.applets.values():
+                applet.power_cycle()
 
     def reset(self) -> None:
         """Warm reset from the reader: for a contactless card the field is cycled."""
@@ -211,18 +228,24 @@ class NfcCard:
             if not cla & CLA_PROPRIETARY and cla & 0x03:
                 raise ApduError(StatusWord.LOGICAL_CHANNEL_NOT_SUPPORTED)
             raise ApduError(StatusWord.CLA_NOT_SUPPORTED)
-        if cla == 0x00 and apdu.ins == Ins.SELECT:
+        if cla == 0x00 and apdu.ins == Ins.SELECT and self._is_select(apdu):
             self._chain = None
             self._responses.clear()
             return self._select(apdu)
-        if cla == 0x00 and apdu.ins == Ins.GET_RESPONSE:
+        if (
+            cla == 0x00
+            and apdu.ins == Ins.GET_RESPONSE
+            and (self._current is None or self._responses.pending)
+        ):
             return self._get_response(apdu)
         self._responses.clear()
-        if not self._selected:
+        if not self._selected and self._current is None:
             raise ApduError(StatusWord.INS_NOT_SUPPORTED, "no applet selected")
         data = self._collect_chain(apdu)
         if data is None:
             return StatusWord.SUCCESS.to_bytes()
+        if self._current is not None:
+            return self._applet_command(self._current, apdu, data)
         if cla == CLA_PROPRIETARY and apdu.ins == Ins.NFCCTAP_MSG:
             return self._ctap_msg(apdu, data)
         if cla == CLA_PROPRIETARY and apdu.ins == Ins.NFCCTAP_GETRESPONSE:
@@ -231,13 +254,29 @@ class NfcCard:
             return self._u2f(apdu, data)
         raise ApduError(StatusWord.INS_NOT_SUPPORTED)
 
+    def _is_select(self, apdu: CommandApdu) -> bool:
+        """INS A4 is ISO SELECT, except that a selected applet may use it for its own command
+        with another P1 (YKOATH's CALCULATE ALL is 00 A4 00 0x): as on a Java Card, only a
+        select by DF name is the card's while another applet is selected."""
+        return self._current is None or apdu.p1 == SELECT_BY_DF_NAME
+
     def _select(self, apdu: CommandApdu) -> bytes:
         if apdu.p1 != SELECT_BY_DF_NAME or apdu.p2 not in SELECT_FIRST_OR_ONLY:
             raise ApduError(StatusWord.INCORRECT_P1_P2)
-        if apdu.data != FIDO_AID and NfcBreakage.SELECT_ANY_AID not in self.breakages:
-            if self._selected:  # selecting another application deselects ours
-                self._cancel_running()
+        applet = self.applets.get(apdu.data) if apdu.data != FIDO_AID else None
+        if self._selected and apdu.data != FIDO_AID:  # selecting another application
+            self._cancel_running()  # deselects FIDO
             self._selected = False
+        if self._current is not None and self._current is not applet:
+            self._current.deselect()
+            self._current = None
+        if applet is not None:
+            self._current = applet
+            payload, status = split_response(applet.select(apdu))
+            if status != StatusWord.SUCCESS:
+                self._current = None
+            return self._answer(apdu, payload, status)
+        if apdu.data != FIDO_AID and NfcBreakage.SELECT_ANY_AID not in self.breakages:
             raise ApduError(StatusWord.FILE_NOT_FOUND, "unknown AID")
         self._selected = True
         version = VERSION_U2F if self.u2f else VERSION_FIDO2_ONLY
@@ -268,6 +307,15 @@ class NfcCard:
             return None
         self._chain = None
         return bytes(chain.data)
+
+    # -- other applets ---------------------------------------------------------------------------
+
+    def _applet_command(self, applet: Applet, apdu: CommandApdu, data: bytes) -> bytes:
+        """A whole command (chain assembled) for the selected applet; its answer leaves through
+        the card's response chaining when longer than the reader's Ne."""
+        whole = CommandApdu(apdu.base_cla, apdu.ins, apdu.p1, apdu.p2, data, apdu.ne, apdu.extended)
+        payload, status = split_response(applet.process(whole))
+        return self._answer(apdu, payload, status)
 
     # -- CTAP2 -----------------------------------------------------------------------------------
 
@@ -369,6 +417,9 @@ class NfcCard:
         return self._responses.start(data, ne, status)
 
     def _forget_session(self) -> None:
+        if self._current is not None:
+            self._current.deselect()
+            self._current = None
         self._selected = False
         self._chain = None
         self._responses.clear()

@@ -27,7 +27,8 @@ from fido2.ctap2.pin import ClientPin
 from fido2.pcsc import CtapPcscDevice
 
 from tokenbench.bench.errors import UserError
-from tokenbench.bench.targets import PcscKeyTarget, parse_target
+from tokenbench.bench.targets import parse_target
+from tokenbench.bench.targets_attached import PcscKeyTarget
 from tokenbench.emulators.transport.control import UdpControlClient
 
 PROJECT = Path(__file__).resolve().parents[2]

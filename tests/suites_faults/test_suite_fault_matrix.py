@@ -10,6 +10,8 @@ Faults: `emu:fault=...` are the emulator's (emulators/ctap/faults.py): core faul
 CTAPHID framing faults that break the ctaphid suite; `totp:emu,fault=...` break emulated TOTP
 tokens or their seed file. No fault lives on the bench side: a suite test is only proven by a
 broken emulator. The `nfc` suite is proven by its owner against a broken card (tests/nfc).
+The `oath` suite runs against the emulated card itself: `key emulate --vpcd --fault oath-…` in
+a private pcscd (scripts/pcsc/with-emulated-card.sh: network and mount namespaces, root).
 """
 
 from __future__ import annotations
@@ -26,9 +28,25 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 SUITES = ROOT / "bench" / "suites"
 PARALLEL = 4  # most of a broken run is waiting for answers that never come
+CARD_SCRIPT = ROOT / "scripts" / "pcsc" / "with-emulated-card.sh"
+CARD_TARGET = "pcsc:Virtual PCD 00 00,control=127.0.0.1:36963"  # that script's card and control
+OATH_FAULTS = (
+    "oath-wrong-truncation",
+    "oath-hotp-counter-stuck",
+    "oath-touch-ignored",
+    "oath-calculate-all-computes-hotp",
+    "oath-password-ignored",
+    "oath-reset-keeps-accounts",
+    "oath-no-send-remaining",
+    "oath-wrong-status-words",
+    "oath-period-ignored",
+)
 
 TARGETS = {
     "bad-signature": "emu:fault=bad-signature",
+    # the algorithms a default key does not list, on a key that lists them all
+    "bad-signature@all-algorithms": "emu:profile=all-algorithms,fault=bad-signature",
+    "wrong-rpid-hash@all-algorithms": "emu:profile=all-algorithms,fault=wrong-rpid-hash",
     "counter-rollback": "emu:fault=counter-rollback",
     "wrong-rpid-hash": "emu:fault=wrong-rpid-hash",
     "malformed-cbor": "emu:fault=malformed-cbor",
@@ -64,14 +82,35 @@ TARGETS = {
     "always-uv-ignored": "emu:fault=always-uv-ignored",
     "hmac-secret-one-secret": "emu:fault=hmac-secret-one-secret",
     "lax-large-blobs": "emu:fault=lax-large-blobs",
+    "backup-flags": "emu:fault=backup-flags",
+    # CTAP 2.2 features, on the key that claims them (a default key skips those tests)
+    "hmac-secret-mc-ignored": "emu:profile=ctap22,fault=hmac-secret-mc-ignored",
+    "payment-flag-ignored": "emu:profile=ctap22,fault=payment-flag-ignored",
+    "pcmr-allows-writes": "emu:profile=ctap22,fault=pcmr-allows-writes",
+    "pcmr-token-volatile": "emu:profile=ctap22,fault=pcmr-token-volatile",
     "totp-wrong-seed": "totp:emu,fault=wrong-seed",
     "totp-missing-seed": "totp:emu,fault=missing-seed",
     "totp-extra-drift": "totp:emu,fault=extra-drift",
     "totp-dead-battery": "totp:emu,fault=dead-battery",
     "totp-stuck-display": "totp:emu,fault=stuck-display",
+    **{fault: CARD_TARGET for fault in OATH_FAULTS},
 }
 
 FAULT_TABLE: dict[str, tuple[str, ...]] = {
+    "test_ctap2_backup_flags.py::test_credentials_are_device_bound": ("backup-flags",),
+    "test_ctap2_ctap22.py::test_hmac_secret_mc_outputs_equal_get_assertion_outputs": (
+        "hmac-secret-mc-ignored",
+    ),
+    "test_ctap2_ctap22.py::test_third_party_payment_is_reported_per_credential": (
+        "payment-flag-ignored",
+    ),
+    "test_ctap2_ctap22.py::test_credential_management_lists_the_payment_flag": (
+        "payment-flag-ignored",
+    ),
+    "test_ctap2_ctap22.py::test_persistent_token_reads_never_writes_and_outlives_a_power_cycle": (
+        "pcmr-allows-writes",
+        "pcmr-token-volatile",
+    ),
     "test_ctap2_client_pin.py::test_bad_pin_uv_auth_param_is_refused[2]": (
         "no-presence",
         "malformed-cbor",
@@ -156,6 +195,22 @@ FAULT_TABLE: dict[str, tuple[str, ...]] = {
         "bad-signature",
         "wrong-rpid-hash",
     ),
+    **{
+        f"test_ctap2_credentials.py::test_algorithms_claimed_in_get_info_work[{name}]": (
+            "bad-signature@all-algorithms",
+            "wrong-rpid-hash@all-algorithms",
+        )
+        for name in [
+            "ES384",
+            "ES512",
+            "ES256K",
+            "RS256",
+            "PS256",
+            "ML-DSA-44",
+            "ML-DSA-65",
+            "ML-DSA-87",
+        ]
+    },
     "test_ctap2_credentials.py::test_discoverable_credentials_and_get_next_assertion": (
         "bad-signature",
         "wrong-rpid-hash",
@@ -588,6 +643,63 @@ FAULT_TABLE: dict[str, tuple[str, ...]] = {
     "test_ctaphid_keepalive.py::test_prompt_request_answers_without_keepalive[u2f-version]": (
         "slow",
     ),
+    "test_oath_admin.py::test_password_set_validate_clear": (
+        "oath-password-ignored",
+        "oath-wrong-status-words",
+    ),
+    "test_oath_admin.py::test_reset_forgets_accounts_and_password": ("oath-reset-keeps-accounts",),
+    "test_oath_admin.py::test_reset_needs_de_ad": ("oath-wrong-status-words",),
+    "test_oath_admin.py::test_validate_without_a_password_is_refused": ("oath-wrong-status-words",),
+    "test_oath_admin.py::test_wrong_password_unlocks_nothing": (
+        "oath-password-ignored",
+        "oath-wrong-status-words",
+    ),
+    "test_oath_applet.py::test_capacity_until_no_space": (
+        "oath-wrong-status-words",
+        "oath-no-send-remaining",
+    ),
+    "test_oath_applet.py::test_long_answers_chain_with_send_remaining": ("oath-no-send-remaining",),
+    "test_oath_applet.py::test_put_list_delete": ("oath-wrong-status-words",),
+    "test_oath_applet.py::test_put_same_name_replaces": ("oath-wrong-truncation",),
+    "test_oath_applet.py::test_rename": ("oath-wrong-status-words", "oath-wrong-truncation"),
+    "test_oath_applet.py::test_status_words[calculate-unknown]": ("oath-wrong-status-words",),
+    "test_oath_applet.py::test_status_words[delete-unknown]": ("oath-wrong-status-words",),
+    "test_oath_applet.py::test_status_words[put-without-key]": ("oath-wrong-status-words",),
+    "test_oath_applet.py::test_status_words[put-without-name]": ("oath-wrong-status-words",),
+    "test_oath_applet.py::test_status_words[unknown-instruction]": ("oath-wrong-status-words",),
+    "test_oath_applet.py::test_status_words[list-with-p1]": ("oath-wrong-status-words",),
+    "test_oath_calculate.py::test_calculate_all_computes_totp_only": (
+        "oath-touch-ignored",
+        "oath-calculate-all-computes-hotp",
+        "oath-wrong-truncation",
+    ),
+    "test_oath_calculate.py::test_full_response_and_truncation[6]": ("oath-wrong-truncation",),
+    "test_oath_calculate.py::test_full_response_and_truncation[7]": ("oath-wrong-truncation",),
+    "test_oath_calculate.py::test_full_response_and_truncation[8]": ("oath-wrong-truncation",),
+    "test_oath_calculate.py::test_hotp_initial_moving_factor": (
+        "oath-hotp-counter-stuck",
+        "oath-wrong-truncation",
+    ),
+    "test_oath_calculate.py::test_period_in_the_name[15]": (
+        "oath-period-ignored",
+        "oath-wrong-truncation",
+    ),
+    "test_oath_calculate.py::test_period_in_the_name[60]": (
+        "oath-period-ignored",
+        "oath-wrong-truncation",
+    ),
+    "test_oath_calculate.py::test_rfc4226_hotp_counter_moves": (
+        "oath-hotp-counter-stuck",
+        "oath-wrong-truncation",
+    ),
+    "test_oath_calculate.py::test_rfc6238_vectors[SHA1]": ("oath-wrong-truncation",),
+    "test_oath_calculate.py::test_rfc6238_vectors[SHA256]": ("oath-wrong-truncation",),
+    "test_oath_calculate.py::test_rfc6238_vectors[SHA512]": ("oath-wrong-truncation",),
+    "test_oath_calculate.py::test_touch_required_account": ("oath-wrong-truncation",),
+    "test_oath_calculate.py::test_touch_account_without_touch_is_refused": (
+        "oath-touch-ignored",
+        "oath-wrong-status-words",
+    ),
     "test_totp_tokens.py::test_codes_match_the_seed": (
         "totp-wrong-seed",
         "totp-missing-seed",
@@ -762,6 +874,8 @@ def run_fault(fault: str, names: list[str], workdir: Path) -> dict[str, str]:
         "-p",
         "no:cacheprovider",
     ]
+    if target == CARD_TARGET:  # the broken card in its own pcscd, touched through its control
+        command = [str(CARD_SCRIPT), "--fault", fault, "--presence", "touch", "--", *command]
     subprocess.run(command, cwd=ROOT, capture_output=True, timeout=300, check=False)
     if not results.exists():
         return {}
@@ -770,8 +884,9 @@ def run_fault(fault: str, names: list[str], workdir: Path) -> dict[str, str]:
 
 
 def collected_suite_tests() -> set[str]:
-    """Every suite test the bench runs against emulated keys and tokens (nfc excluded)."""
-    targets = ("emu:", "totp:emu")
+    """Every suite test the bench runs against emulated keys and tokens (nfc excluded; the
+    card target is only collected, for the oath suite)."""
+    targets = ("emu:", "totp:emu", CARD_TARGET)
     command = [sys.executable, "-m", "pytest", "--pyargs", "tokenbench.bench.suites", "--co", "-q"]
     for target in targets:
         command += ["--target", target]
@@ -779,6 +894,8 @@ def collected_suite_tests() -> set[str]:
     names = set()
     for line in out.stdout.splitlines():
         if "::" not in line or "test_nfc" in line:
+            continue
+        if CARD_TARGET in line and "test_oath_" not in line:
             continue
         name = line.strip()
         for target in targets:
