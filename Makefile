@@ -4,9 +4,11 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-# Debian packages: what building the venv needs, and what the tests talk to.
+# Debian packages: what building the venv needs, what real keys need (building pyscard,
+# pcscd for readers, libusb for pyusb), and what the tests talk to.
 APT_BASE := python3 python3-venv python3-dev gcc make
-APT_TEST := libpcsclite-dev swig pcscd vsmartcard-vpcd libfido2-1 fido2-tools postgresql qemu-system-x86 busybox-static usbip udev umockdev python3-gi gir1.2-umockdev-1.0
+APT_RUN := python3-dev gcc swig libpcsclite-dev pcscd libusb-1.0-0
+APT_TEST := vsmartcard-vpcd libfido2-1 fido2-tools postgresql qemu-system-x86 busybox-static usbip udev umockdev python3-gi gir1.2-umockdev-1.0
 
 .PHONY: run test lint typecheck clean
 
@@ -33,12 +35,14 @@ $(VENV)/.created:
 	$(BIN)/pip install -q --upgrade pip
 	touch $@
 
+# The hardware extra (pyscard, pyusb) too: real keys and readers work out of the box.
 $(VENV)/.run-ready: $(VENV)/.created pyproject.toml Makefile
-	$(BIN)/pip install -q -e '.[qr]'
+	scripts/ensure-apt.sh $(APT_RUN)
+	$(BIN)/pip install -q -e '.[qr,hardware]'
 	touch $@
 
 $(VENV)/.test-ready: $(VENV)/.created pyproject.toml Makefile
-	scripts/ensure-apt.sh $(APT_TEST)
+	scripts/ensure-apt.sh $(APT_RUN) $(APT_TEST)
 	$(BIN)/pip install -q -e '.[qr,hardware,postgres,dev]'
 	touch $@ $(VENV)/.run-ready
 

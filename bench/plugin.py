@@ -11,6 +11,10 @@ feature (getInfo, CTAPHID capabilities) is skipped as `unclaimed:`; a destructiv
 without `--allow-destructive` (or without the person's confirmation on a real key) is
 skipped as `not permitted:`. Neither counts as passed, both are shown apart in the summary,
 and neither fails the run. Any other skip is unexpected and makes the exit status 1.
+
+Rig hooks (`--power-cycle-cmd`, `--touch-cmd`; `tokenbench.bench.rig_hooks`) stand in for the
+person at a real key; here they apply to every `--target` (`bench run` gives each target its
+own). A failing hook makes its test an error, never a skip.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from _pytest.junitxml import xml_key as junit_xml_key  # the only handle on --junitxml's writer
 
 from tokenbench.bench.errors import UserError
 from tokenbench.bench.pytest_entry import SUITES_DIR
@@ -33,6 +38,7 @@ from tokenbench.bench.report_records import (
     TimedDevice,
     classify_skip,
 )
+from tokenbench.bench.rig_hooks import HOOK_TIMEOUT, HookError, RigHooks
 from tokenbench.bench.secret_input import PIN_ENV  # the runner hands the PIN over in it
 from tokenbench.emulators.private_file import PUBLIC_FILE_MODE, write_private_file
 
@@ -62,7 +68,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--bench-suite",
         action="append",
         default=[],
-        help="run only these suites (ctaphid, ctap2, u2f, nfc, totp, verifier)",
+        help="run only these suites (ctaphid, ctap2, u2f, nfc, oath, totp, verifier)",
     )
     group.addoption(
         "--pin", dest="bench_pin", default=None, help=f"the key's PIN for PIN tests (or ${PIN_ENV})"
@@ -74,6 +80,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="allow tests that reset the key, change its PIN or delete credentials",
     )
     group.addoption(
+        "--power-cycle-cmd",
+        default=None,
+        help="command that power-cycles the key of every --target (see tokenbench.bench.rig_hooks)",
+    )
+    group.addoption("--touch-cmd", default=None, help="command that touches the key")
+    group.addoption("--hook-timeout", type=float, default=HOOK_TIMEOUT, help="seconds per hook")
+    group.addoption(
         "--bench-confirmed",
         action="append",
         default=[],
@@ -83,13 +96,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption(
         "--bench-events", default=None, help="append one JSON line per finished test here"
     )
+    group.addoption("--bench-mds", default=None, help="MDS3 blob or statement: the model name")
+    group.addoption("--bench-mds-root", default=None, help="root certificate for --bench-mds")
 
 
 class BenchSession:
     """Targets of this pytest session and the records of the tests run against them."""
 
     def __init__(self, config: pytest.Config) -> None:
-        from tokenbench.bench.targets import SUITES, parse_target
+        from tokenbench.bench.targets import SUITES, attach_hooks, parse_target
 
         self.config = config
         suites = config.getoption("bench_suite")
@@ -102,10 +117,18 @@ class BenchSession:
         self.confirmed: set[str] = set(config.getoption("bench_confirmed"))
         try:
             self.targets = [parse_target(uri) for uri in config.getoption("target")]
+            hooks = RigHooks.parse(
+                config.getoption("power_cycle_cmd"),
+                config.getoption("touch_cmd"),
+                config.getoption("hook_timeout"),
+            )
+            for target in self.targets:
+                attach_hooks(target, hooks)
         except UserError as exc:
             raise pytest.UsageError(str(exc)) from None
         self.records: dict[str, TestRecord] = {}
         self.current: TestRecord | None = None
+        self.identities: dict[str, dict[str, Any]] = {}  # target URI -> device identity
         events = config.getoption("bench_events")
         self._events = open(events, "a", encoding="utf-8") if events else None  # noqa: SIM115
 
@@ -114,6 +137,22 @@ class BenchSession:
         if self._events is not None:
             self._events.write(json.dumps(fields) + "\n")
             self._events.flush()
+
+    def identify(self, target: Any) -> None:
+        """Read the target's identity once, before its first test, into every report."""
+        if target.uri in self.identities:
+            return
+        from tokenbench.bench.device_identity import MdsSource, gather, shown
+
+        mds_path, root = self.config.getoption("bench_mds"), self.config.getoption("bench_mds_root")
+        mds = MdsSource(Path(mds_path), Path(root) if root else None) if mds_path else None
+        identity = gather(target, mds).to_dict()
+        self.identities[target.uri] = identity
+        junit = self.config.stash.get(junit_xml_key, None)
+        if junit is not None:  # pytest's JUnit writer: <testsuite><properties>
+            prefix = "" if len(self.targets) == 1 else f"{target.uri} "
+            for key, _, text in shown(identity):
+                junit.add_global_property(f"{prefix}device.{key}", text)
 
     def record_command(self, timing: CommandTiming) -> None:
         if self.current is not None:
@@ -227,6 +266,7 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     )
     bench.records[item.nodeid] = record
     bench.current = record
+    bench.identify(target)
     if item.get_closest_marker("destructive") is not None:
         _gate_destructive(bench, target)
 
@@ -234,7 +274,7 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
 def _gate_destructive(bench: BenchSession, target: Any) -> None:
     if not bench.allow_destructive:
         pytest.skip("not permitted: destructive test (pass --allow-destructive)")
-    if target.emulated:
+    if target.unattended:  # a rig stands in for the person: --allow-destructive is the consent
         return
     identity = target.identity()
     if identity in bench.confirmed:
@@ -267,7 +307,8 @@ def pytest_runtest_makereport(
         record.message = reason.removeprefix("Skipped: ")
         record.skip_kind = classify_skip(reason)
     elif report.failed:
-        record.outcome = "failed" if report.when == "call" else "error"
+        rig_broke = call.excinfo is not None and call.excinfo.errisinstance(HookError)
+        record.outcome = "failed" if report.when == "call" and not rig_broke else "error"
         record.message = _short_message(report)
     if report.when == "teardown":
         bench.current = None
@@ -289,6 +330,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if path:
         payload = {
             "targets": [t.uri for t in bench.targets],
+            "identities": bench.identities,
             "tests": [r.to_dict() for r in bench.records.values()],
         }
         Path(path).parent.mkdir(parents=True, exist_ok=True)

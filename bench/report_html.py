@@ -7,6 +7,8 @@ from __future__ import annotations
 from html import escape
 from typing import Any
 
+from tokenbench.bench.device_identity import shown
+
 CSS = """
 body{font-family:system-ui,sans-serif;margin:2em;color:#222;max-width:1100px}
 h1{font-size:1.5em}h2{font-size:1.2em;margin-top:2em;border-bottom:1px solid #ccc}
@@ -15,6 +17,7 @@ border-bottom:1px solid #eee;font-size:.9em}th{background:#f4f4f4}
 .passed{color:#1a7f37}.failed,.error{color:#cf222e;font-weight:bold}.skipped{color:#9a6700}
 .ok{background:#dafbe1;padding:2px 8px}.bad{background:#ffebe9;padding:2px 8px}
 .msg{color:#555;font-family:monospace;font-size:.8em}svg text{font-size:11px}
+table.device td{font-family:monospace;word-break:break-all}table.device{max-width:100%}
 """
 BAR_HEIGHT = 16
 CHART_WIDTH = 640
@@ -87,6 +90,17 @@ def _outcome_chart(counts: dict[str, int]) -> str:
     return "".join(parts)
 
 
+def _device_block(identity: dict[str, Any] | None) -> str:
+    """The header block: which device (model, AAGUID, firmware, USB ids, reader) answered."""
+    if not identity:
+        return ""
+    rows = "".join(
+        f"<tr><th>{escape(label)}</th><td>{escape(text)}</td></tr>"
+        for _, label, text in shown(identity)
+    )
+    return f'<table class="device" aria-label="device identity">{rows}</table>'
+
+
 def _tests_table(tests: list[dict[str, Any]]) -> str:
     rows = []
     for test in tests:
@@ -111,6 +125,7 @@ def render_html(document: dict[str, Any]) -> str:
     for target in document["targets"]:
         status = '<span class="ok">ok</span>' if target["ok"] else '<span class="bad">FAIL</span>'
         body = [f"<h2>{escape(target['uri'])} {status}</h2>"]
+        body.append(_device_block(target.get("device")))
         if target["problem"]:
             body.append(f'<p class="bad">did not run: {escape(target["problem"])}</p>')
         if target["counts"]:
@@ -125,6 +140,7 @@ def render_html(document: dict[str, Any]) -> str:
         f"<title>tokenbench report: {verdict}</title><style>{CSS}</style></head><body>"
         f"<h1>tokenbench conformance report: "
         f'<span class="{"ok" if document["ok"] else "bad"}">{verdict}</span></h1>'
-        f"<p>{len(document['targets'])} target(s), {document['seconds']:.1f} s. "
+        f"<p>{len(document['targets'])} target(s), {document['seconds']:.1f} s, "
+        f"tokenbench {escape(str(document.get('tokenbench_version', 'unknown')))}. "
         f"{escape(document['skip_rule'])}.</p>" + "".join(sections) + "</body></html>"
     )

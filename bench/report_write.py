@@ -9,6 +9,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from tokenbench.bench.device_identity import tokenbench_version, unavailable
 from tokenbench.bench.report_summary import Summary, latency_table
 from tokenbench.emulators.private_file import PUBLIC_FILE_MODE, write_private_file
 
@@ -26,6 +27,8 @@ def results_document(runs: list[Any], summary: Summary, elapsed: float) -> dict[
                 "uri": run.target.uri,
                 "kind": str(run.target.kind),
                 "emulated": run.target.emulated,
+                "device": run.identity
+                or unavailable(run.target.uri, run.problem or "no test ran against it"),
                 "junit": run.junit_path.name if run.junit_path.exists() else None,
                 "problem": run.problem or None,
                 "counts": None
@@ -47,6 +50,7 @@ def results_document(runs: list[Any], summary: Summary, elapsed: float) -> dict[
         )
     return {
         "format": FORMAT_VERSION,
+        "tokenbench_version": tokenbench_version(),
         "ok": summary.ok,
         "seconds": round(elapsed, 3),
         "skip_rule": "skips are never passes; unclaimed and not-permitted skips do not fail "

@@ -4,8 +4,8 @@ Each target runs in its own pytest subprocess (so a crashing or hanging device c
 the others down, and independent targets run in parallel with `-j`). The child writes its
 results as JSON through the plugin (`--bench-json`) and a line per finished test
 (`--bench-events`), which the runner follows to draw its progress bars. Targets that need
-a person (real keys, manual TOTP tokens) run one at a time, attached to the terminal, after
-the emulated ones.
+a person (real keys without rig hooks, manual TOTP tokens) run one at a time, attached to the
+terminal, after the unattended ones.
 """
 
 from __future__ import annotations
@@ -22,18 +22,21 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from tokenbench.bench.device_identity import one_line
 from tokenbench.bench.errors import UserError
 from tokenbench.bench.pytest_entry import SUITES_DIR
 from tokenbench.bench.report_records import TestRecord
 from tokenbench.bench.report_summary import COLUMNS, Summary, latency_table, summarize
+from tokenbench.bench.rig_hooks import RigHooks
 from tokenbench.bench.secret_input import PIN_ENV
-from tokenbench.bench.targets import SUITES, Target, parse_target
+from tokenbench.bench.targets import SUITES, KeyTarget, Target, attach_hooks, parse_target
 
 POLL_SECONDS = 0.1
 EXIT_NO_TESTS = 5  # pytest: nothing collected
@@ -50,6 +53,9 @@ class RunOptions:
     allow_destructive: bool = False
     jobs: int = 1
     extra_pytest_args: Sequence[str] = ()
+    hooks: Sequence[RigHooks] = ()  # per target, in order: a rig's commands for a real key
+    mds: Path | None = None  # MDS3 blob or statement naming the model by AAGUID
+    mds_root: Path | None = None
 
 
 @dataclass
@@ -61,6 +67,7 @@ class TargetRun:
     returncode: int | None = None
     records: list[TestRecord] = field(default_factory=list)
     problem: str = ""
+    identity: dict[str, Any] | None = None  # device_identity, as the child read it
 
     @property
     def slug(self) -> str:
@@ -93,7 +100,15 @@ def validate(options: RunOptions) -> list[Target]:
         raise UserError(f"unknown suite {unknown[0]!r} (known: {', '.join(SUITES)})")
     if options.jobs < 1:
         raise UserError("-j must be at least 1")
+    if options.mds is not None:  # a bad file is one line now, not a note per target later
+        from tokenbench.bench.keytools.mds import load_models
+
+        load_models(options.mds, options.mds_root)
+    elif options.mds_root is not None:
+        raise UserError("--mds-root needs --mds")
     targets = [parse_target(uri) for uri in options.targets]
+    for target, hooks in zip(targets, options.hooks, strict=False):
+        attach_hooks(target, hooks)
     for target in targets:
         if options.suites and not set(options.suites) & set(target.suites):
             raise UserError(
@@ -133,6 +148,12 @@ def pytest_command(run: TargetRun, options: RunOptions) -> list[str]:
         args += ["-k", options.keyword]
     if options.allow_destructive:
         args.append("--allow-destructive")
+    if isinstance(run.target, KeyTarget):
+        args += run.target.hooks.pytest_args()
+    if options.mds is not None:
+        args += ["--bench-mds", str(options.mds.resolve())]
+        if options.mds_root is not None:
+            args += ["--bench-mds-root", str(options.mds_root.resolve())]
     if run.interactive:
         args.append("-s")  # prompts must reach the person
     args += list(options.extra_pytest_args)
@@ -203,6 +224,7 @@ def _run_one(run: TargetRun, options: RunOptions, cwd: Path) -> None:
     if run.json_path.exists():
         data = json.loads(run.json_path.read_text())
         run.records = [TestRecord.from_dict(t) for t in data["tests"]]
+        run.identity = data.get("identities", {}).get(run.target.uri)
     if completed.returncode == EXIT_NO_TESTS or (completed.returncode != 0 and not run.records):
         run.problem = _last_error_line(run) or f"pytest exited {completed.returncode}"
 
@@ -226,7 +248,9 @@ def execute(options: RunOptions, console: Console | None = None) -> tuple[Summar
         workdir.mkdir(parents=True, exist_ok=True)
     else:
         workdir = Path(tempfile.mkdtemp(prefix="tokenbench-report-"))
-    runs = [TargetRun(i, t, workdir, interactive=not t.emulated) for i, t in enumerate(targets, 1)]
+    runs = [
+        TargetRun(i, t, workdir, interactive=not t.unattended) for i, t in enumerate(targets, 1)
+    ]
     for run in runs:
         for path in (run.json_path, run.events_path, run.junit_path):
             path.unlink(missing_ok=True)
@@ -247,6 +271,10 @@ def execute(options: RunOptions, console: Console | None = None) -> tuple[Summar
     from tokenbench.bench.report_write import write_reports
 
     write_reports(workdir, runs, summary, elapsed)
+    for run in runs:
+        if run.identity is not None:
+            line = f"device {escape(run.target.uri)} {escape(one_line(run.identity))}"
+            console.print(line, soft_wrap=True)  # one line per device, for grep
     print_summary(console, summary, records, elapsed)
     return summary, workdir
 
