@@ -2,7 +2,8 @@
 
 A suite only ever holds a python-fido2 `CtapDevice` (or, for TOTP, a `TotpSource` from
 `targets_totp`). What differs between an emulated and a real device lives here and in
-`targets_totp` (TOTP tokens) and `targets_wire` (raw report readers): an emulated
+`targets_totp` (TOTP tokens), `targets_attached` (HID keys and PC/SC readers of this
+machine) and `targets_wire` (raw report readers): an emulated
 key is touched and power-cycled through its control interface, a real one by asking the
 person at the bench (with a visible countdown). Only these modules import `emulators`.
 
@@ -11,7 +12,9 @@ person at the bench (with a visible countdown). Only these modules import `emula
 | `emu:` / `emu:profile=NAME,state=FILE,fault=NAME` | a fresh emulated key, in-process CTAPHID |
 | `udp:HOST:PORT[,reply=PORT]` | `tokenbench key emulate --udp` (simulator convention) |
 | `hid:auto`, `hid:/dev/hidrawN` | real keys through python-fido2's HID backend |
+| `hid:serial=S` | the HID key whose USB serial is S, wherever it is re-plugged |
 | `pcsc:auto`, `pcsc:READER` | keys in PC/SC readers through python-fido2's `CtapPcscDevice` |
+| `pcsc:serial=S` | the FIDO card whose reader reports serial S (CCID/USB serial) |
 | `pcsc:READER,control=HOST:PORT` | the `key emulate --vpcd` card, touched/re-plugged unattended |
 | `totp:emu[,count=N,drift-ppm=X,age-days=D,fault=F]` | emulated TOTP tokens minted on the fly |
 | `totp:manual,serial=S,pskc=FILE` | a real token whose code a person types |
@@ -20,12 +23,11 @@ person at the bench (with a visible countdown). Only these modules import `emula
 from __future__ import annotations
 
 import contextlib
-import os
 import sys
 import threading
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Protocol, TextIO
@@ -33,7 +35,8 @@ from typing import TYPE_CHECKING, Any, Protocol, TextIO
 from fido2.ctap import CtapDevice
 
 from tokenbench.bench.errors import UserError
-from tokenbench.bench.targets_wire import RAW_POLL_SECONDS, polling_reader, select_reader
+from tokenbench.bench.rig_hooks import HookError, RigHooks, hook_env
+from tokenbench.bench.targets_wire import RAW_POLL_SECONDS, polling_reader
 
 if TYPE_CHECKING:  # imported where used: each kind of target loads only its own transport
     from tokenbench.emulators.clock import Clock
@@ -46,6 +49,7 @@ SUITES: dict[str, str] = {
     "ctap2": "CTAP 2.1 commands: getInfo, makeCredential, getAssertion, clientPIN, ...",
     "u2f": "CTAP1/U2F: version, register, authenticate, CTAP1/CTAP2 interplay",
     "nfc": "ISO 7816 over PC/SC: SELECT, chaining, NFCCTAP_GETRESPONSE",
+    "oath": "the YKOATH applet over PC/SC: RFC 4226/6238 codes, status words, password, reset",
     "totp": "hardware TOTP tokens: codes against their PSKC seed, drift, display",
     "verifier": "the device against the verifier core end to end (WebAuthn, TOTP, IAM rules)",
 }
@@ -54,7 +58,8 @@ DEFAULT_UDP_REPLY_PORT = 7112  # simulator convention: replies go to port 7112
 PRESENCE_SECONDS = 30.0
 EMULATED_READ_TIMEOUT = 2.0  # an in-process key answers (or keeps alive) within milliseconds
 UDP_TIMEOUT = 2.0  # keepalives come every 100 ms; silence this long means nobody is there
-PCSC_REOPEN_POLL = 0.05  # seconds between looks for a re-plugged card in its reader
+REOPEN_POLL = 0.05  # seconds between looks for a re-plugged key (or card in its reader)
+SERIAL_OPTION = "serial="  # hid:serial=S, pcsc:serial=S
 
 
 class TargetKind(StrEnum):
@@ -65,7 +70,7 @@ class TargetKind(StrEnum):
 
 SUITES_BY_KIND: dict[TargetKind, tuple[str, ...]] = {
     TargetKind.HID: ("ctaphid", "ctap2", "u2f", "verifier"),
-    TargetKind.NFC: ("nfc", "ctap2", "u2f", "verifier"),
+    TargetKind.NFC: ("nfc", "oath", "ctap2", "u2f", "verifier"),
     TargetKind.TOTP: ("totp", "verifier"),
 }
 
@@ -194,7 +199,11 @@ def parse_target(uri: str) -> Target:
         if options or not host or not _is_port(port) or not _is_port(reply):
             raise UserError(f"bad target {uri!r}: expected udp:HOST:PORT[,reply=PORT]")
         return UdpKeyTarget(uri, host, int(port), int(reply))
+    if scheme in ("hid", "pcsc"):
+        from tokenbench.bench.targets_attached import HidKeyTarget, PcscKeyTarget
     if scheme == "hid":
+        if rest.startswith(SERIAL_OPTION):
+            return HidKeyTarget(uri, None, _serial_of(uri, rest))
         if not rest:
             raise UserError(f"bad target {uri!r}: expected hid:auto or hid:/dev/hidrawN")
         return HidKeyTarget(uri, None if rest == "auto" else rest)
@@ -206,8 +215,12 @@ def parse_target(uri: str) -> Target:
             raise UserError(
                 f"bad target {uri!r}: expected pcsc:auto or pcsc:READER[,control=HOST:PORT]"
             )
+        serial = _serial_of(uri, reader) if reader.startswith(SERIAL_OPTION) else None
         return PcscKeyTarget(
-            uri, "" if reader == "auto" else reader, _control_address(uri, control)
+            uri,
+            "" if reader == "auto" or serial else reader,
+            _control_address(uri, control),
+            serial,
         )
     if scheme == "totp":
         mode, _, opts = rest.partition(",")
@@ -220,6 +233,25 @@ def parse_target(uri: str) -> Target:
             return ManualTotpTarget(uri, options)
         raise UserError(f"bad target {uri!r}: expected totp:emu or totp:manual,serial=S")
     raise UserError(f"unknown target scheme {scheme!r} in {uri!r} (emu, udp, hid, pcsc, totp)")
+
+
+def _serial_of(uri: str, text: str) -> str:
+    serial = text.removeprefix(SERIAL_OPTION).strip()
+    if not serial:
+        raise UserError(f"bad target {uri!r}: serial= needs the serial `tokenbench key list` shows")
+    return serial
+
+
+def attach_hooks(target: Target, hooks: RigHooks) -> None:
+    """Give a real key's target its rig hooks; any other target refuses them (one line)."""
+    if not hooks:
+        return
+    if not isinstance(target, KeyTarget) or target.emulated:
+        raise UserError(
+            f"{target.uri}: --power-cycle-cmd/--touch-cmd are for real keys (hid:, pcsc:); "
+            "emulated targets are driven through their control channel"
+        )
+    target.hooks = hooks
 
 
 # --------------------------------------------------------------------------- CTAP targets
@@ -239,6 +271,11 @@ class Target(ABC):
         """What the person confirms before a destructive test (serial or path)."""
         return self.uri
 
+    @property
+    def unattended(self) -> bool:
+        """Runs with nobody at the device (no prompt, no confirmation, no terminal)."""
+        return self.emulated
+
     def clock(self) -> Clock:
         """True time as this target sees it (a verifier running next to it uses this)."""
         from tokenbench.emulators.clock import SystemClock
@@ -257,8 +294,16 @@ class KeyTarget(Target):
     def __init__(self, uri: str) -> None:
         super().__init__(uri)
         self.prompter = TerminalPrompter()
+        self.hooks = RigHooks()  # a rig's commands in place of the person (attach_hooks)
         self._device: CtapDevice | None = None
         self._open_error: UserError | None = None
+
+    @property
+    def unattended(self) -> bool:
+        return self.emulated or self.hooks.unattended
+
+    def _hook_env(self) -> dict[str, str]:
+        return hook_env(self.uri, None, None)
 
     @abstractmethod
     def _open(self) -> CtapDevice: ...
@@ -288,8 +333,26 @@ class KeyTarget(Target):
     def power_cycle(self) -> CtapDevice:
         """Unplug and re-plug (or power-cycle) the key; returns the re-opened device."""
         self._drop_device()
-        self._ask_replug()
-        return self.device()
+        if self.hooks.power_cycle is None:
+            self._ask_replug()
+            return self.device()
+        self.hooks.power_cycle.run(self._hook_env())
+        try:
+            self._device = self._reopen()
+        except UserError as exc:
+            raise HookError(f"no key after the power-cycle hook: {exc}") from None
+        return self._device
+
+    def _reopen(self) -> CtapDevice:
+        """The key once the host lists it again (enumeration lags the re-plug briefly)."""
+        deadline = time.monotonic() + REPLUG_SECONDS
+        while True:
+            try:
+                return self._open()
+            except UserError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(REOPEN_POLL)
 
     def _ask_replug(self) -> None:
         self.prompter.notify(f"unplug {self.identity()} now")
@@ -308,13 +371,23 @@ class KeyTarget(Target):
 
     def let_time_pass(self, seconds: float) -> None:
         """Wait (a real key) or move the emulated key's clock (an emulated one)."""
+        if self.unattended:
+            time.sleep(seconds)
+            return
         self.prompter.countdown("waiting", seconds, lambda: False)
 
     def presence_needed(self) -> Callable[[], None] | None:
         """Called when the key asks for user presence; returns a function to call when done."""
+        if self.hooks.touch is not None:  # the rig touches, in a thread, as a person would
+            return self.hooks.touch.start(self._hook_env())
         countdown = PresenceCountdown(self.prompter)
         countdown.start(f"touch {self.identity()} now")
         return countdown.stop
+
+    def withhold_presence(self) -> bool:
+        """Make the key refuse its next presence request; False if this target cannot
+        (a real key: over NFC the tap itself is the touch, so the bench does not ask)."""
+        return False
 
     def close(self) -> None:
         self._drop_device()
@@ -451,172 +524,3 @@ class UdpKeyTarget(KeyTarget):
         with contextlib.suppress(RuntimeError, OSError):  # a key with automatic presence
             self._control_client().touch()
         return None
-
-
-class HidKeyTarget(KeyTarget):
-    """`hid:auto` / `hid:/dev/hidrawN`: a real key (or a uhid/USB-IP emulated one)."""
-
-    def __init__(self, uri: str, path: str | None) -> None:
-        super().__init__(uri)
-        self.kind = TargetKind.HID
-        self.emulated = False
-        self.path = path
-        self._serial: str | None = None
-
-    def _open(self) -> CtapDevice:
-        from fido2.hid import CtapHidDevice, get_descriptor, open_connection
-
-        if self.path is None:
-            devices = list(CtapHidDevice.list_devices())
-            if not devices:
-                raise UserError("no FIDO HID key attached (hid:auto found none)")
-            device = devices[0]
-            self.path = str(device.descriptor.path)
-        else:
-            try:
-                descriptor = get_descriptor(self.path)
-                device = CtapHidDevice(descriptor, open_connection(descriptor))
-            except OSError as exc:
-                raise UserError(f"cannot open {self.path}: {exc}") from None
-        self._serial = device.serial_number
-        return device
-
-    def identity(self) -> str:
-        return f"the key at {self.path or 'hid:auto'} (serial {self._serial or 'unknown'})"
-
-    def raw_connection(self) -> tuple[Any, Callable[[float], bytes | None]]:
-        from fido2.hid import get_descriptor, open_connection
-
-        self.device()
-        self._drop_device()  # every handle sees every report: keep the suite's handle clean
-        assert self.path is not None
-        connection = open_connection(get_descriptor(self.path))
-        return connection, select_reader(connection)
-
-    def _replugged(self) -> bool:
-        from fido2.hid import CtapHidDevice
-
-        try:
-            return any(
-                d.serial_number == self._serial or str(d.descriptor.path) == self.path
-                for d in CtapHidDevice.list_devices()
-            )
-        except OSError:
-            return False
-
-    def _ask_replug(self) -> None:
-        self.prompter.notify(f"unplug {self.identity()}")
-        self.prompter.countdown("unplug the key", REPLUG_SECONDS, lambda: not self._replugged())
-        if not self.prompter.countdown("plug the key back in", REPLUG_SECONDS, self._replugged):
-            raise UserError("the key was not re-plugged in time")
-
-
-class PcscKeyTarget(KeyTarget):
-    """`pcsc:auto` / `pcsc:READER`: a key in a PC/SC reader (real, or the vpcd virtual card).
-
-    With `control=HOST:PORT` it is the card of `tokenbench key emulate --vpcd`: touches and
-    re-plugs go to the emulator's control socket instead of a person, so presence-gated,
-    destructive and power-cycle tests run unattended. A re-plug takes the card out of the
-    field and back; pcscd sees a new card, which is opened again.
-    """
-
-    def __init__(self, uri: str, reader: str, control: tuple[str, int] | None = None) -> None:
-        super().__init__(uri)
-        self.kind = TargetKind.NFC
-        self.emulated = control is not None
-        self.reader = reader
-        self.control_address = control
-        self._control: UdpControlClient | None = None
-
-    def _open(self) -> CtapDevice:
-        try:
-            from fido2.pcsc import CtapPcscDevice
-        except ImportError:
-            raise UserError("PC/SC needs pyscard (pip install tokenbench[hardware])") from None
-        try:
-            devices = list(CtapPcscDevice.list_devices(self.reader))
-        except Exception as exc:  # pyscard raises its own types when pcscd is absent
-            raise UserError(f"PC/SC unavailable: {exc}") from None
-        if not devices:
-            raise UserError(f"no FIDO card in a PC/SC reader matching {self.reader or 'any'!r}")
-        return devices[0]
-
-    def identity(self) -> str:
-        return f"the card in reader {self.reader or 'auto'}"
-
-    def _ask_replug(self) -> None:
-        if not self.prompter.countdown(
-            "remove the key from the reader and present it again", REPLUG_SECONDS, lambda: False
-        ):
-            return
-
-    def _control_client(self) -> UdpControlClient:
-        from tokenbench.emulators.transport.control import UdpControlClient
-
-        if self._control is None:
-            assert self.control_address is not None
-            self._control = UdpControlClient(self.control_address)
-        return self._control
-
-    def power_cycle(self) -> CtapDevice:
-        if self.control_address is None:
-            return super().power_cycle()
-        self._drop_device()  # our card handle would only see the card that left
-        try:
-            self._control_client().replug()
-        except (RuntimeError, OSError) as exc:
-            raise UserError(f"cannot re-plug {self.uri}: {exc}") from None
-        self._device = self._reopen()
-        return self._device
-
-    def _reopen(self) -> CtapDevice:
-        """The returned card, once pcscd lists it (it may lag the emulator's answer briefly)."""
-        deadline = time.monotonic() + REPLUG_SECONDS
-        while True:
-            try:
-                return self._open()
-            except UserError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(PCSC_REOPEN_POLL)
-
-    def presence_needed(self) -> Callable[[], None] | None:
-        if self.control_address is None:
-            return super().presence_needed()
-        with contextlib.suppress(RuntimeError, OSError):  # a key with automatic presence
-            self._control_client().touch()
-        return None
-
-
-# --------------------------------------------------------------------------- discovery
-
-
-def list_attached() -> Iterator[tuple[str, str]]:
-    """(uri, description) for every attached HID key and PC/SC reader; notes when none."""
-    try:
-        from fido2.hid import CtapHidDevice
-
-        hid = list(CtapHidDevice.list_devices())
-    except Exception as exc:  # no hidraw support in this environment
-        yield "hid:", f"HID enumeration unavailable: {exc}"
-        hid = []
-    for device in hid:
-        d = device.descriptor
-        yield (
-            f"hid:{os.fsdecode(d.path)}",  # bytes on Windows
-            f"{d.product_name or 'FIDO key'} vid={d.vid:04x} pid={d.pid:04x} "
-            f"serial={d.serial_number or '-'}",
-        )
-    if not hid:
-        yield "hid:", "no FIDO HID keys attached"
-    try:
-        from smartcard.System import readers
-
-        found = [str(r) for r in readers()]
-    except Exception as exc:  # pyscard missing, or pcscd not running
-        yield "pcsc:", f"PC/SC unavailable: {type(exc).__name__}: {exc}".strip()
-        return
-    for reader in found:
-        yield f"pcsc:{reader}", "PC/SC reader"
-    if not found:
-        yield "pcsc:", "no PC/SC readers"

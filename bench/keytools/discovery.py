@@ -6,6 +6,7 @@ never an error, so `key list` always says what it could and could not look at.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -72,6 +73,28 @@ def list_hid() -> tuple[list[FoundDevice], list[str]]:
     return found, ([] if found else ["HID: no FIDO HID device"])
 
 
+def reader_serial(reader: Any) -> str | None:
+    """The serial a PC/SC reader reports (SCARD_ATTR_VENDOR_IFD_SERIAL_NO), or None.
+
+    The CCID driver answers with the USB serial of the reader, which for a key that is its
+    own CCID reader (a YubiKey's CCID interface) is the key's. Readers that keep it to
+    themselves (vpcd, many NFC readers) answer nothing: name those by reader instead.
+    """
+    from smartcard.scard import SCARD_ATTR_VENDOR_IFD_SERIAL_NO
+
+    connection = reader.createConnection()
+    try:
+        connection.connect()
+        raw = bytes(connection.getAttrib(SCARD_ATTR_VENDOR_IFD_SERIAL_NO))
+    except Exception:  # no card, or the driver has no such attribute
+        return None
+    finally:
+        with contextlib.suppress(Exception):
+            connection.disconnect()
+    text = raw.split(b"\0", 1)[0].decode("ascii", errors="replace").strip()
+    return text or None
+
+
 def list_pcsc() -> tuple[list[FoundDevice], list[str]]:
     """FIDO cards in PC/SC readers (python-fido2 selects the FIDO applet on each)."""
     try:
@@ -92,7 +115,11 @@ def list_pcsc() -> tuple[list[FoundDevice], list[str]]:
             continue
         found.append(
             FoundDevice(
-                "pcsc", f"pcsc:{reader.name}", product=reader.name, interfaces=["fido-iso7816"]
+                "pcsc",
+                f"pcsc:{reader.name}",
+                product=reader.name,
+                serial=reader_serial(reader),
+                interfaces=["fido-iso7816"],
             )
         )
         device.close()

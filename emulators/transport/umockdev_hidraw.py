@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import secrets
 import select
 import socket
 import subprocess
@@ -75,6 +76,7 @@ class UmockdevHidraw:
     ) -> None:
         self._deliver = deliver
         self.devnode = f"/dev/{node}"
+        self.serial = serial  # HID_UNIQ, the sysfs serial and HIDIOCGRAWUNIQ all give it
         self._config = {
             "report_descriptor": FIDO_REPORT_DESCRIPTOR.hex(),
             "vendor_id": EMULATOR_VENDOR_ID,
@@ -254,8 +256,11 @@ def attach_umockdev(key: HidKey, **kwargs: str) -> UmockdevHidraw:
     """Expose an `EmulatedKey` as a fake hidraw node; returns the running bridge.
 
     Run clients with `bridge.client_env()`. Remove the sink with `key.remove_sink(bridge.send)`
-    when done if the key outlives the bridge.
+    when done if the key outlives the bridge. Unless `serial` is given the node gets a fresh
+    USB serial (`bridge.serial`), as a real key has one: clients name the key by it
+    (`hid:serial=...`), since the node's number changes on every re-plug.
     """
+    kwargs.setdefault("serial", f"TB{secrets.token_hex(4).upper()}")
     bridge = UmockdevHidraw(key.receive, **kwargs)
     bridge.start()
     key.add_sink(bridge.send)

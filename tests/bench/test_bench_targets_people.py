@@ -48,7 +48,10 @@ def _bench(allow):
 
 def _real_key(answers):
     return SimpleNamespace(
-        emulated=False, identity=lambda: "the key at /dev/hidraw7", prompter=ScriptedPerson(answers)
+        emulated=False,
+        unattended=False,  # no rig hooks: the person confirms
+        identity=lambda: "the key at /dev/hidraw7",
+        prompter=ScriptedPerson(answers),
     )
 
 

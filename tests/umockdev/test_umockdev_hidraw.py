@@ -156,7 +156,7 @@ def test_python_fido2_enumerates_one_key(bridge: UmockdevHidraw) -> None:
             "vid": EMULATOR_VENDOR_ID,
             "pid": EMULATOR_PRODUCT_ID,
             "product_name": NAME,
-            "serial": None,
+            "serial": bridge.serial,  # attach_umockdev gives the node a USB serial (HID_UNIQ)
             "report_size_in": REPORT_SIZE,
             "report_size_out": REPORT_SIZE,
         }
@@ -284,6 +284,21 @@ def test_bad_writes_are_refused_and_the_node_keeps_working(bridge: UmockdevHidra
     # others are taken (and dropped by the key: not 64-byte reports).
     assert got["results"] == [einval, einval, 10, 101, einval]
     assert got["answered_after"]
+
+
+def test_answers_longer_than_the_hidraw_queue_arrive_whole(bridge: UmockdevHidraw) -> None:
+    """The key hands over up to 129 reports at once; hidraw keeps 63 per file. A reading
+    client must still get every one (ML-DSA answers hung the device suite here)."""
+    got = run_json(bridge, HIDRAW_PROBE, "long")
+    assert got == dict.fromkeys(got, "ok") and len(got) == 9, got
+
+
+def test_a_file_that_never_reads_does_not_stall_the_reader(bridge: UmockdevHidraw) -> None:
+    """The hold for room is bounded, once per idle file; that file keeps what hidraw keeps."""
+    got = run_json(bridge, HIDRAW_PROBE, "idle")
+    assert got["echoes"] == ["ok"] * 3
+    assert got["seconds"] < 10
+    assert got["queued_on_idle_file"] == 63
 
 
 # -- lifecycle --------------------------------------------------------------------------------
