@@ -48,6 +48,8 @@ class SecretOption:
 
 
 PIN = SecretOption("--pin", PIN_ENV, "the key's PIN")
+NEW_PIN = SecretOption("--new-pin", "TOKENBENCH_NEW_PIN", "the new PIN")
+"""`key pin set|change`. With `--pin - --new-pin -` stdin holds the current PIN, then the new."""
 PSKC_PASSWORD = SecretOption("--password", "TOKENBENCH_PSKC_PASSWORD", "the PSKC password")
 PSKC_PSK_HEX = SecretOption("--psk-hex", "TOKENBENCH_PSKC_PSK_HEX", "the PSKC pre-shared key (hex)")
 
@@ -81,6 +83,16 @@ def given_on_command_line(args: argparse.Namespace, option: SecretOption) -> boo
 
 def read_secret(args: argparse.Namespace, option: SecretOption) -> str | None:
     """The secret from `--x -` (stdin), `--x-file`, `--x VALUE` (warned) or $ENV, else None."""
+    value = _read_secret(args, option)
+    if value is not None:
+        try:  # argv, the environment and stdin may carry undecodable bytes as surrogates
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise UserError(f"{option.what} is not UTF-8 text") from None
+    return value
+
+
+def _read_secret(args: argparse.Namespace, option: SecretOption) -> str | None:
     value: str | None = getattr(args, option.dest, None)
     path: Path | None = getattr(args, option.file_dest, None)
     if value == STDIN:

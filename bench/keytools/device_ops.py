@@ -50,15 +50,21 @@ def open_ctap2(device: CtapDevice) -> Ctap2:
         raise UserError(f"getInfo failed: {ctap_error_text(exc)}") from None
 
 
-def _pin_failure(ctap: Ctap2, exc: CtapError) -> UserError:
-    message = PIN_ERRORS.get(exc.code, ctap_error_text(exc))
+def pin_failure(ctap: Ctap2, exc: CtapError) -> UserError:
+    """One line for a PIN error: retries left after a wrong PIN; what to do on a forced change."""
+    named = ctap_error_text(exc)
+    forced = (CtapError.ERR.PIN_POLICY_VIOLATION, CtapError.ERR.PIN_INVALID)
+    if exc.code in forced and ctap.info.force_pin_change:  # deployed keys say PIN_INVALID here
+        return UserError(f"the key requires a new PIN first ({named}): tokenbench key pin change")
+    if exc.code not in PIN_ERRORS:
+        return UserError(named)
     if exc.code == CtapError.ERR.PIN_INVALID:
         try:
             retries, _ = ClientPin(ctap).get_pin_retries()
-            message += f" ({retries} retries left)"
+            named += f", {retries} retries left"
         except (CtapError, ValueError):
             pass
-    return UserError(message)
+    return UserError(f"{PIN_ERRORS[exc.code]} ({named})")
 
 
 def pin_token(ctap: Ctap2, pin: str, permissions: ClientPin.PERMISSION) -> tuple[ClientPin, bytes]:
@@ -70,7 +76,7 @@ def pin_token(ctap: Ctap2, pin: str, permissions: ClientPin.PERMISSION) -> tuple
     try:
         return client_pin, client_pin.get_pin_token(pin, permissions)
     except CtapError as exc:
-        raise _pin_failure(ctap, exc) from None
+        raise pin_failure(ctap, exc) from None
 
 
 def credential_manager(ctap: Ctap2, pin: str) -> CredentialManagement:
