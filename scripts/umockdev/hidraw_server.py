@@ -22,6 +22,14 @@ for one node and nothing else.
   client sits in read(), another thread's write() on the *same* fd waits for it (the kernel
   lets them pass each other). python-fido2 and libfido2 write, then read, on one thread;
   a second open() of the node is not affected.
+- A real key cannot outrun its reader: its reports leave at the USB interrupt endpoint's pace
+  (one per millisecond or slower), while a client's read() here is a round trip through
+  umockdev's socket. The emulated key hands over a whole answer at once (up to 129 reports
+  for a 7609-byte CTAPHID message), more than hidraw's queue of 63 per file. So when a
+  file's queue is full the report is held back until that file reads (`HOLD_SECONDS` at
+  most, then dropped as hidraw drops it); a file that let a hold run out is not waited for
+  again until it reads. Without this, answers of 64+ reports (fewer with keepalives still
+  queued), e.g. ML-DSA assertions, lost their tail and the client waited forever.
 - umockdev backs a non-tty /dev node with a pty: poll()/select() on the client's fd look at
   that pty, not at the ioctl socket. `Doorbell` keeps one byte in the pty's input while any
   report is queued, so libfido2's poll-then-read loop sees POLLIN exactly when data waits.
@@ -80,6 +88,7 @@ DESC_SIZE = struct.Struct("<I")  # struct hidraw_report_descriptor starts with i
 HID_MAX_BUFFER_SIZE = 16384  # hidraw refuses larger writes
 HIDRAW_MIN_WRITE = 2  # and shorter ones ("passed too short report"): report ID + one byte
 HIDRAW_BUFFER_SIZE = 64  # ring slots per open file; one stays free to tell full from empty
+HOLD_SECONDS = 2.0  # how long a report waits for room in a reading file's full queue
 MAX_MESSAGE = 65536
 BUS_USB = 0x03
 HIDRAW_MAJOR = 247  # any major works: umockdev maps the node, no kernel driver is involved
@@ -195,6 +204,7 @@ class OpenFile:
     client: UMockdev.IoctlClient
     reports: deque[bytes] = field(default_factory=deque)
     waiting_read: UMockdev.IoctlClient | None = None
+    stalled: bool = False  # a hold for room ran out: drop, don't wait, until it reads again
 
 
 class HidrawNode(UMockdev.IoctlBase):
@@ -206,6 +216,7 @@ class HidrawNode(UMockdev.IoctlBase):
         self.peer = peer
         self.doorbell = doorbell
         self.lock = threading.Lock()
+        self.room = threading.Condition(self.lock)  # a read took a report off a queue
         self.files: dict[int, OpenFile] = {}
         self.gone = False
 
@@ -296,8 +307,10 @@ class HidrawNode(UMockdev.IoctlBase):
                 client.complete(-1, errno.ENODEV)
                 return True
             file = self.files.setdefault(hash(client), OpenFile(client))
+            file.stalled = False
             if file.reports:
                 self._deliver(client, file.reports.popleft())
+                self.room.notify_all()
             else:
                 file.waiting_read = client
             self._update_doorbell()
@@ -320,18 +333,33 @@ class HidrawNode(UMockdev.IoctlBase):
             if self.gone:
                 return
             self._forget_closed_files()
-            for file in self.files.values():
+            for file in list(self.files.values()):
+                if file.waiting_read is None and not self._wait_for_room(file):
+                    continue  # a full queue drops the new report, as hidraw does
                 if file.waiting_read is not None:
                     reader, file.waiting_read = file.waiting_read, None
                     self._deliver(reader, report)
-                elif len(file.reports) < HIDRAW_BUFFER_SIZE - 1:
-                    file.reports.append(report)  # a full queue drops the new report, as hidraw
+                else:
+                    file.reports.append(report)
             self._update_doorbell()
+
+    def _wait_for_room(self, file: OpenFile) -> bool:
+        """Called with the lock held: hold the report until `file` can take it (see the
+        module docstring), or give up; True if there is room or a read waits."""
+        deadline = time.monotonic() + HOLD_SECONDS
+        while len(file.reports) >= HIDRAW_BUFFER_SIZE - 1 and file.waiting_read is None:
+            left = deadline - time.monotonic()
+            if file.stalled or self.gone or left <= 0 or not file.client.get_connected():
+                file.stalled = True
+                return False
+            self.room.wait(min(left, 0.05))  # also notices a file closed meanwhile
+        return True
 
     def device_gone(self) -> None:
         """The device went away: blocked and later calls get ENODEV, as after an unplug."""
         with self.lock:
             self.gone = True
+            self.room.notify_all()
             for file in self.files.values():
                 if file.waiting_read is not None:
                     file.waiting_read.complete(-1, errno.ENODEV)

@@ -4,7 +4,7 @@ It checks the kernel behaviours that clients rely on but python-fido2 alone woul
 poll() readiness, per-open-file input queues, the ioctls' copy rules, tolerance of bad writes,
 and what a blocked reader sees when the device goes away. Prints one JSON object.
 
-Usage: hidraw_probe.py poll | broadcast | ioctls | garbage | unplug [DEVNODE]
+Usage: hidraw_probe.py poll | broadcast | ioctls | garbage | long | idle | unplug [DEVNODE]
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import os
 import select
 import struct
 import sys
+import time
 from array import array
 from typing import Any
 
@@ -34,7 +35,14 @@ TCGETS = 0x5401
 
 BROADCAST_CID = b"\xff\xff\xff\xff"
 CTAPHID_INIT = 0x86
+CTAPHID_PING = 0x81
 REPORT = 64
+INIT_PAYLOAD = REPORT - 7
+CONT_PAYLOAD = REPORT - 5
+MAX_MESSAGE = INIT_PAYLOAD + 128 * CONT_PAYLOAD  # 7609: seq 0..127
+# PING sizes around hidraw's queue of 63 reports per file: 62, 63, 64 and 129 reports.
+LONG_PINGS = (0, 57, 58, 3656, 3657, 3715, 3716, 3774, MAX_MESSAGE)
+REPLY_TIMEOUT = 5.0
 NONCE = bytes(range(1, 9))
 
 
@@ -146,6 +154,70 @@ def garbage(node: str) -> Any:
     }
 
 
+def ping_frames(cid: bytes, data: bytes) -> list[bytes]:
+    """A CTAPHID PING request as hidraw writes (report ID 0 first)."""
+    frames = [cid + bytes([CTAPHID_PING]) + struct.pack(">H", len(data)) + data[:INIT_PAYLOAD]]
+    for seq, offset in enumerate(range(INIT_PAYLOAD, len(data), CONT_PAYLOAD)):
+        frames.append(cid + bytes([seq]) + data[offset : offset + CONT_PAYLOAD])
+    return [b"\0" + frame.ljust(REPORT, b"\0") for frame in frames]
+
+
+def open_channel(fd: int) -> bytes:
+    os.write(fd, init_request())
+    report = os.read(fd, REPORT)
+    assert is_init_reply(report), report.hex()
+    return report[15:19]
+
+
+def echo(fd: int, cid: bytes, size: int) -> str:
+    """PING `size` bytes; read the echo only once the whole answer has been sent, as a slow
+    client would. "ok", or how the answer fell short."""
+    data = bytes(i * 7 % 251 for i in range(size))
+    for frame in ping_frames(cid, data):
+        os.write(fd, frame)
+    time.sleep(0.05)  # the key has handed over every report of the answer by now
+    got = b""
+    want = -1
+    while len(got) < want or want < 0:
+        if not readable(fd, REPLY_TIMEOUT):
+            return f"timed out after {len(got)} of {want} bytes"
+        report = os.read(fd, REPORT)
+        if want < 0:
+            want = struct.unpack(">H", report[5:7])[0]
+            got = report[7 : 7 + min(want, INIT_PAYLOAD)]
+        else:
+            got += report[5 : 5 + want - len(got)]
+    return "ok" if got == data else "corrupted"
+
+
+def long_answers(node: str) -> Any:
+    """Answers longer than hidraw's per-file queue, handed over by the key all at once."""
+    fd = os.open(node, os.O_RDWR)
+    cid = open_channel(fd)
+    outcome = {str(size): echo(fd, cid, size) for size in LONG_PINGS}
+    os.close(fd)
+    return outcome
+
+
+def idle(node: str) -> Any:
+    """A second open file that never reads must not stall the reading one for good."""
+    fd = os.open(node, os.O_RDWR)
+    quiet = os.open(node, os.O_RDWR)
+    fcntl.ioctl(quiet, HIDIOCGRDESCSIZE, array("B", bytes(4)), True)  # the helper knows it
+    cid = open_channel(fd)
+    started = time.monotonic()
+    outcome = [echo(fd, cid, MAX_MESSAGE) for _ in range(3)]
+    seconds = time.monotonic() - started
+    # hidraw kept the quiet file's first 63 reports: INIT's answer, then the first PING's.
+    queued = 0
+    while readable(quiet, 0.2):
+        os.read(quiet, REPORT)
+        queued += 1
+    os.close(quiet)
+    os.close(fd)
+    return {"echoes": outcome, "seconds": seconds, "queued_on_idle_file": queued}
+
+
 def unplug(node: str) -> Any:
     """Block in read() with nothing coming; the test removes the device meanwhile."""
     fd = os.open(node, os.O_RDWR)
@@ -164,6 +236,8 @@ def main(argv: list[str]) -> int:
         "broadcast": broadcast,
         "ioctls": ioctls,
         "garbage": garbage,
+        "long": long_answers,
+        "idle": idle,
         "unplug": unplug,
     }
     if len(argv) < 2 or argv[1] not in commands:
