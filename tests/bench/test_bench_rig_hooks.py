@@ -280,8 +280,13 @@ def test_every_destructive_and_power_cycle_test_passes_with_hooks_and_no_person(
         status, tests = _bench_run(rig, tmp_path, SELECTION, *hooks)
         outcomes = {t["name"]: t["outcome"] for t in tests}
         assert status == 0, outcomes
-        assert set(outcomes.values()) == {"passed"}, outcomes  # no skip, no failure, no error
-        assert len(outcomes) >= 30
+        # No failure, no error, and no skip but for a feature the default key does not list
+        # (CTAP 2.2's, under needs_presence): nothing skipped for want of a person.
+        others = [
+            t for t in tests if t["outcome"] != "passed" and t.get("skip_kind") != "unclaimed"
+        ]
+        assert not others, others
+        assert sum(outcome == "passed" for outcome in outcomes.values()) >= 30
         assert any("reset" in name for name in outcomes)
         # The resets re-plugged the key through the hook: each time under a new node number.
         assert rig.key.power_cycles >= 10
