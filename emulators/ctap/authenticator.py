@@ -24,10 +24,16 @@ from tokenbench.emulators.ctap import (
     get_assertion,
     large_blobs,
     make_credential,
+    persistent_token,
     u2f,
 )
 from tokenbench.emulators.ctap.attestation import VendorAuthority
-from tokenbench.emulators.ctap.client_pin import ClientPin
+from tokenbench.emulators.ctap.client_pin import (
+    DEFAULT_SUPPORTED_PERMISSIONS,
+    MAX_PIN_BYTES,
+    ClientPin,
+    Permission,
+)
 from tokenbench.emulators.ctap.constants import (
     RESET_WINDOW_SECONDS,
     CtapCommand,
@@ -52,6 +58,12 @@ Command = Callable[[CborMap, Transaction | None], Response | None]
 """A command bound to this key: request map and transaction in, response map out."""
 
 
+def _permissions(profile: DeviceProfile) -> Permission:
+    """What subCommand 9 grants: the CTAP 2.1 set, and pcmr on a key with perCredMgmtRO."""
+    extra = Permission.PCMR if profile.options.get("perCredMgmtRO") else Permission(0)
+    return DEFAULT_SUPPORTED_PERMISSIONS | extra
+
+
 class Authenticator:
     """One emulated security key; implements `context.KeyContext` for the command modules."""
 
@@ -66,6 +78,7 @@ class Authenticator:
             state=self.store.state.pin,
             protocols=profile.pin_uv_auth_protocols or (1,),
             clock=env.clock,
+            supported_permissions=_permissions(profile),
             faults=env.core_faults,
         )
         self._wrapper = CredentialWrapper(self.store.state.master_secret, env.rng)
@@ -97,6 +110,7 @@ class Authenticator:
     def profile(self, profile: DeviceProfile) -> None:
         """Swap the model (tests, or a bench re-targeting a key): the command set follows."""
         self._profile = profile
+        self._client_pin.supported_permissions = _permissions(profile)
         self._commands = self._command_table()
 
     @property
@@ -318,7 +332,44 @@ class Authenticator:
                 ),
                 remaining_disc_creds=self.remaining_resident_slots() if p.supports_rk else None,
             )
+        if p.ctap22_info:
+            values = self._ctap22_members(values)
         return encode_info(values)
+
+    def _ctap22_members(self, values: InfoValues) -> InfoValues:
+        """The CTAP 2.2 members: formats (attestationFormatsPreference may pick "none"), the
+        PIN length limit, config subCommands; encIdentifier and encCredStoreState once a
+        persistent token exists."""
+        p = self.profile
+        values = replace(
+            values,
+            attestation_formats=["none"] if p.attestation == "none" else ["packed", "none"],
+            max_pin_length=MAX_PIN_BYTES,
+            authenticator_config_commands=(
+                sorted(config_cmd.SUBCOMMANDS) if p.supports_config else None
+            ),
+        )
+        token = self.client_pin.state.persistent_token
+        if not p.options.get("perCredMgmtRO") or token is None:
+            return values
+        residents = [(c.id, c.user_name, c.user_display_name) for c in self.state.residents]
+        identifier = persistent_token.device_identifier(self.state.master_secret)
+        store_state = persistent_token.cred_store_state(residents)
+        return replace(
+            values,
+            enc_identifier=persistent_token.encrypt_to_token(
+                token,
+                persistent_token.ENC_IDENTIFIER_INFO,
+                identifier,
+                self.random(persistent_token.IV_LENGTH),
+            ),
+            enc_cred_store_state=persistent_token.encrypt_to_token(
+                token,
+                persistent_token.ENC_CRED_STORE_STATE_INFO,
+                store_state,
+                self.random(persistent_token.IV_LENGTH),
+            ),
+        )
 
     def _get_info(self, params: CborMap, transaction: Transaction | None) -> Response:
         return self.get_info_map()

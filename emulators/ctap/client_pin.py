@@ -46,6 +46,7 @@ class Permission(IntFlag):
     BE = 0x08  # bioEnrollment
     LBW = 0x10  # largeBlobWrite
     ACFG = 0x20  # authenticatorConfig
+    PCMR = 0x40  # CTAP 2.2: read-only credential management with the persistent token
 
 
 LEGACY_TOKEN_PERMISSIONS = Permission.MC | Permission.GA
@@ -71,6 +72,8 @@ def supported_permissions_for(options: Mapping[str, object]) -> Permission:
         granted |= Permission.LBW
     if options.get("authnrCfg"):
         granted |= Permission.ACFG
+    if options.get("perCredMgmtRO"):
+        granted |= Permission.PCMR
     return granted
 
 
@@ -240,15 +243,20 @@ class PinState:
     retries: int = PIN_RETRIES_MAX
     min_pin_length: int = DEFAULT_MIN_PIN_LENGTH
     force_pin_change: bool = False
+    persistent_token: bytes | None = field(default=None, repr=False)
+    """CTAP 2.2's persistent pinUvAuthToken (pcmr only): it outlives power cycles."""
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "pin_hash": self.pin_hash.hex() if self.pin_hash is not None else None,
             "pin_length": self.pin_length,
             "retries": self.retries,
             "min_pin_length": self.min_pin_length,
             "force_pin_change": self.force_pin_change,
         }
+        if self.persistent_token is not None:
+            out["persistent_token"] = self.persistent_token.hex()
+        return out
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> PinState:
@@ -257,12 +265,17 @@ class PinState:
         hash_bytes = bytes.fromhex(raw_hash) if raw_hash is not None else None
         if hash_bytes is not None and len(hash_bytes) != PIN_HASH_LENGTH:
             raise ValueError("stored PIN hash has the wrong length")
+        raw_token = data.get("persistent_token")
+        token = bytes.fromhex(raw_token) if raw_token is not None else None
+        if token is not None and len(token) != TOKEN_LENGTH:
+            raise ValueError("stored persistent token has the wrong length")
         return cls(
             pin_hash=hash_bytes,
             pin_length=int_field(data, "pin_length", 0, 0, MAX_PIN_BYTES),
             retries=int_field(data, "retries", PIN_RETRIES_MAX, 0, PIN_RETRIES_MAX),
             min_pin_length=int_field(data, "min_pin_length", DEFAULT_MIN_PIN_LENGTH, low=1),
             force_pin_change=bool_field(data, "force_pin_change", False),
+            persistent_token=token,
         )
 
 
@@ -375,6 +388,11 @@ class ClientPin:
             token.rp_id = rp_id
         token.mark_used()
 
+    def verify_persistent_token(self, version: int, param: bytes, message: bytes) -> bool:
+        """Whether `param` was made with the persistent token (pcmr) under protocol `version`."""
+        token = self.state.persistent_token
+        return token is not None and self.protocol(version).verify(token, message, param)
+
     def token_user_present(self) -> bool:
         return self._token.user_present_value()
 
@@ -404,12 +422,16 @@ class ClientPin:
         self._persist()
 
     def power_cycle(self) -> None:
+        if self.state.persistent_token is not None and not self._faults.persistent_token_survives:
+            self.state.persistent_token = None
+            self._persist()
         for proto in self._protocols.values():
             proto.regenerate()
         self._reset_tokens()
         self._consecutive_failures = 0
 
     def reset(self) -> None:
+        self.state.persistent_token = None
         self.state.pin_hash = None
         self.state.pin_length = 0
         self.state.retries = PIN_RETRIES_MAX
@@ -488,6 +510,7 @@ class ClientPin:
         new_pin = self._decrypt_new_pin(proto, shared, new_pin_enc)
         if self.state.force_pin_change and pin_hash(new_pin) == self.state.pin_hash:
             raise CtapError(CtapStatus.PIN_POLICY_VIOLATION, "the forced change must change it")
+        self.state.persistent_token = None  # a new PIN revokes the persistent grant too
         self._store_pin(new_pin)
         self._reset_tokens()
         return {}
@@ -511,7 +534,11 @@ class ClientPin:
             raise CtapError(CtapStatus.INVALID_PARAMETER, "no permissions requested")
         if permissions & ~int(self.supported_permissions):
             raise CtapError(CtapStatus.UNAUTHORIZED_PERMISSION, "permission not supported")
+        if permissions & Permission.PCMR and permissions != Permission.PCMR:
+            raise CtapError(CtapStatus.INVALID_PARAMETER, "pcmr is granted alone")
         shared = self._pin_shared_secret(proto, key_agreement, pin_hash_enc)
+        if permissions == Permission.PCMR:
+            return self._issue_persistent_token(proto, shared)
         return self._issue_token(proto, shared, Permission(permissions), request.rp_id)
 
     # -- steps shared by the subcommands -----------------------------------------------------
@@ -547,6 +574,14 @@ class ClientPin:
         self._reset_tokens()
         self._token.begin_using(permissions, rp_id, user_present=False)
         encrypted = proto.encrypt(shared, self._tokens[proto.version])
+        return {ClientPinResponse.PIN_UV_AUTH_TOKEN: encrypted}
+
+    def _issue_persistent_token(self, proto: PinProtocolOne, shared: bytes) -> Response:
+        """A new persistent token (the old one stops working); the ordinary token is left as
+        it is, so a platform may hold both."""
+        self.state.persistent_token = self._rng(TOKEN_LENGTH)
+        self._persist()
+        encrypted = proto.encrypt(shared, self.state.persistent_token)
         return {ClientPinResponse.PIN_UV_AUTH_TOKEN: encrypted}
 
     def _check_pin_hash(self, proto: PinProtocolOne, shared: bytes, pin_hash_enc: bytes) -> None:

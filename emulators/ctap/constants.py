@@ -165,6 +165,7 @@ class CredMgmtResponse(IntEnum):
     TOTAL_CREDENTIALS = 0x09
     CRED_PROTECT = 0x0A
     LARGE_BLOB_KEY = 0x0B
+    THIRD_PARTY_PAYMENT = 0x0C  # CTAP 2.2: the credential is enabled for payments
 
 
 class LargeBlobsParam(IntEnum):
@@ -241,6 +242,7 @@ class CredProtect(IntEnum):
 class Version:
     """getInfo version strings."""
 
+    FIDO_2_2 = "FIDO_2_2"
     FIDO_2_1 = "FIDO_2_1"
     FIDO_2_1_PRE = "FIDO_2_1_PRE"
     FIDO_2_0 = "FIDO_2_0"
@@ -255,6 +257,8 @@ class Ext:
     CRED_BLOB = "credBlob"
     LARGE_BLOB_KEY = "largeBlobKey"
     MIN_PIN_LENGTH = "minPinLength"
+    HMAC_SECRET_MC = "hmac-secret-mc"  # CTAP 2.2: hmac-secret outputs at makeCredential
+    THIRD_PARTY_PAYMENT = "thirdPartyPayment"  # CTAP 2.2: a credential usable for payments
 
 
 PUBLIC_KEY_TYPE = "public-key"

@@ -3,7 +3,8 @@
 Every subCommand that starts something needs a pinUvAuthParam over
 subCommand || CBOR(subCommandParams) made with a token holding the `cm` permission. Calls
 that span all RPs (metadata, RP enumeration) refuse a token bound to an RP; calls about one
-RP's credentials accept a token bound to that RP.
+RP's credentials accept a token bound to that RP. A CTAP 2.2 key also takes its persistent
+token (pcmr) for the read-only subCommands (metadata, enumerations), never for a write.
 
 A request is parsed first (`parse`: one frozen dataclass per subCommand), then the rules run
 on the typed fields. The RPs or credentials still to be sent by the getNext subCommands wait
@@ -22,6 +23,7 @@ from tokenbench.emulators.ctap.constants import (
     PUBLIC_KEY_TYPE,
     CtapCommand,
     CtapStatus,
+    Ext,
 )
 from tokenbench.emulators.ctap.constants import (
     CredMgmtParam as P,
@@ -226,7 +228,7 @@ def handle(key: KeyContext, params: CborMap, transaction: Transaction | None) ->
         case GetNext(begun_by=kind):
             return _next(key, kind)
         case GetMetadata(authorized=authorized):
-            _authorize(key, authorized, None, forbid_rp_id=True)
+            _authorize(key, authorized, None, forbid_rp_id=True, read_only=True)
             return {
                 R.EXISTING_RESIDENT_CREDENTIALS_COUNT: len(key.state.residents),
                 R.MAX_POSSIBLE_REMAINING_RESIDENT_CREDENTIALS_COUNT: (
@@ -234,7 +236,7 @@ def handle(key: KeyContext, params: CborMap, transaction: Transaction | None) ->
                 ),
             }
         case EnumerateRps(authorized=authorized):
-            _authorize(key, authorized, None, forbid_rp_id=True)
+            _authorize(key, authorized, None, forbid_rp_id=True, read_only=True)
             return _rps_begin(key)
         case EnumerateCredentials() as request:
             return _credentials_begin(key, request)
@@ -246,9 +248,20 @@ def handle(key: KeyContext, params: CborMap, transaction: Transaction | None) ->
 
 
 def _authorize(
-    key: KeyContext, authorized: Authorized, rp_id: str | None, forbid_rp_id: bool = False
+    key: KeyContext,
+    authorized: Authorized,
+    rp_id: str | None,
+    forbid_rp_id: bool = False,
+    *,
+    read_only: bool = False,
 ) -> None:
+    """Check the request's pinUvAuthParam: the `cm` token, or for a read-only subCommand the
+    persistent `pcmr` token (never for a write: PIN_AUTH_INVALID, CTAP 2.2 §6.8)."""
     param, protocol = token_param(key, authorized.auth, "credential management")
+    if key.client_pin.verify_persistent_token(protocol, param, authorized.message()):
+        if read_only or key.faults.persistent_token_writes:
+            return
+        raise CtapError(CtapStatus.PIN_AUTH_INVALID, "the persistent token is read-only")
     # Credential management checks a token's RP ID but, unlike mc/ga, never binds one (§6.8):
     # only pass the RP ID on when the token already carries one.
     if key.client_pin.permissions_rp_id is None:
@@ -296,12 +309,14 @@ def _credential_entry(key: KeyContext, cred: ResidentCredential) -> Response:
     }
     if cred.large_blob_key is not None:
         entry[R.LARGE_BLOB_KEY] = cred.large_blob_key
+    if Ext.THIRD_PARTY_PAYMENT in key.profile.extensions:
+        entry[R.THIRD_PARTY_PAYMENT] = secret.third_party_payment
     return entry
 
 
 def _credentials_begin(key: KeyContext, request: EnumerateCredentials) -> Response:
     creds = [c for c in key.state.residents if rp_id_hash(c.rp_id) == request.rp_id_hash]
-    _authorize(key, request.authorized, creds[0].rp_id if creds else None)
+    _authorize(key, request.authorized, creds[0].rp_id if creds else None, read_only=True)
     if not creds:
         raise CtapError(CtapStatus.NO_CREDENTIALS, "no credentials for this RP")
     ordered = sorted(creds, key=lambda c: -c.created)

@@ -39,6 +39,7 @@ MAX_CRED_ID_LEN = MIN_CRED_ID_LEN + MAX_CRED_BLOB
 FLAG_RESIDENT = 0x01
 FLAG_HMAC_SECRET = 0x02
 FLAG_CRED_BLOB = 0x04
+FLAG_THIRD_PARTY_PAYMENT = 0x08
 
 
 def hkdf(secret: bytes, info: bytes, length: int = 32) -> bytes:
@@ -64,6 +65,8 @@ class CredentialSecret:
     resident: bool = False
     hmac_secret: bool = False
     cred_blob: bytes | None = None
+    third_party_payment: bool = False
+    """Made with CTAP 2.2's thirdPartyPayment: the RP may let others use it for payments."""
 
 
 class CredentialKey:
@@ -106,6 +109,7 @@ class CredentialWrapper:
             (FLAG_RESIDENT if secret.resident else 0)
             | (FLAG_HMAC_SECRET if secret.hmac_secret else 0)
             | (FLAG_CRED_BLOB if secret.cred_blob is not None else 0)
+            | (FLAG_THIRD_PARTY_PAYMENT if secret.third_party_payment else 0)
         )
         plain = (
             bytes([ID_CODES[CoseAlg(secret.alg)], secret.cred_protect, flags])
@@ -140,6 +144,7 @@ class CredentialWrapper:
             resident=bool(flags & FLAG_RESIDENT),
             hmac_secret=bool(flags & FLAG_HMAC_SECRET),
             cred_blob=blob if flags & FLAG_CRED_BLOB else None,
+            third_party_payment=bool(flags & FLAG_THIRD_PARTY_PAYMENT),
         )
 
     def key(self, cred_id: bytes, secret: CredentialSecret) -> CredentialKey:
@@ -163,6 +168,7 @@ class CredentialWrapper:
         resident: bool = False,
         hmac_secret: bool = False,
         cred_blob: bytes | None = None,
+        third_party_payment: bool = False,
     ) -> CredentialSecret:
         """A fresh credential secret with a random seed."""
         return CredentialSecret(
@@ -172,4 +178,5 @@ class CredentialWrapper:
             resident=resident,
             hmac_secret=hmac_secret,
             cred_blob=cred_blob,
+            third_party_payment=third_party_payment,
         )

@@ -1,4 +1,5 @@
-"""CTAP 2.1 extensions (§12): credProtect, hmac-secret, credBlob, largeBlobKey, minPinLength.
+"""CTAP 2.1 extensions (§12): credProtect, hmac-secret, credBlob, largeBlobKey, minPinLength;
+and CTAP 2.2's hmac-secret-mc (hmac-secret outputs at makeCredential) and thirdPartyPayment.
 
 Each extension is only honoured when the device profile lists it; an extension the profile
 does not list is ignored (not even type-checked), like a real key that does not know it.
@@ -54,6 +55,9 @@ class McExtensions:
     cred_blob: bytes | None = None
     large_blob_key: bool = False
     min_pin_length: bool = False
+    hmac_secret_mc: HmacSecretRequest | None = None
+    """Salts to evaluate right away; only with hmac-secret itself (as python-fido2 sends)."""
+    third_party_payment: bool = False
 
     @classmethod
     def parse(cls, ext: Members | None, profile: DeviceProfile) -> McExtensions:
@@ -63,13 +67,21 @@ class McExtensions:
         if ext is None:
             return cls()
         level = ext.required(Ext.CRED_PROTECT, int) if known(Ext.CRED_PROTECT) else None
+        hmac_secret = known(Ext.HMAC_SECRET) and _flag(ext, Ext.HMAC_SECRET)
+        salts = ext.raw[Ext.HMAC_SECRET_MC] if known(Ext.HMAC_SECRET_MC) else None
         return cls(
             # An unknown protection level is ignored, as if the extension were absent.
             cred_protect=level if level in tuple(CredProtect) else None,
-            hmac_secret=known(Ext.HMAC_SECRET) and _flag(ext, Ext.HMAC_SECRET),
+            hmac_secret=hmac_secret,
             cred_blob=ext.required(Ext.CRED_BLOB, bytes) if known(Ext.CRED_BLOB) else None,
             large_blob_key=known(Ext.LARGE_BLOB_KEY) and _large_blob_key(ext),
             min_pin_length=known(Ext.MIN_PIN_LENGTH) and _flag(ext, Ext.MIN_PIN_LENGTH),
+            hmac_secret_mc=(
+                HmacSecretRequest.parse(salts, ext.lenient) if salts and hmac_secret else None
+            ),
+            third_party_payment=(
+                known(Ext.THIRD_PARTY_PAYMENT) and _flag(ext, Ext.THIRD_PARTY_PAYMENT)
+            ),
         )
 
 
@@ -133,6 +145,7 @@ class GaExtensions:
     hmac_secret: HmacSecretRequest | None = None
     cred_blob: bool = False
     large_blob_key: bool = False
+    third_party_payment: bool = False
 
     @classmethod
     def parse(cls, ext: Members | None, profile: DeviceProfile) -> GaExtensions:
@@ -148,6 +161,9 @@ class GaExtensions:
             ),
             cred_blob=known(Ext.CRED_BLOB) and _flag(ext, Ext.CRED_BLOB),
             large_blob_key=known(Ext.LARGE_BLOB_KEY) and _large_blob_key(ext),
+            third_party_payment=(
+                known(Ext.THIRD_PARTY_PAYMENT) and _flag(ext, Ext.THIRD_PARTY_PAYMENT)
+            ),
         )
 
 
@@ -158,6 +174,7 @@ class GaExtensionInputs:
     hmac_secret: HmacSecretInput | None = None
     cred_blob: bool = False
     large_blob_key: bool = False
+    third_party_payment: bool = False
 
     @classmethod
     def open(cls, key: KeyContext, ext: GaExtensions) -> GaExtensionInputs:
@@ -165,6 +182,7 @@ class GaExtensionInputs:
             hmac_secret=None if ext.hmac_secret is None else ext.hmac_secret.open(key),
             cred_blob=ext.cred_blob,
             large_blob_key=ext.large_blob_key,
+            third_party_payment=ext.third_party_payment,
         )
 
 
@@ -175,18 +193,49 @@ def stored_cred_blob(key: KeyContext, ext: McExtensions) -> bytes | None:
     return None
 
 
+def keeps_payment_flag(key: KeyContext, ext: McExtensions) -> bool:
+    """Whether the new credential is marked for third-party payments."""
+    return ext.third_party_payment and key.faults.keeps_payment_flag
+
+
+def open_mc_salts(key: KeyContext, ext: McExtensions) -> HmacSecretInput | None:
+    """hmac-secret-mc's salts, decrypted; before the credential exists, so a bad saltAuth
+    leaves nothing behind."""
+    return None if ext.hmac_secret_mc is None else ext.hmac_secret_mc.open(key)
+
+
+def _hmac_outputs(key: KeyContext, salts: HmacSecretInput, seed: bytes, uv: bool) -> bytes:
+    """HMAC-SHA-256(CredRandom, salt) per salt, encrypted to the platform (§12.5)."""
+    cred_key = cred_random(seed, with_uv=uv and not key.faults.one_cred_random)
+    outputs = b"".join(hmac.new(cred_key, salt, hashlib.sha256).digest() for salt in salts.salts)
+    return key.client_pin.protocol(salts.protocol).encrypt(salts.shared_secret, outputs)
+
+
 def make_credential_outputs(
-    key: KeyContext, ext: McExtensions, rp_id: str, cred_protect: int
+    key: KeyContext,
+    ext: McExtensions,
+    rp_id: str,
+    cred_protect: int,
+    secret: CredentialSecret,
+    *,
+    uv: bool,
+    mc_salts: HmacSecretInput | None = None,
 ) -> ExtensionOutputs:
+    """The extension outputs of a new credential (`secret`), made with or without `uv`;
+    `cred_protect` is the level asked for (echoed)."""
     out: ExtensionOutputs = {}
     if ext.cred_protect is not None:
         out[Ext.CRED_PROTECT] = cred_protect
     if ext.hmac_secret:
         out[Ext.HMAC_SECRET] = True
+    if mc_salts is not None and secret.hmac_secret and key.faults.hmac_secret_mc:
+        out[Ext.HMAC_SECRET_MC] = _hmac_outputs(key, mc_salts, secret.seed, uv)
     if ext.cred_blob is not None:
         out[Ext.CRED_BLOB] = stored_cred_blob(key, ext) is not None
     if ext.min_pin_length and rp_id in key.state.min_pin_length_rp_ids:
         out[Ext.MIN_PIN_LENGTH] = key.client_pin.state.min_pin_length
+    if ext.third_party_payment:
+        out[Ext.THIRD_PARTY_PAYMENT] = True
     return out
 
 
@@ -199,11 +248,9 @@ def get_assertion_outputs(
 ) -> ExtensionOutputs:
     out: ExtensionOutputs = {}
     if ext.hmac_secret is not None and secret.hmac_secret:
-        hs = ext.hmac_secret
-        cred_key = cred_random(secret.seed, with_uv=uv and not key.faults.one_cred_random)
-        outputs = b"".join(hmac.new(cred_key, salt, hashlib.sha256).digest() for salt in hs.salts)
-        protocol = key.client_pin.protocol(hs.protocol)
-        out[Ext.HMAC_SECRET] = protocol.encrypt(hs.shared_secret, outputs)
+        out[Ext.HMAC_SECRET] = _hmac_outputs(key, ext.hmac_secret, secret.seed, uv)
     if ext.cred_blob:
         out[Ext.CRED_BLOB] = cred_blob if cred_blob is not None else b""
+    if ext.third_party_payment:
+        out[Ext.THIRD_PARTY_PAYMENT] = secret.third_party_payment
     return out

@@ -219,7 +219,7 @@ def _assertion(key: KeyContext, context: AssertionContext, found: Found) -> Resp
     extensions = get_assertion_outputs(key, context.extensions, found.secret, cred_blob, context.uv)
     auth_data = build_auth_data(
         key.faults.rp_hash(context.rp_hash),
-        context.flags,
+        key.faults.flags(context.flags),
         key.next_counter(found.id, bool(context.flags & AuthDataFlag.UP)),
         extensions=extensions,
     )

@@ -30,8 +30,11 @@ from tokenbench.emulators.ctap.context import KeyContext
 from tokenbench.emulators.ctap.credentials import CredentialKey, CredentialSecret, rp_id_hash
 from tokenbench.emulators.ctap.errors import CtapError
 from tokenbench.emulators.ctap.extensions import (
+    HmacSecretInput,
     McExtensions,
+    keeps_payment_flag,
     make_credential_outputs,
+    open_mc_salts,
     stored_cred_blob,
 )
 from tokenbench.emulators.ctap.profiles import DeviceProfile
@@ -169,10 +172,11 @@ def make_credential(
     already_present = user_verification.token_presence(key, uv)
     _refuse_excluded(key, request, uv, already_present, transaction)
     _check_room(key, request)
+    mc_salts = open_mc_salts(key, request.extensions)
     up = already_present or key.presence(transaction, "makeCredential")
     user_verification.after_use(key, uv)
     flags = (AuthDataFlag.UP if up else 0) | (AuthDataFlag.UV if uv else 0)
-    return _register(key, request, alg, flags, enterprise)
+    return _register(key, request, alg, flags, enterprise, mc_salts)
 
 
 def _algorithm(key: KeyContext, request: MakeCredentialRequest) -> int:
@@ -255,7 +259,12 @@ def _check_room(key: KeyContext, request: MakeCredentialRequest) -> None:
 
 
 def _register(
-    key: KeyContext, request: MakeCredentialRequest, alg: int, flags: int, enterprise: bool
+    key: KeyContext,
+    request: MakeCredentialRequest,
+    alg: int,
+    flags: int,
+    enterprise: bool,
+    mc_salts: HmacSecretInput | None = None,
 ) -> Response:
     """Make the credential, keep it if discoverable, and answer with its attestation."""
     ext_in = request.extensions
@@ -267,6 +276,7 @@ def _register(
         resident=request.rk,
         hmac_secret=ext_in.hmac_secret,
         cred_blob=None if request.rk else blob,
+        third_party_payment=keeps_payment_flag(key, ext_in),
     )
     rp_hash = rp_id_hash(request.rp.id)
     cred_id = key.wrapper.wrap(rp_hash, secret)
@@ -276,12 +286,20 @@ def _register(
     credential_key = key.wrapper.key(cred_id, secret)
     auth_data = build_auth_data(
         key.faults.rp_hash(rp_hash),
-        flags,
+        key.faults.flags(flags),
         key.next_counter(cred_id),
         aaguid=key.profile.aaguid,
         cred_id=cred_id,
         public_key=credential_key.cose_public_key(),
-        extensions=make_credential_outputs(key, ext_in, request.rp.id, cred_protect),
+        extensions=make_credential_outputs(
+            key,
+            ext_in,
+            request.rp.id,
+            cred_protect,
+            secret,
+            uv=bool(flags & AuthDataFlag.UV),
+            mc_salts=mc_salts,
+        ),
     )
     fmt, stmt = _attest(key, request, auth_data, credential_key, enterprise)
     response: Response = {R.FMT: fmt, R.AUTH_DATA: auth_data, R.ATT_STMT: stmt}

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from tokenbench.emulators.ctap.constants import CtapStatus
+from tokenbench.emulators.ctap.constants import AuthDataFlag, CtapStatus
 from tokenbench.emulators.ctap.faults import Fault
 
 ROLLBACK_START = 0x7FFFFFFF
@@ -97,6 +97,14 @@ def _flip_last_bit(signature: bytes) -> bytes:
     return signature[:-1] + bytes([signature[-1] ^ 0x01]) if signature else signature
 
 
+def _as_set(flags: int) -> int:
+    return flags
+
+
+def _synced(flags: int) -> int:
+    return flags | AuthDataFlag.BE | AuthDataFlag.BS
+
+
 def _truncate(body: bytes) -> bytes:
     return body[: max(1, len(body) // 2)] if len(body) > 1 else b"\xff"
 
@@ -164,6 +172,8 @@ class CoreFaults:
 
     rp_hash: Transform = _unchanged
     """The rpIdHash put into authenticatorData."""
+    flags: Callable[[int], int] = _as_set
+    """The flags byte put into authenticatorData (backup-flags adds BE and BS)."""
     signature: Transform = _unchanged
     """An assertion or attestation signature as sent."""
     response_body: Transform = _unchanged
@@ -212,6 +222,14 @@ class CoreFaults:
     """hmac-secret uses the same CredRandom with and without UV."""
     checks_large_blobs: bool = True
     """Large-blob requests are checked: checksum, fragment order, sizes, read offsets."""
+    hmac_secret_mc: bool = True
+    """makeCredential answers hmac-secret-mc salts with their outputs (CTAP 2.2)."""
+    keeps_payment_flag: bool = True
+    """A credential made with thirdPartyPayment is kept marked as one (CTAP 2.2)."""
+    persistent_token_writes: bool = False
+    """The persistent pcmr token also deletes and updates credentials."""
+    persistent_token_survives: bool = True
+    """The persistent pcmr token outlives a power cycle (CTAP 2.2)."""
 
     @classmethod
     def select(cls, faults: Iterable[Fault | str]) -> CoreFaults:
@@ -223,6 +241,7 @@ class CoreFaults:
             counters = clone_counters
         return cls(
             rp_hash=_other_rp_hash if Fault.WRONG_RPID_HASH in active else _unchanged,
+            flags=_synced if Fault.BACKUP_FLAGS in active else _as_set,
             signature=_flip_last_bit if Fault.BAD_SIGNATURE in active else _unchanged,
             response_body=_truncate if Fault.MALFORMED_CBOR in active else _unchanged,
             withholds_presence=Fault.NO_PRESENCE in active,
@@ -252,4 +271,8 @@ class CoreFaults:
             enforces_always_uv=Fault.ALWAYS_UV_IGNORED not in active,
             one_cred_random=Fault.HMAC_SECRET_ONE_SECRET in active,
             checks_large_blobs=Fault.LAX_LARGE_BLOBS not in active,
+            hmac_secret_mc=Fault.HMAC_SECRET_MC_IGNORED not in active,
+            keeps_payment_flag=Fault.PAYMENT_FLAG_IGNORED not in active,
+            persistent_token_writes=Fault.PCMR_ALLOWS_WRITES in active,
+            persistent_token_survives=Fault.PCMR_TOKEN_VOLATILE not in active,
         )

@@ -8,12 +8,15 @@ What happens to claims of a captured getInfo that this emulator cannot honour:
 - versions: kept verbatim (so clients see the same list), but behaviour is CTAP 2.1 whenever
   FIDO_2_1 or FIDO_2_1_PRE (or a later FIDO_2_x) is listed, CTAP 2.0 otherwise; U2F only if
   U2F_V2 is listed.
-- extensions: only those implemented here are kept (credProtect, hmac-secret, credBlob,
-  largeBlobKey, minPinLength); the rest are dropped and listed in `profile.dropped`.
+- extensions: only the CTAP 2.1 ones implemented here are kept (credProtect, hmac-secret,
+  credBlob, largeBlobKey, minPinLength); the rest are dropped and listed in `profile.dropped`
+  (CTAP 2.2's hmac-secret-mc and thirdPartyPayment too, for now: the `ctap22` profile has them,
+  and keeping them here would change the pinned getInfo of captured 2.2/2.3 keys).
 - options: built-in user verification ("uv", "bioEnroll", "uvBioEnroll", "uvToken",
   "noMcGaPermissionsWithClientPin", "uvAcfg") cannot be emulated and is dropped; "plat" is
-  forced to False; "perCredMgmtRO" is dropped; unknown options are dropped. clientPin, alwaysUv
-  and ep are kept as *capabilities*: their values are live (from the key's state).
+  forced to False; "perCredMgmtRO" is dropped (as above); unknown options are dropped.
+  clientPin, alwaysUv and ep are kept as *capabilities*: their values are live (from the
+  key's state).
 - algorithms: those of cose_algorithms.py are kept (ES256, EdDSA, ES384, ES512, ES256K, RS256,
   PS256, ML-DSA-44/65/87); others are dropped.
 - everything else (AAGUID, maxMsgSize, PIN/UV protocols out of {1, 2}, list and ID limits,
@@ -53,6 +56,8 @@ SUPPORTED_EXTENSIONS = (
     Ext.LARGE_BLOB_KEY,
     Ext.MIN_PIN_LENGTH,
 )
+CTAP22_EXTENSIONS = (*SUPPORTED_EXTENSIONS, Ext.HMAC_SECRET_MC, Ext.THIRD_PARTY_PAYMENT)
+"""Every extension the core implements; `default` lists only the CTAP 2.1 ones."""
 DEFAULT_ALGS = (int(CoseAlg.ES256), int(CoseAlg.EDDSA))
 STATIC_OPTIONS = (
     "rk",
@@ -112,6 +117,10 @@ class DeviceProfile:
     """Management FORM_FACTOR: 0x01 USB-A keychain, as the YubiKey 5 NFC."""
     max_oath_credentials: int = 64
     """OATH accounts the applet holds: 64 on firmware 5.7 and later (32 before)."""
+    ctap22_info: bool = False
+    """getInfo also carries the CTAP 2.2 members this key can state: attestationFormats,
+    maxPINLength, authenticatorConfigCommands (and, once a persistent token is issued,
+    encIdentifier / encCredStoreState). A captured profile says what its capture said."""
     captured_info: bytes | None = None
     """A verbatim profile's captured getInfo (canonical CBOR): answered byte for byte, with
     only the live members (clientPin, alwaysUv, ep, forcePINChange, minPINLength, remaining
@@ -338,6 +347,17 @@ PROFILES: dict[str, DeviceProfile] = {
         options=dict(FULL_21_OPTIONS),
         enterprise_rp_ids=("enterprise.example.com",),
         algorithms=SIGNING_ALGORITHMS,
+    ),
+    "ctap22": DeviceProfile(
+        name="ctap22",
+        model="tokenbench CTAP 2.2 key",
+        aaguid=bytes.fromhex("7b6e6b656e62656e63682d656d756c22"),
+        versions=(Version.U2F_V2, Version.FIDO_2_0, Version.FIDO_2_1, Version.FIDO_2_2),
+        extensions=CTAP22_EXTENSIONS,
+        options={**FULL_21_OPTIONS, "perCredMgmtRO": True},
+        enterprise_rp_ids=("enterprise.example.com",),
+        algorithms=SIGNING_ALGORITHMS,
+        ctap22_info=True,
     ),
     "ctap20": DeviceProfile(
         name="ctap20",

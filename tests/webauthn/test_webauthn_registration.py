@@ -238,7 +238,18 @@ def test_registration_options_shape() -> None:
     pol = policy(user_verification="required")
     opts = registration_options(pol, b"user-1", "alice", CHALLENGE, [b"old-cred"])
     assert opts["rp"]["id"] == RP_ID
-    assert [p["alg"] for p in opts["pubKeyCredParams"]] == [-7, -8, -257, -35, -36, -47, -37, -48, -49, -50]
+    assert [p["alg"] for p in opts["pubKeyCredParams"]] == [
+        -7,
+        -8,
+        -257,
+        -35,
+        -36,
+        -47,
+        -37,
+        -48,
+        -49,
+        -50,
+    ]
     assert opts["excludeCredentials"][0]["id"] == "b2xkLWNyZWQ"
     assert opts["authenticatorSelection"]["userVerification"] == "required"
     assert opts["challenge"] == "ERERERERERERERERERERERERERERERERERERERERERE"
