@@ -28,12 +28,7 @@ from tokenbench.emulators.ctap import (
     u2f,
 )
 from tokenbench.emulators.ctap.attestation import VendorAuthority
-from tokenbench.emulators.ctap.client_pin import (
-    DEFAULT_SUPPORTED_PERMISSIONS,
-    MAX_PIN_BYTES,
-    ClientPin,
-    Permission,
-)
+from tokenbench.emulators.ctap.client_pin import MAX_PIN_BYTES, ClientPin
 from tokenbench.emulators.ctap.constants import (
     RESET_WINDOW_SECONDS,
     CtapCommand,
@@ -46,6 +41,7 @@ from tokenbench.emulators.ctap.env import Env
 from tokenbench.emulators.ctap.errors import CtapError
 from tokenbench.emulators.ctap.getinfo_members import MEMBERS_BY_NAME, InfoValues, encode_info
 from tokenbench.emulators.ctap.misbehaviour import CoreFaults, SignatureCounters
+from tokenbench.emulators.ctap.pin_uv_token import DEFAULT_SUPPORTED_PERMISSIONS, Permission
 from tokenbench.emulators.ctap.profiles import DeviceProfile
 from tokenbench.emulators.ctap.request import CborMap, Response, decode_params
 from tokenbench.emulators.ctap.state import KeyState, MemoryStore, StateManager

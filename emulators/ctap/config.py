@@ -11,7 +11,6 @@ from dataclasses import dataclass
 
 from fido2 import cbor
 
-from tokenbench.emulators.ctap.client_pin import Permission
 from tokenbench.emulators.ctap.constants import (
     PIN_UV_AUTH_PREFIX,
     CtapCommand,
@@ -28,6 +27,7 @@ from tokenbench.emulators.ctap.constants import (
 )
 from tokenbench.emulators.ctap.context import KeyContext
 from tokenbench.emulators.ctap.errors import CtapError
+from tokenbench.emulators.ctap.pin_uv_token import Permission
 from tokenbench.emulators.ctap.request import CborMap, Members, PinUvAuth, Response
 from tokenbench.emulators.ctap.transaction import Transaction
 from tokenbench.emulators.ctap.user_verification import always_uv, token_param

@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from fido2 import cbor
 from fido2.cbor import CborType
 
-from tokenbench.emulators.ctap.client_pin import Permission
 from tokenbench.emulators.ctap.constants import (
     PUBLIC_KEY_TYPE,
     CtapCommand,
@@ -40,6 +39,7 @@ from tokenbench.emulators.ctap.constants import (
 from tokenbench.emulators.ctap.context import KeyContext
 from tokenbench.emulators.ctap.credentials import rp_id_hash
 from tokenbench.emulators.ctap.errors import CtapError, StateError
+from tokenbench.emulators.ctap.pin_uv_token import Permission
 from tokenbench.emulators.ctap.request import (
     CborMap,
     Members,

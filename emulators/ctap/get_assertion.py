@@ -11,7 +11,6 @@ from dataclasses import dataclass, field
 
 from tokenbench.emulators.ctap import user_verification
 from tokenbench.emulators.ctap.auth_data import build_auth_data
-from tokenbench.emulators.ctap.client_pin import Permission
 from tokenbench.emulators.ctap.constants import (
     PUBLIC_KEY_TYPE,
     AuthDataFlag,
@@ -33,6 +32,7 @@ from tokenbench.emulators.ctap.extensions import (
     GaExtensions,
     get_assertion_outputs,
 )
+from tokenbench.emulators.ctap.pin_uv_token import Permission
 from tokenbench.emulators.ctap.profiles import DeviceProfile
 from tokenbench.emulators.ctap.request import (
     CborMap,

@@ -12,7 +12,6 @@ import hashlib
 import struct
 from dataclasses import dataclass, replace
 
-from tokenbench.emulators.ctap.client_pin import Permission
 from tokenbench.emulators.ctap.constants import (
     LARGE_BLOB_MSG_OVERHEAD,
     PIN_UV_AUTH_PREFIX,
@@ -27,6 +26,7 @@ from tokenbench.emulators.ctap.constants import (
 )
 from tokenbench.emulators.ctap.context import KeyContext
 from tokenbench.emulators.ctap.errors import CtapError
+from tokenbench.emulators.ctap.pin_uv_token import Permission
 from tokenbench.emulators.ctap.request import CborMap, Members, PinUvAuth, Response
 from tokenbench.emulators.ctap.transaction import Transaction
 from tokenbench.emulators.ctap.user_verification import always_uv, token_param

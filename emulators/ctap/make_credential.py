@@ -13,7 +13,6 @@ from fido2.cbor import CborType
 
 from tokenbench.emulators.ctap import user_verification
 from tokenbench.emulators.ctap.auth_data import BATCH_ALG, build_auth_data, packed_statement
-from tokenbench.emulators.ctap.client_pin import Permission
 from tokenbench.emulators.ctap.constants import (
     PUBLIC_KEY_TYPE,
     AuthDataFlag,
@@ -37,6 +36,7 @@ from tokenbench.emulators.ctap.extensions import (
     open_mc_salts,
     stored_cred_blob,
 )
+from tokenbench.emulators.ctap.pin_uv_token import Permission
 from tokenbench.emulators.ctap.profiles import DeviceProfile
 from tokenbench.emulators.ctap.request import (
     CborMap,

@@ -6,10 +6,10 @@ with a pinUvAuthToken from authenticatorClientPIN.
 
 from __future__ import annotations
 
-from tokenbench.emulators.ctap.client_pin import Permission
 from tokenbench.emulators.ctap.constants import CtapStatus
 from tokenbench.emulators.ctap.context import KeyContext
 from tokenbench.emulators.ctap.errors import CtapError
+from tokenbench.emulators.ctap.pin_uv_token import Permission
 from tokenbench.emulators.ctap.request import PinUvAuth
 from tokenbench.emulators.ctap.transaction import Transaction
 

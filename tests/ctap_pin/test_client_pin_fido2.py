@@ -9,17 +9,15 @@ from fido2.ctap import CtapError as Fido2CtapError
 from fido2.ctap2.pin import ClientPin as Fido2ClientPin
 from fido2.ctap2.pin import PinProtocolV1, PinProtocolV2
 
-from tokenbench.emulators.ctap.client_pin import (
-    INITIAL_USAGE_TIME_LIMIT,
-    MAX_USAGE_TIME_PERIOD,
-    PIN_RETRIES_MAX,
-    USER_PRESENT_TIME_LIMIT,
-    ClientPin,
-    Permission,
-    PinState,
-)
+from tokenbench.emulators.ctap.client_pin import PIN_RETRIES_MAX, ClientPin, PinState
 from tokenbench.emulators.ctap.constants import CtapStatus
 from tokenbench.emulators.ctap.errors import CtapError
+from tokenbench.emulators.ctap.pin_uv_token import (
+    INITIAL_USAGE_TIME_LIMIT,
+    MAX_USAGE_TIME_PERIOD,
+    USER_PRESENT_TIME_LIMIT,
+    Permission,
+)
 
 PROTOCOLS = [PinProtocolV2, PinProtocolV1]
 PIN = "1234ab"

@@ -10,16 +10,10 @@ from fido2.ctap2.pin import PinProtocolV1, PinProtocolV2
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tokenbench.emulators.ctap.client_pin import (
-    PIN_RETRIES_MAX,
-    ClientPin,
-    Permission,
-    PinState,
-    pin_hash,
-    supported_permissions_for,
-)
+from tokenbench.emulators.ctap.client_pin import PIN_RETRIES_MAX, ClientPin, PinState, pin_hash
 from tokenbench.emulators.ctap.constants import CtapStatus
 from tokenbench.emulators.ctap.errors import CtapError
+from tokenbench.emulators.ctap.pin_uv_token import Permission, supported_permissions_for
 
 
 def fresh(pin_set: bool = False) -> ClientPin:
