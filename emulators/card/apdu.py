@@ -4,8 +4,7 @@ The card (`emulators.transport.nfc`, with its FIDO applet and the applets of `em
 needs exactly three things from ISO 7816-4: parsing the four command cases in short and
 extended form, the status words it answers with, and response chaining (61XX + GET RESPONSE).
 They live here so that the card's state machine and its applets read as protocol logic and
-the byte layouts are tested on their own. (`emulators.transport.nfc_apdu` re-exports them
-under their old name.)
+the byte layouts are tested on their own.
 """
 
 from __future__ import annotations

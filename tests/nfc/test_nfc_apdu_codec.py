@@ -1,4 +1,4 @@
-"""ISO 7816-4 APDU parsing/encoding and response chaining (emulators.transport.nfc_apdu)."""
+"""ISO 7816-4 APDU parsing/encoding and response chaining (emulators.card.apdu)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tokenbench.emulators.transport.nfc_apdu import (
+from tokenbench.emulators.card.apdu import (
     ApduError,
     CommandApdu,
     ResponseChain,

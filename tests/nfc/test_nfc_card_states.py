@@ -13,8 +13,8 @@ from fido2 import cbor
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tokenbench.emulators.card.apdu import CommandApdu, split_response
 from tokenbench.emulators.transport.nfc import FIDO_AID, NfcBreakage, NfcCard
-from tokenbench.emulators.transport.nfc_apdu import CommandApdu, split_response
 
 SELECT = bytes.fromhex("00A4040008") + FIDO_AID + b"\x00"
 ECHO = 0xC0

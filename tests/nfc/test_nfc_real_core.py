@@ -9,13 +9,13 @@ import time
 import pytest
 from fido2 import cbor
 
+from tokenbench.emulators.card.apdu import CommandApdu, split_response
 from tokenbench.emulators.ctap.authenticator import Authenticator
 from tokenbench.emulators.ctap.env import Env
 from tokenbench.emulators.ctap.faults import FaultSet
 from tokenbench.emulators.ctap.presence import AutoApprove, Touch
 from tokenbench.emulators.ctap.profiles import get_profile
 from tokenbench.emulators.transport.nfc import FIDO_AID, NfcCard
-from tokenbench.emulators.transport.nfc_apdu import CommandApdu, split_response
 
 SELECT = bytes.fromhex("00A4040008") + FIDO_AID
 CTAP2_OK = 0x00
