@@ -38,12 +38,12 @@ $(VENV)/.created:
 # The hardware extra (pyscard, pyusb) too: real keys and readers work out of the box.
 $(VENV)/.run-ready: $(VENV)/.created pyproject.toml Makefile
 	scripts/ensure-apt.sh $(APT_RUN)
-	$(BIN)/pip install -q -e '.[qr,hardware]'
+	$(BIN)/pip install -q -e '.[qr,hardware,service]'
 	touch $@
 
 $(VENV)/.test-ready: $(VENV)/.created pyproject.toml Makefile
 	scripts/ensure-apt.sh $(APT_RUN) $(APT_TEST)
-	$(BIN)/pip install -q -e '.[qr,hardware,postgres,dev]'
+	$(BIN)/pip install -q -e '.[qr,hardware,postgres,service,dev]'
 	touch $@ $(VENV)/.run-ready
 
 clean:

@@ -4,7 +4,9 @@ A `schema_version` table holds one row with the version reached. Each migration 
 of a connection, run in order inside one transaction, so a database written by an older
 tokenbench upgrades in place the first time a newer one opens it. The tables below describe the
 latest version; version 1's device table lacked the lockout columns, tags and ceremonies
-came in version 2, and the key-check value of the store's KEK (see `kek.py`) in version 3.
+came in version 2, the key-check value of the store's KEK (see `kek.py`) in version 3, and in
+version 4 what the IAM/STS service needs: access keys, temporary (STS) credentials, console
+passwords, roles and user policies.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
+    Text,
     UniqueConstraint,
     select,
 )
@@ -127,6 +130,79 @@ kek_check = Table(
     Column("sealed", LargeBinary, nullable=False),
 )
 
+# --- version 4: the service's principals ----------------------------------------------------
+
+# Long-term access keys (AKIA…). The secret is sealed under the store's KEK (SigV4 needs the
+# secret itself, so it cannot be hashed).
+access_keys = Table(
+    "access_keys",
+    metadata,
+    Column("access_key_id", String(128), primary_key=True),
+    Column("identity_id", Integer, ForeignKey("identities.id"), nullable=False),
+    Column("status", String(16), nullable=False),  # Active | Inactive
+    Column("sealed_secret", LargeBinary, nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("last_used_at", Float, nullable=True),
+)
+
+# Temporary credentials (ASIA…) from GetSessionToken / AssumeRole. The session token is kept as
+# its SHA-256 only; the secret is sealed like an access key's.
+sts_sessions = Table(
+    "sts_sessions",
+    metadata,
+    Column("access_key_id", String(128), primary_key=True),
+    Column("identity_id", Integer, ForeignKey("identities.id"), nullable=False),
+    Column("sealed_secret", LargeBinary, nullable=False),
+    Column("session_token_sha256", LargeBinary(32), nullable=False),
+    Column("role_id", Integer, ForeignKey("roles.id"), nullable=True),
+    Column("role_session_name", String(64), nullable=True),
+    Column("mfa_serial", String(600), nullable=True),
+    Column("mfa_authenticated_at", Float, nullable=True),
+    Column("created_at", Float, nullable=False),
+    Column("expires_at", Float, nullable=False),
+)
+
+# Console passwords: a memory-hard hash (argon2id, PHC string), with the same lockout columns
+# as a TOTP device.
+login_profiles = Table(
+    "login_profiles",
+    metadata,
+    Column("identity_id", Integer, ForeignKey("identities.id"), primary_key=True),
+    Column("password_hash", String(256), nullable=False),
+    Column("password_reset_required", Boolean, nullable=False, default=False),
+    Column("created_at", Float, nullable=False),
+    Column("failed_attempts", Integer, nullable=False, default=0, server_default="0"),
+    Column("locked_until", Float, nullable=True),
+)
+
+# Roles for AssumeRole: the trust policy is kept as the JSON document it was created with.
+roles = Table(
+    "roles",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("account_id", String(12), ForeignKey("accounts.account_id"), nullable=False),
+    Column("role_name", String(64), nullable=False),
+    Column("name_key", String(64), nullable=False),
+    Column("role_id", String(32), nullable=False, unique=True),
+    Column("path", String(512), nullable=False, default="/"),
+    Column("trust_policy", Text, nullable=False),
+    Column("max_session_duration", Integer, nullable=False, default=3600),
+    Column("created_at", Float, nullable=False),
+    UniqueConstraint("account_id", "name_key", name="uq_role_name"),
+)
+
+# Inline user policies (PutUserPolicy). Only the force-MFA shape has meaning to the service.
+user_policies = Table(
+    "user_policies",
+    metadata,
+    Column("identity_id", Integer, ForeignKey("identities.id"), primary_key=True),
+    Column("name_key", String(128), primary_key=True),
+    Column("policy_name", String(128), nullable=False),
+    Column("document", Text, nullable=False),
+)
+
+V4_TABLES = (roles, access_keys, sts_sessions, login_profiles, user_policies)
+
 
 def _v1(conn: Connection) -> None:
     legacy = MetaData()
@@ -158,7 +234,11 @@ def _v3(conn: Connection) -> None:
     metadata.create_all(conn, tables=[kek_check])
 
 
-MIGRATIONS: tuple[Callable[[Connection], None], ...] = (_v1, _v2, _v3)
+def _v4(conn: Connection) -> None:
+    metadata.create_all(conn, tables=list(V4_TABLES))
+
+
+MIGRATIONS: tuple[Callable[[Connection], None], ...] = (_v1, _v2, _v3, _v4)
 LATEST_VERSION = len(MIGRATIONS)
 
 

@@ -211,12 +211,12 @@ class Store:
         self.engine.dispose()
 
     @contextmanager
-    def _tx(self) -> Iterator[Connection]:
+    def transaction(self) -> Iterator[Connection]:
         with self.engine.begin() as conn:
             yield conn
 
     @contextmanager
-    def _read(self) -> Iterator[Connection]:
+    def read_only(self) -> Iterator[Connection]:
         """A read-only transaction (on SQLite it does not take the write lock)."""
         with self.engine.execution_options(**{_READ_ONLY: True}).begin() as conn:
             yield conn
@@ -224,12 +224,12 @@ class Store:
     # --- accounts and identities ----------------------------------------------------------
 
     def accounts(self) -> list[str]:
-        with self._read() as conn:
+        with self.read_only() as conn:
             return list(conn.scalars(select(accounts.c.account_id).order_by(accounts.c.created_at)))
 
     def add_account(self, account_id: str, now: float) -> None:
         try:
-            with self._tx() as conn:
+            with self.transaction() as conn:
                 conn.execute(insert(accounts).values(account_id=account_id, created_at=now))
         except IntegrityError:
             raise DuplicateError(f"account {account_id} exists") from None
@@ -256,7 +256,7 @@ class Store:
             created_at=now,
         )
         try:
-            with self._tx() as conn:
+            with self.transaction() as conn:
                 inserted = conn.execute(insert(identities).values(**values)).inserted_primary_key
                 assert inserted is not None  # a single-row INSERT: SQLAlchemy returns its key
                 new_id: int = inserted[0]
@@ -277,12 +277,12 @@ class Store:
         query = select(identities).where(
             identities.c.account_id == account_id, identities.c.name_key == user_name.lower()
         )
-        with self._read() as conn:
+        with self.read_only() as conn:
             row = conn.execute(query).first()
         return _identity(row) if row else None
 
     def identity_by_id(self, identity_id: int) -> Identity | None:
-        with self._read() as conn:
+        with self.read_only() as conn:
             row = conn.execute(select(identities).where(identities.c.id == identity_id)).first()
         return _identity(row) if row else None
 
@@ -290,7 +290,7 @@ class Store:
         query = select(identities).where(
             identities.c.account_id == account_id, identities.c.is_root.is_(True)
         )
-        with self._read() as conn:
+        with self.read_only() as conn:
             row = conn.execute(query).first()
         return _identity(row) if row else None
 
@@ -300,7 +300,7 @@ class Store:
             .where(identities.c.account_id == account_id)
             .order_by(identities.c.id)
         )
-        with self._read() as conn:
+        with self.read_only() as conn:
             return [_identity(r) for r in conn.execute(query)]
 
     # --- devices -----------------------------------------------------------------------------
@@ -314,14 +314,14 @@ class Store:
             row["name_key"] = name.lower() if name is not None else None
             rows.append(row)
         try:
-            with self._tx() as conn:
+            with self.transaction() as conn:
                 if rows:
                     conn.execute(insert(mfa_devices), rows)
         except IntegrityError:
             raise DuplicateError("a device with this serial, name or credential exists") from None
 
     def device(self, serial: str) -> Device | None:
-        with self._read() as conn:
+        with self.read_only() as conn:
             row = conn.execute(select(mfa_devices).where(mfa_devices.c.serial == serial)).first()
         return _device(row) if row else None
 
@@ -344,12 +344,12 @@ class Store:
             query = query.where(mfa_devices.c.identity_id.is_not(None))
         elif assigned is False:
             query = query.where(mfa_devices.c.identity_id.is_(None))
-        with self._read() as conn:
+        with self.read_only() as conn:
             return [_device(r) for r in conn.execute(query)]
 
     def device_with_owner(self, serial: str) -> tuple[Device | None, Identity | None]:
         """A device and the identity it is assigned to, in one query (the sign-in hot path)."""
-        with self._read() as conn:
+        with self.read_only() as conn:
             row = conn.execute(_DEVICE_WITH_OWNER, {"serial": serial}).first()
         if row is None:
             return None, None
@@ -364,7 +364,7 @@ class Store:
             mfa_devices.c.identity_id == identity_id,
             mfa_devices.c.credential_id == credential_id,
         )
-        with self._read() as conn:
+        with self.read_only() as conn:
             row = conn.execute(query).first()
         return _device(row) if row else None
 
@@ -379,7 +379,7 @@ class Store:
         drift_steps: int = 0,
     ) -> str:
         """Assign an unassigned device; returns "ok", "limit" or "taken" (lost a race)."""
-        with self._tx() as conn:
+        with self.transaction() as conn:
             self._lock_identity(conn, identity.id)
             if self._count_assigned(conn, identity.id) >= limit:
                 return "limit"
@@ -403,7 +403,7 @@ class Store:
         row = {name: getattr(device, name) for name in _DEVICE_FIELDS}
         row.update(identity_id=identity.id, account_id=identity.account_id, name_key=None)
         try:
-            with self._tx() as conn:
+            with self.transaction() as conn:
                 self._lock_identity(conn, identity.id)
                 if self._count_assigned(conn, identity.id) >= limit:
                     return "limit"
@@ -423,12 +423,12 @@ class Store:
         return int(conn.execute(query.select_from(mfa_devices)).scalar_one())
 
     def count_assigned(self, identity_id: int) -> int:
-        with self._read() as conn:
+        with self.read_only() as conn:
             return self._count_assigned(conn, identity_id)
 
     def unassign_device(self, serial: str, identity_id: int, *, forget_account: bool) -> bool:
         """Detach a device from its identity (DeactivateMFADevice); FIDO rows are deleted."""
-        with self._tx() as conn:
+        with self.transaction() as conn:
             device = conn.execute(
                 select(mfa_devices.c.kind).where(
                     mfa_devices.c.serial == serial, mfa_devices.c.identity_id == identity_id
@@ -459,7 +459,7 @@ class Store:
 
     def delete_unassigned(self, serial: str) -> str:
         """Delete an unassigned device: "ok", "assigned" or "missing"."""
-        with self._tx() as conn:
+        with self.transaction() as conn:
             row = conn.execute(
                 select(mfa_devices.c.identity_id).where(mfa_devices.c.serial == serial)
             ).first()
@@ -482,7 +482,7 @@ class Store:
             & (mfa_devices.c.kind == "virtual")
             & mfa_devices.c.identity_id.is_(None)
         )
-        with self._tx() as conn:
+        with self.transaction() as conn:
             serials = select(mfa_devices.c.serial).where(condition)
             conn.execute(delete(device_tags).where(device_tags.c.serial.in_(serials)))
             return conn.execute(delete(mfa_devices).where(condition)).rowcount
@@ -501,7 +501,7 @@ class Store:
         ]
         if identity_id is not None:
             conditions.append(mfa_devices.c.identity_id == identity_id)
-        with self._tx() as conn:
+        with self.transaction() as conn:
             result = conn.execute(
                 sql_update(mfa_devices)
                 .where(*conditions)
@@ -521,7 +521,7 @@ class Store:
             (lapsed, None),
             else_=mfa_devices.c.locked_until,
         )
-        with self._tx() as conn:
+        with self.transaction() as conn:
             conn.execute(
                 sql_update(mfa_devices)
                 .where(mfa_devices.c.serial == serial)
@@ -532,7 +532,7 @@ class Store:
 
     def record_sign_count(self, serial: str, *, new_count: int, backup_state: bool) -> bool:
         """Store a larger counter (or keep 0 for authenticators without one); never lowers."""
-        with self._tx() as conn:
+        with self.transaction() as conn:
             result = conn.execute(
                 sql_update(mfa_devices)
                 .where(
@@ -544,7 +544,7 @@ class Store:
             return result.rowcount == 1
 
     def mark_possibly_cloned(self, serial: str) -> None:
-        with self._tx() as conn:
+        with self.transaction() as conn:
             conn.execute(
                 sql_update(mfa_devices)
                 .where(mfa_devices.c.serial == serial)
@@ -559,12 +559,12 @@ class Store:
             .where(device_tags.c.serial == serial)
             .order_by(device_tags.c.key_lower)
         )
-        with self._read() as conn:
+        with self.read_only() as conn:
             return [(r.key, r.value) for r in conn.execute(query)]
 
     def put_tags(self, serial: str, tags: Sequence[tuple[str, str]], *, limit: int) -> bool:
         """Add or overwrite tags (keys case-insensitive); False if the result would exceed limit."""
-        with self._tx() as conn:
+        with self.transaction() as conn:
             existing = {
                 r.key_lower
                 for r in conn.execute(
@@ -587,7 +587,7 @@ class Store:
 
     def remove_tags(self, serial: str, keys: Sequence[str]) -> None:
         lowered = [k.lower() for k in keys]
-        with self._tx() as conn:
+        with self.transaction() as conn:
             conn.execute(
                 delete(device_tags).where(
                     device_tags.c.serial == serial, device_tags.c.key_lower.in_(lowered)
@@ -597,7 +597,7 @@ class Store:
     # --- WebAuthn ceremonies ----------------------------------------------------------------
 
     def save_ceremony(self, ceremony: Ceremony, *, now: float) -> None:
-        with self._tx() as conn:
+        with self.transaction() as conn:
             conn.execute(delete(ceremonies).where(ceremonies.c.expires_at < now))
             values = {f.name: getattr(ceremony, f.name) for f in fields(Ceremony)}
             conn.execute(insert(ceremonies).values(**values))
@@ -605,7 +605,7 @@ class Store:
     def take_ceremony(self, ceremony_id: str, kind: str) -> Ceremony | None:
         """Fetch and delete in one transaction: a challenge can be answered once."""
         condition = (ceremonies.c.ceremony_id == ceremony_id) & (ceremonies.c.kind == kind)
-        with self._tx() as conn:
+        with self.transaction() as conn:
             row = conn.execute(select(ceremonies).where(condition)).first()
             if row is None or conn.execute(delete(ceremonies).where(condition)).rowcount != 1:
                 return None
