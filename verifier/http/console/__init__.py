@@ -1,0 +1,1 @@
+"""The console: server-rendered sign-in and "My security credentials" pages over the library."""
