@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 # pcscd for readers, libusb for pyusb), and what the tests talk to.
 APT_BASE := python3 python3-venv python3-dev gcc make
 APT_RUN := python3-dev gcc swig libpcsclite-dev pcscd libusb-1.0-0
-APT_TEST := vsmartcard-vpcd libfido2-1 fido2-tools postgresql qemu-system-x86 busybox-static usbip udev umockdev python3-gi gir1.2-umockdev-1.0
+APT_TEST := vsmartcard-vpcd libfido2-1 fido2-tools postgresql qemu-system-x86 busybox-static usbip udev umockdev python3-gi gir1.2-umockdev-1.0 chromium
 
 .PHONY: run test lint typecheck clean
 

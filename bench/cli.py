@@ -24,7 +24,7 @@ from tokenbench.verifier.errors import VerifierError
 # What the libraries raise for input a person can fix; each becomes one line, like UserError.
 ONE_LINE_ERRORS = (UserError, TotpError, StateError, VerifierError)
 
-COMMAND_GROUPS = ("totp", "key", "iam", "bench", "webauthn")
+COMMAND_GROUPS = ("totp", "key", "iam", "serve", "bench", "webauthn")
 EXIT_USAGE = 2
 EXIT_FAILURE = 1
 

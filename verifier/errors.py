@@ -16,6 +16,9 @@ INVALID_INPUT = "InvalidInput"
 ACCESS_DENIED = "AccessDenied"
 CONCURRENT_MODIFICATION = "ConcurrentModification"
 SERVICE_FAILURE = "ServiceFailure"
+MALFORMED_POLICY_DOCUMENT = "MalformedPolicyDocument"
+EXPIRED_TOKEN = "ExpiredToken"  # STS: temporary credentials past their Expiration
+PASSWORD_POLICY_VIOLATION = "PasswordPolicyViolation"
 
 ERROR_CODES = frozenset(
     {
@@ -29,6 +32,9 @@ ERROR_CODES = frozenset(
         ACCESS_DENIED,
         CONCURRENT_MODIFICATION,
         SERVICE_FAILURE,
+        PASSWORD_POLICY_VIOLATION,
+        MALFORMED_POLICY_DOCUMENT,
+        EXPIRED_TOKEN,
     }
 )
 

@@ -13,7 +13,8 @@ Decisions made where IAM leaves room, and why:
   signed in with one (`mfa_authenticated`) to enable or deactivate any device.
 - Failed codes on an assigned device count towards a lockout (limit and cool-down in
   `VerifyPolicy`); a locked device answers AccessDenied until the cool-down has passed.
-- `AuthenticationCode` may have 8 digits for 8-digit hardware tokens (IAM allows 6 only).
+- `AuthenticationCode` and `TokenCode` are exactly 6 digits, as IAM's model says: an 8-digit
+  hardware token can be imported but never enabled (IAM sells none).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from typing import Any, Protocol
 import segno
 
 from tokenbench.verifier import iam_names as names
+from tokenbench.verifier.certifications import certifications
 from tokenbench.verifier.errors import (
     ACCESS_DENIED,
     DELETE_CONFLICT,
@@ -51,8 +53,10 @@ from tokenbench.verifier.iam_names import (
     MAX_DEVICES_PER_IDENTITY,
     TOTP_KINDS,
 )
+from tokenbench.verifier.iam_pagination import paginate
 from tokenbench.verifier.iam_seeds import SeedOperations
 from tokenbench.verifier.iam_tags import TagOperations
+from tokenbench.verifier.iam_users import UserOperations
 from tokenbench.verifier.seeds import SeedCipher, SeedError
 from tokenbench.verifier.store import Device, DuplicateError, Identity, Store
 from tokenbench.verifier.totp import (
@@ -66,10 +70,16 @@ from tokenbench.verifier.totp import (
     verify,
     verify_consecutive,
 )
+from tokenbench.verifier.trust import TrustStore
 
 VIRTUAL_SEED_BYTES = 40  # IAM's Base32StringSeed is 64 base32 characters
 SESSION_SECONDS = 43_200
-BAD_CODE = "MultiFactorAuthentication failed with invalid MFA one time pass code."
+# STS's words, trailing space and double space included (as clients match them verbatim).
+BAD_CODE = "MultiFactorAuthentication failed with invalid MFA one time pass code. "
+WRONG_SERIAL = (
+    "MultiFactorAuthentication failed, unable to validate MFA code.  Please verify your MFA "
+    "serial number is valid and associated with this user."
+)
 
 
 class Clock(Protocol):
@@ -147,7 +157,7 @@ def _random_account_id(rng: Callable[[int], bytes]) -> str:
     return str(int.from_bytes(rng(8), "big") % 10**12).zfill(12)
 
 
-class IamService(TagOperations, SeedOperations):
+class IamService(TagOperations, SeedOperations, UserOperations):
     """One account's MFA rules. Thread-safe: all shared state is in the store."""
 
     def __init__(
@@ -160,8 +170,10 @@ class IamService(TagOperations, SeedOperations):
         policy: VerifyPolicy = DEFAULT_POLICY,
         rng: Callable[[int], bytes] = secrets.token_bytes,
         device_limit: int = MAX_DEVICES_PER_IDENTITY,
+        trust: TrustStore | None = None,
     ) -> None:
         self.store = store
+        self.trust = trust  # MDS metadata for GetMFADevice's Certifications
         self.cipher = cipher
         self.clock = clock
         self.account_id = names.account_id(account_id)
@@ -193,9 +205,12 @@ class IamService(TagOperations, SeedOperations):
     def get_user(self, *, UserName: str) -> dict[str, Any]:
         return {"User": self._user(self.identity(UserName))}
 
-    def list_users(self) -> dict[str, Any]:
-        users = [self._user(i) for i in self.store.identities_of(self.account_id) if not i.is_root]
-        return {"Users": users, "IsTruncated": False}
+    def list_users(
+        self, *, Marker: str | None = None, MaxItems: int | None = None
+    ) -> dict[str, Any]:
+        identities = [i for i in self.store.identities_of(self.account_id) if not i.is_root]
+        page, more = paginate(identities, Marker, MaxItems)
+        return {"Users": [self._user(i) for i in page], **more}
 
     def _user(self, identity: Identity) -> dict[str, Any]:
         return {
@@ -209,7 +224,7 @@ class IamService(TagOperations, SeedOperations):
         }
 
     def identity(self, user_name: str) -> Identity:
-        names.user_name(user_name)
+        names.existing_user_name(user_name)
         identity = self.store.identity(self.account_id, user_name)
         if identity is None:
             raise IamError(NO_SUCH_ENTITY, f"The user with name {user_name} cannot be found.")
@@ -310,14 +325,21 @@ class IamService(TagOperations, SeedOperations):
             raise no_device(SerialNumber)
         return {}
 
-    def list_virtual_mfa_devices(self, *, AssignmentStatus: str = "Any") -> dict[str, Any]:
+    def list_virtual_mfa_devices(
+        self,
+        *,
+        AssignmentStatus: str = "Any",
+        Marker: str | None = None,
+        MaxItems: int | None = None,
+    ) -> dict[str, Any]:
         names.assignment_status(AssignmentStatus)
         assigned = {"Assigned": True, "Unassigned": False, "Any": None}[AssignmentStatus]
         devices = self.store.devices(
             account_id=self.account_id, kinds=[KIND_VIRTUAL], assigned=assigned
         )
+        page, more = paginate(devices, Marker, MaxItems)
         entries = []
-        for device in devices:
+        for device in page:
             entry: dict[str, Any] = {"SerialNumber": device.serial}
             if device.identity_id is not None:
                 identity = self.store.identity_by_id(device.identity_id)
@@ -325,7 +347,7 @@ class IamService(TagOperations, SeedOperations):
                     entry["User"] = self._user(identity)
                 entry["EnableDate"] = names.iso_date(device.enable_date or 0.0)
             entries.append(entry)
-        return {"VirtualMFADevices": entries, "IsTruncated": False}
+        return {"VirtualMFADevices": entries, **more}
 
     # --- assigning devices --------------------------------------------------------------------
 
@@ -401,18 +423,24 @@ class IamService(TagOperations, SeedOperations):
         return {}
 
     def list_mfa_devices(
-        self, *, UserName: str | None = None, caller: Caller = ADMIN
+        self,
+        *,
+        UserName: str | None = None,
+        Marker: str | None = None,
+        MaxItems: int | None = None,
+        caller: Caller = ADMIN,
     ) -> dict[str, Any]:
         identity = self.target(caller, UserName, changes_mfa=False)
+        page, more = paginate(self.store.devices(identity_id=identity.id), Marker, MaxItems)
         entries = [
             {
                 "UserName": identity.user_name,
                 "SerialNumber": device.serial,
                 "EnableDate": names.iso_date(device.enable_date or device.created_at),
             }
-            for device in self.store.devices(identity_id=identity.id)
+            for device in page
         ]
-        return {"MFADevices": entries, "IsTruncated": False}
+        return {"MFADevices": entries, **more}
 
     def get_mfa_device(
         self, *, SerialNumber: str, UserName: str | None = None, caller: Caller = ADMIN
@@ -423,14 +451,11 @@ class IamService(TagOperations, SeedOperations):
         device = self.store.device(SerialNumber)
         if device is None or device.identity_id != identity.id or device.kind != KIND_FIDO:
             raise no_device(SerialNumber, identity)
-        certifications: dict[str, str] = {}
-        if device.attestation_trusted:
-            certifications["AttestationTrusted"] = "true"
         return {
             "UserName": identity.user_name,
             "SerialNumber": device.serial,
             "EnableDate": names.iso_date(device.enable_date or device.created_at),
-            "Certifications": certifications,
+            "Certifications": certifications(self.trust, device.aaguid),
         }
 
     def resync_mfa_device(
@@ -477,7 +502,7 @@ class IamService(TagOperations, SeedOperations):
             or owner.user_name.lower() != UserName.lower()
         ):
             self.identity(UserName)  # NoSuchEntity for an unknown user
-            raise IamError(ACCESS_DENIED, BAD_CODE)
+            raise IamError(ACCESS_DENIED, WRONG_SERIAL)
         identity = owner
         if device.kind not in TOTP_KINDS:
             raise IamError(
@@ -490,20 +515,6 @@ class IamService(TagOperations, SeedOperations):
         if verdict.outcome is Outcome.LOCKED:
             raise _locked(device)
         raise IamError(ACCESS_DENIED, BAD_CODE)
-
-    def get_session_token(
-        self, *, UserName: str, SerialNumber: str, TokenCode: str, DurationSeconds: int = 43_200
-    ) -> dict[str, Any]:
-        session = self.sign_in(UserName=UserName, SerialNumber=SerialNumber, TokenCode=TokenCode)
-        return {
-            "Credentials": {
-                "AccessKeyId": "ASIA" + base64.b32encode(self.rng(10)).decode()[:16],
-                "SessionToken": session.session_token,
-                "Expiration": names.iso_date(self.clock.now() + DurationSeconds),
-            },
-            "UserName": session.user_name,
-            "SerialNumber": session.serial_number,
-        }
 
     def new_session(self, identity: Identity, serial: str) -> Session:
         return Session(

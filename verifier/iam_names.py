@@ -6,20 +6,25 @@ IAM reports a constraint violation, so a caller sees which argument was wrong.
 
 from __future__ import annotations
 
+import base64
 import datetime
 import re
 import unicodedata
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from tokenbench.verifier.errors import INVALID_INPUT, VALIDATION_ERROR, IamError
 
 ACCOUNT_ID_RE = re.compile(r"[0-9]{12}")
 DEVICE_NAME_RE = re.compile(r"[\w+=,.@-]{1,226}", re.ASCII)
-USER_NAME_RE = re.compile(r"[\w+=,.@-]{1,64}", re.ASCII)
+USER_NAME_RE = re.compile(r"[\w+=,.@-]{1,64}", re.ASCII)  # CreateUser's userNameType
+EXISTING_USER_NAME_RE = re.compile(r"[\w+=,.@-]{1,128}", re.ASCII)  # existingUserNameType
+POLICY_NAME_RE = re.compile(r"[\w+=,.@-]{1,128}", re.ASCII)
+ROLE_SESSION_NAME_RE = re.compile(r"[\w+=,.@-]{2,64}", re.ASCII)
+INTEGER_RE = re.compile(r"-?[0-9]{1,12}")
 PATH_RE = re.compile(r"/|/[\x21-\x7E]+/")
 MAX_PATH = 512
 SERIAL_RE = re.compile(r"[\w+=/:,.@-]{9,256}", re.ASCII)
-AUTH_CODE_RE = re.compile(r"[0-9]{6}|[0-9]{8}")
+AUTH_CODE_RE = re.compile(r"[0-9]{6}")  # authenticationCodeType and STS tokenCodeType
 MAX_TAG_KEY = 128
 MAX_TAG_VALUE = 256
 MAX_TAGS = 50
@@ -64,12 +69,55 @@ def device_name(value: object) -> str:
 
 
 def user_name(value: object, parameter: str = "UserName") -> str:
+    """A name being created (CreateUser, CreateRole): 1-64 characters."""
     return _check(
         value,
         USER_NAME_RE,
         parameter,
         "Member must satisfy regular expression pattern: [\\w+=,.@-]+ and length 1-64",
     )
+
+
+def existing_user_name(value: object, parameter: str = "UserName") -> str:
+    """A name that refers to an existing user (GetUser, DeleteUser, ...): IAM allows 1-128."""
+    return _check(
+        value,
+        EXISTING_USER_NAME_RE,
+        parameter,
+        "Member must satisfy regular expression pattern: [\\w+=,.@-]+ and length 1-128",
+    )
+
+
+def policy_name(value: object) -> str:
+    return _check(
+        value,
+        POLICY_NAME_RE,
+        "PolicyName",
+        "Member must satisfy regular expression pattern: [\\w+=,.@-]+ and length 1-128",
+    )
+
+
+def role_session_name(value: object) -> str:
+    return _check(
+        value,
+        ROLE_SESSION_NAME_RE,
+        "RoleSessionName",
+        "Member must satisfy regular expression pattern: [\\w+=,.@-]* and length 2-64",
+    )
+
+
+def integer(value: object, parameter: str, low: int, high: int) -> int:
+    """An integer member with the model's min and max (the wire layer sends ints or digits)."""
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise _fail(parameter, "Member must be an integer")
+    if isinstance(value, str) and not INTEGER_RE.fullmatch(value):
+        raise _fail(parameter, "Member must be an integer")
+    number = int(value)
+    if number < low:
+        raise _fail(parameter, f"Member must have value greater than or equal to {low}")
+    if number > high:
+        raise _fail(parameter, f"Member must have value less than or equal to {high}")
+    return number
 
 
 def path(value: object) -> str:
@@ -92,7 +140,12 @@ def serial_number(value: object) -> str:
 
 
 def authentication_code(value: object, parameter: str) -> str:
-    return _check(value, AUTH_CODE_RE, parameter, "Member must be 6 (or 8) digits")
+    return _check(
+        value,
+        AUTH_CODE_RE,
+        parameter,
+        "Member must satisfy regular expression pattern: [\\d]+ and length 6-6",
+    )
 
 
 def serial_and_codes(serial: object, code1: object, code2: object) -> None:
@@ -148,6 +201,15 @@ def tag_key(key: object) -> str:
     return key
 
 
+def tag_keys(value: object) -> list[str]:
+    """UntagMFADevice's TagKeys: at most 50 keys (tagKeyListType)."""
+    if not isinstance(value, Sequence) or isinstance(value, str | bytes):
+        raise _fail("TagKeys", "Member must be a list of tag keys")
+    if len(value) > MAX_TAGS:
+        raise _fail("TagKeys", f"Member must have length less than or equal to {MAX_TAGS}")
+    return [tag_key(key) for key in value]
+
+
 def tag_value(text: object) -> str:
     if not isinstance(text, str) or len(text) > MAX_TAG_VALUE or not _tag_text_ok(text):
         raise _fail(
@@ -176,6 +238,21 @@ def user_arn(account: str, user_path: str, name: str, is_root: bool) -> str:
     if is_root:
         return f"arn:aws:iam::{account}:root"
     return f"arn:aws:iam::{account}:user{user_path}{name}"
+
+
+def role_arn(account: str, role_path: str, name: str) -> str:
+    return f"arn:aws:iam::{account}:role{role_path}{name}"
+
+
+def assumed_role_arn(account: str, role_name: str, session_name: str) -> str:
+    """STS's ARN for a role session (the role's path is not part of it)."""
+    return f"arn:aws:sts::{account}:assumed-role/{role_name}/{session_name}"
+
+
+def unique_id(prefix: str, rng: Callable[[int], bytes], length: int = 17) -> str:
+    """IAM's unique IDs (AIDA…, AROA…: 17 characters after the prefix; access key IDs AKIA…,
+    ASIA…: 16): a prefix and upper-case base32."""
+    return prefix + base64.b32encode(rng(11)).decode()[:length]
 
 
 def iso_date(when: float) -> str:

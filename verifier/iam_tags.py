@@ -1,7 +1,7 @@
 """TagMFADevice, UntagMFADevice, ListMFADeviceTags: tags on virtual MFA devices, as in IAM.
 
-At most 50 tags per device; keys are unique regardless of case (a new value for an existing key
-replaces it), and keys beginning with `aws:` are reserved.
+At most 50 tags per device (and 50 keys per UntagMFADevice); keys are unique regardless of case
+(a new value for an existing key replaces it), and keys beginning with `aws:` are reserved.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from typing import Any
 
 from tokenbench.verifier import iam_names as names
 from tokenbench.verifier.errors import INVALID_INPUT, LIMIT_EXCEEDED, IamError, no_such_device
+from tokenbench.verifier.iam_pagination import paginate
 from tokenbench.verifier.store import Device, Store
 
 
@@ -40,11 +41,13 @@ class TagOperations:
 
     def untag_mfa_device(self, *, SerialNumber: str, TagKeys: Sequence[str]) -> dict[str, Any]:
         self._taggable(SerialNumber)
-        keys = [names.tag_key(k) for k in TagKeys]
+        keys = names.tag_keys(list(TagKeys))
         self.store.remove_tags(SerialNumber, keys)
         return {}
 
-    def list_mfa_device_tags(self, *, SerialNumber: str) -> dict[str, Any]:
+    def list_mfa_device_tags(
+        self, *, SerialNumber: str, Marker: str | None = None, MaxItems: int | None = None
+    ) -> dict[str, Any]:
         self._taggable(SerialNumber)
-        tags = [{"Key": k, "Value": v} for k, v in self.store.tags(SerialNumber)]
-        return {"Tags": tags, "IsTruncated": False}
+        page, more = paginate(self.store.tags(SerialNumber), Marker, MaxItems)
+        return {"Tags": [{"Key": k, "Value": v} for k, v in page], **more}

@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import binascii
 import csv
+import hmac
 import io
 import os
 import re
@@ -112,6 +113,14 @@ class SeedCipher:
             raise SeedError(f"the key-encryption key must be {KEK_BYTES} bytes")
         self._aead = AESGCM(kek)
         self._rng = rng
+        # Keys for other purposes (the console's cookie signing) come from the KEK through
+        # HMAC-SHA-256 with a label, so every worker of a server derives the same ones and
+        # none of them can open a seed.
+        self._derivation_root = hmac.digest(kek, b"tokenbench derived keys", "sha256")
+
+    def derive_key(self, label: str) -> bytes:
+        """A 32-byte key for `label`'s purpose, stable for this KEK."""
+        return hmac.digest(self._derivation_root, label.encode("utf-8"), "sha256")
 
     @staticmethod
     def _aad(serial: str) -> bytes:

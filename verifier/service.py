@@ -14,26 +14,39 @@ Where the service differs from the library's defaults, and why:
 
 from __future__ import annotations
 
+import functools
+import mmap
 import os
+import struct
 import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
+from tokenbench.verifier.access_keys import AccessKeys
 from tokenbench.verifier.iam import Clock, IamService, open_account
 from tokenbench.verifier.iam_console import ConsoleEnrolment
 from tokenbench.verifier.kek import store_cipher
+from tokenbench.verifier.mfa_policy import UserPolicies
+from tokenbench.verifier.principals import Principals
+from tokenbench.verifier.roles import Roles
 from tokenbench.verifier.seeds import SeedCipher
 from tokenbench.verifier.store import Store
+from tokenbench.verifier.sts import StsOperations
 from tokenbench.verifier.totp import DEFAULT_POLICY, VerifyPolicy
 from tokenbench.verifier.trust import TrustStore
 from tokenbench.verifier.webauthn import RelyingPartyPolicy
+
+if TYPE_CHECKING:
+    from tokenbench.verifier.login_profiles import LoginProfiles
 
 DEFAULT_RP_ID = "localhost"
 DEFAULT_ORIGIN = "http://localhost:8080"
 
 # Lockout "off": AWS does not lock a device after failed codes. A limit no rehearsal reaches
 # keeps the library's single code path.
+_TIME_CELL = struct.Struct("<d")  # a movable clock shared by worker processes
 NO_LOCKOUT_POLICY = VerifyPolicy(lockout_limit=2**31 - 1, lockout_cooldown=0.0)
 
 
@@ -45,24 +58,45 @@ class SystemTime:
 
 
 class MovableClock:
-    """A clock a rehearsal sets and moves (`serve --clock fake`); starts at the wall time."""
+    """A clock a rehearsal sets and moves (`serve --clock fake`); starts at the wall time.
 
-    def __init__(self, start: float | None = None) -> None:
-        self._now = time.time() if start is None else start
+    With `shared_file`, the time lives in that file (8 bytes, memory-mapped), so that every
+    worker process of one server sees the same moves.
+    """
+
+    def __init__(self, start: float | None = None, *, shared_file: str | None = None) -> None:
         self._lock = threading.Lock()
+        self._cell: mmap.mmap | None = None
+        self._now = time.time() if start is None else start
+        if shared_file is not None:
+            fd = os.open(shared_file, os.O_RDWR | os.O_CREAT, 0o600)
+            try:
+                if os.fstat(fd).st_size < _TIME_CELL.size:
+                    os.write(fd, _TIME_CELL.pack(self._now))
+                self._cell = mmap.mmap(fd, _TIME_CELL.size)
+            finally:
+                os.close(fd)
 
     def now(self) -> float:
+        if self._cell is not None:
+            return float(_TIME_CELL.unpack(self._cell[: _TIME_CELL.size])[0])
         with self._lock:
             return self._now
 
     def set(self, moment: float) -> None:
         with self._lock:
-            self._now = moment
+            self._store(moment)
 
     def advance(self, seconds: float) -> float:
         with self._lock:
-            self._now += seconds
-            return self._now
+            moment = self.now() + seconds if self._cell is not None else self._now + seconds
+            self._store(moment)
+            return moment
+
+    def _store(self, moment: float) -> None:
+        if self._cell is not None:
+            self._cell[: _TIME_CELL.size] = _TIME_CELL.pack(moment)
+        self._now = moment
 
 
 @dataclass(frozen=True)
@@ -99,10 +133,22 @@ class Service:
     options: VerifierOptions
     iam: IamService
     console: ConsoleEnrolment
+    access_keys: AccessKeys
+    principals: Principals
+    roles: Roles
+    policies: UserPolicies
+    sts: StsOperations
 
     @property
     def account_id(self) -> str:
         return self.iam.account_id
+
+    @functools.cached_property
+    def login_profiles(self) -> LoginProfiles:
+        """Console passwords; built on first use (argon2 is in the `service` extra only)."""
+        from tokenbench.verifier.login_profiles import LoginProfiles
+
+        return LoginProfiles(self.iam)
 
     def close(self) -> None:
         self.store.close()
@@ -114,9 +160,24 @@ def build_service(
     """The services over an open store (tests and the perf scripts build stores themselves)."""
     options = options or VerifierOptions()
     account = open_account(store, clock, options.account_id)
-    iam = IamService(store, cipher, clock, account, policy=options.verify_policy)
+    iam = IamService(
+        store, cipher, clock, account, policy=options.verify_policy, trust=options.trust
+    )
     console = ConsoleEnrolment(iam, options.relying_party)
-    return Service(store, cipher, clock, options, iam, console)
+    roles = Roles(iam)
+    return Service(
+        store,
+        cipher,
+        clock,
+        options,
+        iam,
+        console,
+        access_keys=AccessKeys(iam),
+        principals=Principals(store, cipher),
+        roles=roles,
+        policies=UserPolicies(iam),
+        sts=StsOperations(iam, roles),
+    )
 
 
 def open_service(

@@ -6,7 +6,9 @@ assigned only `WHERE identity_id IS NULL`, a ceremony is consumed by the DELETE 
 The rowcount says who won. SQLite runs in WAL mode with a busy timeout, and its write
 transactions take the write lock up front (BEGIN IMMEDIATE) so a count-then-insert (the
 8-device limit) cannot interleave, while reads stay concurrent (plain BEGIN); PostgreSQL locks
-the identity row (SELECT ... FOR UPDATE).
+the identity row (SELECT ... FOR UPDATE). The sign-in's own statements (the device lookup and
+the TOTP check-and-set) are single statements, so they run without BEGIN/COMMIT through
+`store_hot`: one round trip each.
 """
 
 from __future__ import annotations
@@ -21,8 +23,6 @@ from typing import Any
 from sqlalchemy import (
     Connection,
     Engine,
-    bindparam,
-    case,
     create_engine,
     delete,
     event,
@@ -43,6 +43,7 @@ from tokenbench.verifier.migrations import (
     identities,
     mfa_devices,
 )
+from tokenbench.verifier.store_hot import DEVICE_WITH_OWNER, HotPath, SignInStatements
 
 SQLITE_BUSY_TIMEOUT_MS = 15_000
 DEFAULT_SQLITE_FILE = "tokenbench-iam.db"
@@ -124,16 +125,18 @@ def _identity(row: Any) -> Identity:
     return Identity(**{f.name: data[f.name] for f in fields(Identity)})
 
 
-def _device_with_owner_query() -> Any:
-    owner = identities.alias("owner")
-    return (
-        select(mfa_devices, *[c.label(f"owner_{c.name}") for c in owner.c])
-        .select_from(mfa_devices.outerjoin(owner, owner.c.id == mfa_devices.c.identity_id))
-        .where(mfa_devices.c.serial == bindparam("serial"))
-    )
+_OWNER_FIELDS = tuple(f.name for f in fields(Identity))
 
 
-_DEVICE_WITH_OWNER = _device_with_owner_query()  # built once: this runs on every sign-in
+def _row_layout() -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """Where each Device and each owner Identity field sits in a `DEVICE_WITH_OWNER` row."""
+    names = [c.key for c in DEVICE_WITH_OWNER.selected_columns]
+    device = tuple(names.index(name) for name in _DEVICE_FIELDS)
+    owner = tuple(names.index(f"owner_{name}") for name in _OWNER_FIELDS)
+    return device, owner
+
+
+_DEVICE_AT, _OWNER_AT = _row_layout()
 
 
 def normalize_url(url_or_path: str) -> str:
@@ -181,6 +184,15 @@ class Store:
             engine = engine.execution_options(schema_translate_map={None: schema})
         self.engine = engine
         self.dialect = engine.dialect.name
+        self._hot_path = HotPath(engine)
+        self._hot_statements: SignInStatements | None = None
+
+    @property
+    def _hot(self) -> SignInStatements:
+        """Compiled on first use (a benign race: two threads may both compile once)."""
+        if self._hot_statements is None:
+            self._hot_statements = SignInStatements(self._hot_path, self.schema)
+        return self._hot_statements
 
     @classmethod
     def open(cls, url: str = DEFAULT_SQLITE_FILE, *, schema: str | None = None) -> Store:
@@ -348,16 +360,15 @@ class Store:
             return [_device(r) for r in conn.execute(query)]
 
     def device_with_owner(self, serial: str) -> tuple[Device | None, Identity | None]:
-        """A device and the identity it is assigned to, in one query (the sign-in hot path)."""
-        with self.read_only() as conn:
-            row = conn.execute(_DEVICE_WITH_OWNER, {"serial": serial}).first()
+        """A device and the identity it is assigned to: one statement, one round trip (the
+        sign-in hot path; a single SELECT sees one consistent snapshot without BEGIN)."""
+        row = self._hot_path.first(self._hot.device_with_owner, {"serial": serial})
         if row is None:
             return None, None
-        device = _device(row)
-        data = row._mapping
-        if data["owner_id"] is None:
+        device = Device(*[row[i] for i in _DEVICE_AT])
+        if row[_OWNER_AT[0]] is None:
             return device, None
-        return device, Identity(**{f.name: data[f"owner_{f.name}"] for f in fields(Identity)})
+        return device, Identity(*[row[i] for i in _OWNER_AT])
 
     def device_by_credential(self, identity_id: int, credential_id: bytes) -> Device | None:
         query = select(mfa_devices).where(
@@ -494,39 +505,23 @@ class Store:
     ) -> bool:
         """Record an accepted step iff it is newer than the last one and the device is not
         locked; False means another request already used this step (a replay) or a lock won."""
-        conditions = [
-            mfa_devices.c.serial == serial,
-            or_(mfa_devices.c.last_step.is_(None), mfa_devices.c.last_step < step),
-            or_(mfa_devices.c.locked_until.is_(None), mfa_devices.c.locked_until <= now),
-        ]
+        values: dict[str, Any] = {
+            "serial": serial,
+            "step": step,
+            "drift_steps": drift_steps,
+            "now": now,
+        }
+        statement = self._hot.totp_success
         if identity_id is not None:
-            conditions.append(mfa_devices.c.identity_id == identity_id)
-        with self.transaction() as conn:
-            result = conn.execute(
-                sql_update(mfa_devices)
-                .where(*conditions)
-                .values(
-                    last_step=step, drift_steps=drift_steps, failed_attempts=0, locked_until=None
-                )
-            )
-            return result.rowcount == 1
+            statement = self._hot.totp_success_of_identity
+            values["identity_id"] = identity_id
+        return self._hot_path.rowcount(statement, values) == 1
 
     def record_totp_failure(self, serial: str, *, now: float, limit: int, cooldown: float) -> None:
         """Count a failure atomically; the limit-th failure locks the device until now+cooldown.
         A lock whose cool-down has passed starts a fresh count."""
-        lapsed = mfa_devices.c.locked_until.is_not(None) & (mfa_devices.c.locked_until <= now)
-        failures = case((lapsed, 1), else_=mfa_devices.c.failed_attempts + 1)
-        locked = case(
-            (failures >= limit, now + cooldown),
-            (lapsed, None),
-            else_=mfa_devices.c.locked_until,
-        )
-        with self.transaction() as conn:
-            conn.execute(
-                sql_update(mfa_devices)
-                .where(mfa_devices.c.serial == serial)
-                .values(failed_attempts=failures, locked_until=locked)
-            )
+        values = {"serial": serial, "now": now, "limit": limit, "lock_until": now + cooldown}
+        self._hot_path.rowcount(self._hot.totp_failure, values)
 
     # --- FIDO bookkeeping ----------------------------------------------------------------------
 

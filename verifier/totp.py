@@ -29,6 +29,12 @@ _COUNTER = struct.Struct(">q")  # RFC 4226: the counter as 8 big-endian bytes
 _DYNAMIC_TRUNCATION_MASK = 0x7FFFFFFF
 _IPAD = 0x36
 _OPAD = 0x5C
+# Built once: a sign-in makes a TotpKey per request, and XOR-ing the padded key byte by byte in
+# Python (plus `hashlib.new` looking the name up) was most of that key's set-up cost.
+_XOR_IPAD = bytes(b ^ _IPAD for b in range(256))
+_XOR_OPAD = bytes(b ^ _OPAD for b in range(256))
+_HASHES = {name: getattr(hashlib, digest) for name, digest in ALGORITHMS.items()}
+_BLOCK_SIZES = {name: new().block_size for name, new in _HASHES.items()}
 
 
 def normalize_algorithm(name: str) -> str:
@@ -70,14 +76,14 @@ class TotpKey:
         if not secret:
             raise ValueError("a TOTP secret cannot be empty")
         self.params = params or TotpParams()
-        digest = ALGORITHMS[self.params.algorithm]
-        block = hashlib.new(digest).block_size
+        new = _HASHES[self.params.algorithm]
+        block = _BLOCK_SIZES[self.params.algorithm]
         key = bytes(secret)
         if len(key) > block:
-            key = hashlib.new(digest, key).digest()
+            key = new(key).digest()
         key = key.ljust(block, b"\0")
-        self._inner = hashlib.new(digest, bytes(b ^ _IPAD for b in key))
-        self._outer = hashlib.new(digest, bytes(b ^ _OPAD for b in key))
+        self._inner = new(key.translate(_XOR_IPAD))
+        self._outer = new(key.translate(_XOR_OPAD))
         self._modulus = 10**self.params.digits
         self._digits = self.params.digits
 

@@ -30,6 +30,7 @@ from tokenbench.bench.secret_input import add_pskc_key_options, read_pskc_key
 
 if TYPE_CHECKING:  # imported where used, so that other commands start without them
     from tokenbench.verifier.iam import Caller, IamService
+    from tokenbench.verifier.service import Service
     from tokenbench.verifier.store import Store
 
 EXIT_SERVICE_ERROR = 254  # what the AWS CLI returns when the service refuses
@@ -93,18 +94,20 @@ def _handler(operation: str, run: Callable[..., Any]) -> Callable[[argparse.Name
 class _Context:
     """The opened store, cipher and service for one command, and who is calling."""
 
-    def __init__(self, store: Store, service: IamService, caller: Caller) -> None:
+    def __init__(self, store: Store, verifier: Service, caller: Caller) -> None:
         self.store = store
-        self.service = service
+        self.verifier = verifier  # all of the verifier, from the composition root
+        self.service: IamService = verifier.iam
         self.caller = caller
 
     @classmethod
     def open(cls, args: argparse.Namespace) -> _Context:
         from tokenbench.emulators.clock import SystemClock
         from tokenbench.verifier.errors import IamError
-        from tokenbench.verifier.iam import ADMIN, Caller, IamService, open_account
+        from tokenbench.verifier.iam import ADMIN, Caller
         from tokenbench.verifier.kek import store_cipher
         from tokenbench.verifier.seeds import SeedError
+        from tokenbench.verifier.service import VerifierOptions, build_service
         from tokenbench.verifier.store import Store
 
         try:
@@ -121,8 +124,10 @@ class _Context:
                 why = getattr(exc, "strerror", None) or str(exc)
                 raise UserError(f"cannot use key file {args.kek_file}: {why}") from None
             clock = SystemClock()
-            account = open_account(store, clock, args.account_id)
-            service = IamService(store, cipher, clock, account)
+            # The library's CLI keeps the library's lockout (the service turns it off, as AWS).
+            options = VerifierOptions(account_id=args.account_id, lockout=True)
+            verifier = build_service(store, cipher, clock, options)
+            service = verifier.iam
             caller = ADMIN
             if args.as_user:
                 caller = Caller(args.as_user)
@@ -140,7 +145,7 @@ class _Context:
         except (IamError, UserError):
             store.close()
             raise
-        return cls(store, service, caller)
+        return cls(store, verifier, caller)
 
     def close(self) -> None:
         self.store.close()
@@ -301,11 +306,21 @@ def _args_sign_in(p: argparse.ArgumentParser) -> None:
     p.add_argument("--user-name", required=True)
     p.add_argument("--serial-number", required=True)
     p.add_argument("--token-code", required=True)
+    p.add_argument("--duration-seconds", type=int, help="900..129600 (default 43200)")
 
 
 def _sign_in(ctx: _Context, args: argparse.Namespace) -> dict[str, Any]:
-    return ctx.service.get_session_token(
-        UserName=args.user_name, SerialNumber=args.serial_number, TokenCode=args.token_code
+    """STS GetSessionToken as that user (the CLI stands in for its long-term key): the answer
+    is STS's, and the session it names works against `tokenbench serve` on the same store."""
+    from tokenbench.verifier.principals import Principal
+
+    identity = ctx.service.identity(args.user_name)
+    principal = Principal.for_identity(identity, ctx.service.account_id)
+    return ctx.verifier.sts.get_session_token(
+        principal,
+        SerialNumber=args.serial_number,
+        TokenCode=args.token_code,
+        DurationSeconds=args.duration_seconds,
     )
 
 

@@ -11,7 +11,15 @@ measured side by side in this run; nothing here asserts a speed.
 - raw HMAC-SHA1: `hmac.digest` on an 8-byte counter, and one code from `TotpKey` (which keeps
   the HMAC's inner and outer hash states with the key absorbed, so it beats the one-shot call).
 - store-backed: `IamService.sign_in` (seed unsealing, atomic replay check-and-set, drift update)
-  on a SQLite file and on PostgreSQL, with 1 and 8 worker threads, each sign-in a fresh step.
+  on a SQLite file and on PostgreSQL, each sign-in a fresh step, from 1 and 8 worker threads in
+  this process and from 1, 2 and 4 worker processes (`signin_workers`; threads share one
+  interpreter lock, processes are how a server scales over cores). Each figure is the best of
+  5 slices of one window shared by all workers (other jobs on the machine only slow a slice
+  down), with the whole window's mean beside it.
+- the database's limit: after each PostgreSQL figure, pgbench (`pgbench.py`) runs the same
+  check-and-set with as many clients as we had workers, over the same loopback URL, with the
+  extended protocol and prepared statements (as we run it) and with the simple protocol, its
+  best 1-second progress interval; each line gives our rate as a share of pgbench's.
 """
 
 from __future__ import annotations
@@ -22,13 +30,18 @@ import hmac
 import os
 import secrets
 import tempfile
-import threading
-import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import pyotp
 
+from tokenbench.bench.perf import pgbench
+from tokenbench.bench.perf.signin_workers import (
+    MEASUREMENT_SPAN,
+    Fleet,
+    measure_processes,
+    measure_threads,
+)
 from tokenbench.emulators.clock import FakeClock, MonotonicClock
 from tokenbench.verifier.iam import IamService, open_account
 from tokenbench.verifier.seeds import SeedCipher
@@ -43,6 +56,10 @@ ROUNDS = 5
 ACCOUNT = "123456789012"
 _timer = MonotonicClock()
 EMPTY = TotpState()  # a device never used: no replay history
+THREADS = (1, 8)  # worker threads in this process
+PROCESSES = (1, 2, 4)  # worker processes (spawned), each with its own store
+DEVICES_PER_WORKER = 4
+SINGULAR = {"threads": "thread", "processes": "process"}
 
 
 def _batch_for(run: Callable[[int], None]) -> int:
@@ -145,13 +162,14 @@ def _wrong(valid: Iterable[str]) -> str:
     return next(c for c in ("000000", "111111", "222222", "333333") if c not in taken)
 
 
-def _seeded_service(store: Store, devices: int) -> tuple[list[str], list[TotpKey], IamService]:
+def _seeded_fleet(store: Store, store_url: str, devices: int) -> Fleet:
     """`devices` identities with one enabled TOTP device each (rows written directly)."""
     clock = FakeClock(NOW)
     account = open_account(store, clock, ACCOUNT)
-    cipher = SeedCipher(secrets.token_bytes(32))
+    kek = secrets.token_bytes(32)
+    cipher = SeedCipher(kek)
     service = IamService(store, cipher, clock, account)
-    users, keys = [], []
+    users, serials, seeds = [], [], []
     for n in range(devices):
         user = f"perf{n}"
         service.create_user(UserName=user)
@@ -170,67 +188,99 @@ def _seeded_service(store: Store, devices: int) -> tuple[list[str], list[TotpKey
         )
         store.add_assigned_device(device, identity, limit=8)
         users.append(user)
-        keys.append(TotpKey(secret))
-    return users, keys, service
+        serials.append(serial)
+        seeds.append(secret)
+    return Fleet(
+        store_url,
+        store.schema,
+        kek,
+        account,
+        tuple(users),
+        tuple(serials),
+        tuple(seeds),
+        service.policy,
+    )
 
 
-def store_section(label: str, store: Store, seconds: float) -> None:
-    workers_options = (1, 8)
-    users, keys, service = _seeded_service(store, max(workers_options) * 4)
-    for workers in workers_options:
-        done = [0] * workers
-        stop = threading.Event()
-        failures: list[str] = []
-
-        def work(
-            index: int,
-            workers: int = workers,
-            done: list[int] = done,
-            stop: threading.Event = stop,
-            failures: list[str] = failures,
-        ) -> None:
-            mine = list(range(index, len(users), workers))
-            clock = FakeClock(NOW + 3600 * (1 + workers))  # fresh steps for every round
-            worker_service = IamService(
-                store, service.cipher, clock, service.account_id, policy=service.policy
-            )
-            while not stop.is_set():
-                clock.advance(PERIOD)
-                for j in mine:
-                    code = keys[j].code_at_step(keys[j].step_at(clock.now()))
-                    try:
-                        worker_service.sign_in(
-                            UserName=users[j], SerialNumber=f"PERF{j:08d}", TokenCode=code
-                        )
-                    except Exception as exc:  # report, don't hide
-                        failures.append(f"{type(exc).__name__}: {exc}")
-                        return
-                    done[index] += 1
-
-        threads = [threading.Thread(target=work, args=(i,)) for i in range(workers)]
-        start = _timer.now()
-        for thread in threads:
-            thread.start()
-        time.sleep(seconds)  # the benchmark's own duration, not verifier time
-        stop.set()
-        for thread in threads:
-            thread.join()
-        elapsed = _timer.now() - start
-        if failures:
-            print(f"  {label}, {workers} worker(s): FAILED: {failures[0]}")
+def store_section(
+    label: str,
+    store: Store,
+    store_url: str,
+    seconds: float,
+    limit: Callable[[int, float], str] | None = None,
+) -> None:
+    """Threads, then processes; `limit(workers, ours)` (PostgreSQL) measures pgbench right
+    after each of our figures, so that both see the same load on the machine."""
+    fleet = _seeded_fleet(store, store_url, max(THREADS) * DEVICES_PER_WORKER)
+    measurements = [("threads", n) for n in THREADS] + [("processes", n) for n in PROCESSES]
+    for index, (kind, workers) in enumerate(measurements, start=1):
+        start_at = NOW + index * MEASUREMENT_SPAN
+        if kind == "threads":
+            measured = measure_threads(store, fleet, workers, seconds, start_at)
+        else:
+            measured = measure_processes(fleet, workers, seconds, start_at)
+        name = f"{label}, {workers} {kind if workers > 1 else SINGULAR[kind]}"
+        if measured.failure:
+            print(f"  {name}: FAILED: {measured.failure}")
             continue
-        print(f"  {label}, {workers} worker(s): {sum(done) / elapsed:,.0f} sign-ins/s")
+        print(f"  {name}: {measured.rate:,.0f} sign-ins/s (mean {measured.mean_rate:,.0f})")
+        if limit is not None:
+            print(f"    {limit(workers, measured.rate)}")
+
+
+@dataclass
+class PgbenchLimit:
+    """pgbench on the store's server and schema, both protocols, as many clients as workers."""
+
+    executable: str
+    target: pgbench.LibpqTarget
+    store: Store
+    seconds: float
+
+    def __call__(self, clients: int, ours: float) -> str:
+        assert self.store.schema is not None
+        figures = []
+        for protocol in pgbench.PROTOCOLS:
+            with self.store.engine.begin() as conn:  # fresh rows: every step is a new one
+                pgbench.create_table(conn, self.store.schema, clients)
+            try:
+                tps = pgbench.run(
+                    self.executable,
+                    self.target,
+                    self.store.schema,
+                    clients=clients,
+                    seconds=self.seconds,
+                    protocol=protocol,
+                )
+            except pgbench.PgbenchError as exc:
+                figures.append(f"{protocol}: not measured ({exc})")
+                continue
+            figures.append(f"{tps:,.0f}/s {protocol} (ours {ours / tps:.0%})")
+        return f"pgbench (the database's limit), {clients} client(s): " + ", ".join(figures)
+
+
+def _not_measured(clients: int, ours: float) -> str:
+    return (
+        "pgbench (the database's limit): not measured (pgbench is missing; it comes with the"
+        " postgresql package, which `make test` installs)"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=1.5, help="time per measurement")
+    parser.add_argument("--skip-totp", action="store_true", help="store-backed figures only")
     args = parser.parse_args(argv)
-    totp_section(args.seconds)
-    print("Store-backed sign-in (unseal seed, verify, atomic replay check-and-set)")
+    if not args.skip_totp:
+        totp_section(args.seconds)
+    print(
+        "Store-backed sign-in (unseal seed, verify, atomic replay check-and-set);"
+        f" {os.cpu_count()} cores"
+    )
     with tempfile.TemporaryDirectory() as tmp:
-        store = Store.open(os.path.join(tmp, "perf.db"))
-        store_section("SQLite (WAL)", store, args.seconds)
+        path = os.path.join(tmp, "perf.db")
+        store = Store.open(path)
+        store_section("SQLite (WAL)", store, path, args.seconds)
         store.close()
     url = os.environ.get(PG_ENV)
     if not url:
@@ -239,7 +289,12 @@ def main(argv: list[str] | None = None) -> int:
     schema = f"tb_perf_{os.getpid()}"
     store = Store.open(url, schema=schema)
     try:
-        store_section("PostgreSQL", store, args.seconds)
+        executable = pgbench.find_pgbench()
+        limit: Callable[[int, float], str] = _not_measured
+        if executable is not None:
+            target = pgbench.libpq_target(url)
+            limit = PgbenchLimit(executable, target, store, args.seconds)
+        store_section("PostgreSQL", store, url, args.seconds, limit)
     finally:
         with store.engine.begin() as conn:
             conn.exec_driver_sql(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')

@@ -112,7 +112,10 @@ def test_virtual_device_flow(cli: Cli) -> None:
     (code,) = codes(seed, 2)
     session = cli.ok("sign-in", "--user-name", "alice", "--serial-number", serial,
                      "--token-code", code)  # fmt: skip
-    assert session["Credentials"]["SessionToken"]
+    assert set(session) == {"Credentials"}  # STS's shape, nothing more
+    assert set(session["Credentials"]) == {
+        "AccessKeyId", "SecretAccessKey", "SessionToken", "Expiration"
+    }  # fmt: skip
     cli.fails("AccessDenied", "GetSessionToken", "sign-in", "--user-name", "alice",
               "--serial-number", serial, "--token-code", code)  # fmt: skip
     cli.fails("DeleteConflict", "DeleteVirtualMFADevice", "delete-virtual-mfa-device",

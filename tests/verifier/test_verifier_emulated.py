@@ -125,4 +125,11 @@ def test_factory_pskc_with_pre_shared_key(service: IamService, tmp_path: Path) -
     device = service.store.device(tokens[1].serial)
     assert (device.algorithm, device.digits, device.period) == ("SHA256", 8, 60)
     service.create_user(UserName="bob")
-    with_two_codes(service.enable_mfa_device, "bob", tokens[1], clock)
+    # imported as they are, but IAM's AuthenticationCode is 6 digits: 8-digit codes are refused
+    with pytest.raises(IamError) as info:
+        with_two_codes(service.enable_mfa_device, "bob", tokens[1], clock)
+    assert info.value.code == "ValidationError"
+    six = factory.mint(1, algorithm="SHA256", digits=6, period=60)
+    factory.write_pskc(six, tmp_path / "six.pskcxml", psk=PSK)
+    service.import_seed_file(tmp_path / "six.pskcxml", psk=PSK)
+    with_two_codes(service.enable_mfa_device, "bob", six[0], clock)

@@ -261,18 +261,16 @@ def test_drifting_token_enables_and_resyncs(service: IamService) -> None:
     assert code_of(call) == "InvalidAuthenticationCode"
 
 
-def test_eight_digit_token(service: IamService) -> None:
+def test_eight_digit_codes_are_refused_as_iam_does(service: IamService) -> None:
+    """IAM's model: AuthenticationCode1/2 and TokenCode are exactly 6 digits."""
     service.create_user(UserName="alice")
     import_hardware(service, digits=8)
     token = hardware_app(service, 0, digits=8)
-    enable(service, "alice", "GAHT00000001", token)
-    service.clock.advance(30)  # the second enable code's step: a replay
-    call = lambda: service.sign_in(  # noqa: E731
-        UserName="alice", SerialNumber="GAHT00000001", TokenCode=token.code()
-    )
-    assert code_of(call) == "AccessDenied"
-    service.clock.advance(30)
-    service.sign_in(UserName="alice", SerialNumber="GAHT00000001", TokenCode=token.code())
+    with pytest.raises(IamError) as info:
+        enable(service, "alice", "GAHT00000001", token)
+    assert info.value.code == "ValidationError"
+    assert "authenticationCode1" in info.value.message
+    assert service.list_mfa_devices(UserName="alice")["MFADevices"] == []
 
 
 def test_deactivated_hardware_token_can_move(service: IamService) -> None:
@@ -304,10 +302,8 @@ def test_sign_in_needs_a_device_of_this_identity(service: IamService) -> None:
         )
         assert code_of(call) == "AccessDenied"
     service.sign_in(UserName="alice", SerialNumber=alice_serial, TokenCode=alice_app.code())
-    token = service.get_session_token(
-        UserName="bob", SerialNumber=bob_serial, TokenCode=bob_app.code()
-    )
-    assert token["Credentials"]["SessionToken"] and token["UserName"] == "bob"
+    session = service.sign_in(UserName="bob", SerialNumber=bob_serial, TokenCode=bob_app.code())
+    assert session.session_token and session.user_name == "bob"
 
 
 def test_lockout_and_cooldown(service: IamService) -> None:
@@ -422,7 +418,7 @@ def test_device_name_rule(name: str) -> None:
 
 @given(st.text(max_size=10))
 def test_authentication_code_rule(code: str) -> None:
-    ok = len(code) in (6, 8) and all(c in "0123456789" for c in code)
+    ok = len(code) == 6 and all(c in "0123456789" for c in code)
     try:
         names.authentication_code(code, "AuthenticationCode1")
     except IamError:

@@ -15,8 +15,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import botocore.loaders  # type: ignore[import-untyped]
-import botocore.model  # type: ignore[import-untyped]
+import botocore.loaders
+import botocore.model
 
 # botocore ships no type information: its Shape/OperationModel objects are `Any` to mypy.
 Shape = Any

@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 import aws_scenarios as sc
 import pyotp
 import pytest
-from conftest import MotoTarget
+from moto_target import MotoTarget
 
 # scenario -> (accepted, error code, facts that must hold)
 MOTO_5_2_5: dict[

@@ -8,11 +8,8 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-import boto3
 import pytest
 from moto import mock_aws
 
@@ -22,31 +19,9 @@ _HERE = str(Path(__file__).parent)
 if _HERE not in sys.path:
     sys.path.insert(0, _HERE)
 
-REGION = "us-east-1"
+from moto_target import MotoTarget  # noqa: E402
+
 START = 1_800_000_000.0  # 2027-01-15, a multiple of 30 s
-MOTO_ADMIN_KEY = ("AKIAMOTOADMIN0000001", "moto-admin-secret-not-checked")
-
-
-@dataclass
-class MotoTarget:
-    clock: FakeClock
-    admin_iam: Any = None
-    admin_sts: Any = None
-
-    def __post_init__(self) -> None:
-        self.admin_iam = self.client_for("iam", *MOTO_ADMIN_KEY)
-        self.admin_sts = self.client_for("sts", *MOTO_ADMIN_KEY)
-
-    def client_for(
-        self, service: str, access_key_id: str, secret: str, session_token: str | None = None
-    ) -> Any:
-        return boto3.client(
-            service,
-            region_name=REGION,
-            aws_access_key_id=access_key_id,
-            aws_secret_access_key=secret,
-            aws_session_token=session_token,
-        )
 
 
 @pytest.fixture

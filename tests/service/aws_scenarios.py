@@ -18,6 +18,7 @@ recorded (moto's "PNG" is 64 random bytes).
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import uuid
 from collections.abc import Callable, Mapping
@@ -75,6 +76,7 @@ class User:
     name: str
     arn: str
     access_key_id: str
+    secret: str = field(repr=False)
     iam: Any
     sts: Any
     app: VirtualTotpApp
@@ -106,6 +108,7 @@ def create_user(target: AwsTarget, prefix: str = "user") -> User:
         name=name,
         arn=arn,
         access_key_id=key["AccessKeyId"],
+        secret=secret,
         iam=target.client_for("iam", key["AccessKeyId"], secret),
         sts=target.client_for("sts", key["AccessKeyId"], secret),
         app=VirtualTotpApp(target.clock),
@@ -248,16 +251,30 @@ def wrong_serial(target: AwsTarget) -> Outcome:
 
 
 def ninth_device(target: AwsTarget) -> Outcome:
-    """Eight virtual devices enabled for one user, then a ninth."""
+    """Eight virtual devices enabled for one user, then a ninth. After the first, the user
+    signs in with it (GetSessionToken) and adds the rest with the session, as the console does:
+    an identity that has a device must have used one to change its devices."""
     user = create_user(target)
     enabled = 0
     for _ in range(MAX_DEVICES_PER_USER):
         device = create_virtual_device(user)
         step = attempt("ninth_device/enable", functools.partial(_enable_now, target, user, device))
         enabled += step.accepted
+        if enabled == 1 and step.accepted:
+            target.clock.advance(STEP)
+            user = signed_in_with_mfa(target, user, device)
     ninth = create_virtual_device(user)
     outcome = attempt("ninth_device", lambda: _enable_now(target, user, ninth))
     return _with(outcome, enabled_before=enabled)
+
+
+def signed_in_with_mfa(target: AwsTarget, user: User, device: Device) -> User:
+    """The same user with clients signed by MFA session credentials."""
+    credentials = session_token(user, device, user.app.code(device.account))["Credentials"]
+    key = (credentials["AccessKeyId"], credentials["SecretAccessKey"], credentials["SessionToken"])
+    return dataclasses.replace(
+        user, iam=target.client_for("iam", *key), sts=target.client_for("sts", *key)
+    )
 
 
 def _enable_now(target: AwsTarget, user: User, device: Device) -> object:
