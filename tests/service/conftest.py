@@ -20,6 +20,7 @@ if _HERE not in sys.path:
     sys.path.insert(0, _HERE)
 
 from moto_target import MotoTarget  # noqa: E402
+from served import Served, ServedTarget, served  # noqa: E402
 
 START = 1_800_000_000.0  # 2027-01-15, a multiple of 30 s
 
@@ -33,3 +34,15 @@ def moto_target(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Mot
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "credentials"))
     with mock_aws():
         yield MotoTarget(FakeClock(START))
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    """One `tokenbench serve --clock fake` per test module (a fresh SQLite store)."""
+    with served(tmp_path_factory.mktemp("serve")) as running:
+        yield running
+
+
+@pytest.fixture
+def target(server: Served) -> ServedTarget:
+    return ServedTarget(server)

@@ -189,3 +189,8 @@ def served(
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+def error_code(error: Any) -> str:
+    """The AWS error code of a `pytest.raises(ClientError)` result."""
+    return str(error.value.response["Error"]["Code"])

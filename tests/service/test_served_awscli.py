@@ -12,11 +12,10 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from served import Served, ServedClock, served
+from served import Served, ServedClock
 
 from tokenbench.emulators.totp.app import VirtualTotpApp
 
@@ -28,12 +27,6 @@ def _aws_binary() -> str:
     if found is None:
         pytest.fail("the AWS CLI is not installed: `make test` installs it (the dev extra)")
     return found
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    with served(tmp_path_factory.mktemp("serve-cli")) as running:
-        yield running
 
 
 class Aws:

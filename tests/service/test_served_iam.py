@@ -3,27 +3,10 @@ passwords, account summary, tags, GetMFADevice — each answer or error as boto3
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import aws_scenarios as sc
 import pytest
 from botocore.exceptions import ClientError
-from served import Served, ServedTarget, served
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    with served(tmp_path_factory.mktemp("serve-iam")) as running:
-        yield running
-
-
-@pytest.fixture
-def target(server: Served) -> ServedTarget:
-    return ServedTarget(server)
-
-
-def _code(error: pytest.ExceptionInfo[ClientError]) -> str:
-    return str(error.value.response["Error"]["Code"])
+from served import Served, ServedTarget, error_code
 
 
 def test_list_users_pages_with_marker(target: ServedTarget) -> None:
@@ -51,7 +34,7 @@ def test_list_users_pages_with_marker(target: ServedTarget) -> None:
 def test_bad_marker_is_refused(target: ServedTarget) -> None:
     with pytest.raises(ClientError) as refused:
         target.admin_iam.list_users(Marker="not-a-marker")
-    assert _code(refused) == "ValidationError"
+    assert error_code(refused) == "ValidationError"
 
 
 def test_login_profile_and_delete_conflict(target: ServedTarget) -> None:
@@ -59,20 +42,20 @@ def test_login_profile_and_delete_conflict(target: ServedTarget) -> None:
     target.admin_iam.create_user(UserName=name)
     with pytest.raises(ClientError) as weak:
         target.admin_iam.create_login_profile(UserName=name, Password="short")
-    assert _code(weak) == "PasswordPolicyViolation"
+    assert error_code(weak) == "PasswordPolicyViolation"
     profile = target.admin_iam.create_login_profile(
         UserName=name, Password="Correct-Horse-9-Battery", PasswordResetRequired=True
     )["LoginProfile"]
     assert profile["UserName"] == name and profile["PasswordResetRequired"] is True
     with pytest.raises(ClientError) as conflict:
         target.admin_iam.delete_user(UserName=name)
-    assert _code(conflict) == "DeleteConflict"
+    assert error_code(conflict) == "DeleteConflict"
     assert "login profile" in conflict.value.response["Error"]["Message"]
     target.admin_iam.delete_login_profile(UserName=name)
     target.admin_iam.delete_user(UserName=name)
     with pytest.raises(ClientError) as gone:
         target.admin_iam.get_user(UserName=name)
-    assert _code(gone) == "NoSuchEntity"
+    assert error_code(gone) == "NoSuchEntity"
     assert gone.value.response["ResponseMetadata"]["HTTPStatusCode"] == 404
 
 
@@ -101,14 +84,14 @@ def test_virtual_devices_filter_and_tags(server: Served, target: ServedTarget) -
         unvalidated.untag_mfa_device(
             SerialNumber=spare["SerialNumber"], TagKeys=[f"k{i}" for i in range(51)]
         )
-    assert _code(too_many) == "ValidationError"
+    assert error_code(too_many) == "ValidationError"
 
 
 def test_get_mfa_device_is_for_fido_only(target: ServedTarget) -> None:
     user, device = sc.enrolled_user(target, "getter")
     with pytest.raises(ClientError) as refused:
         target.admin_iam.get_mfa_device(UserName=user.name, SerialNumber=device.serial)
-    assert _code(refused) == "NoSuchEntity"
+    assert error_code(refused) == "NoSuchEntity"
 
 
 def test_user_name_defaults_to_the_caller(target: ServedTarget) -> None:
@@ -118,4 +101,4 @@ def test_user_name_defaults_to_the_caller(target: ServedTarget) -> None:
     assert [k["AccessKeyId"] for k in keys] == [user.access_key_id]
     with pytest.raises(ClientError) as other:
         user.iam.list_access_keys(UserName="somebody-else")
-    assert _code(other) == "AccessDenied"  # authorization comes before the lookup, as in AWS
+    assert error_code(other) == "AccessDenied"  # authorization comes before the lookup, as in AWS

@@ -8,12 +8,12 @@ same table next to what moto does).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import aws_scenarios as sc
 import pytest
-from served import Served, ServedTarget, served
+from served import Served, ServedTarget
 
 BAD_CODE = "MultiFactorAuthentication failed with invalid MFA one time pass code. "
 WRONG_SERIAL = (
@@ -36,17 +36,6 @@ AWS: dict[Callable[[sc.AwsTarget], sc.Outcome], tuple[bool, str | None, Mapping[
     sc.delete_user_with_device: (False, "DeleteConflict", {}),
     sc.unknown_hardware_serial: (False, "NoSuchEntity", {}),
 }
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    with served(tmp_path_factory.mktemp("serve")) as running:
-        yield running
-
-
-@pytest.fixture
-def target(server: Served) -> ServedTarget:
-    return ServedTarget(server)
 
 
 def test_every_scenario_has_an_expectation() -> None:

@@ -5,49 +5,18 @@ with the service's clock moved (`--clock fake`) instead of waiting."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from pathlib import Path
 
 import aws_scenarios as sc
 import pytest
 from botocore.exceptions import ClientError
-from served import Served, ServedTarget, served
+from served import Served, ServedTarget, error_code
 
-# The force-MFA statement of AWS's "IAM: Allows IAM users to self-manage an MFA device" example.
-FORCE_MFA = {
-    "Version": "2012-10-17",
-    "Statement": [
-        {
-            "Sid": "BlockMostAccessUnlessSignedInWithMFA",
-            "Effect": "Deny",
-            "NotAction": [
-                "iam:CreateVirtualMFADevice",
-                "iam:EnableMFADevice",
-                "iam:ListMFADevices",
-                "iam:ListUsers",
-                "iam:ListVirtualMFADevices",
-                "iam:ResyncMFADevice",
-            ],
-            "Resource": "*",
-            "Condition": {"BoolIfExists": {"aws:MultiFactorAuthPresent": "false"}},
-        }
-    ],
-}
+# AWS's "IAM: Allows IAM users to self-manage an MFA device" example (its last statement is the
+# force-MFA deny).
+DATA = Path(__file__).resolve().parent.parent / "data"
+FORCE_MFA = json.loads((DATA / "aws-self-manage-mfa-policy.json").read_text())
 MAX_MFA_AGE = 3600
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    with served(tmp_path_factory.mktemp("serve-sts")) as running:
-        yield running
-
-
-@pytest.fixture
-def target(server: Served) -> ServedTarget:
-    return ServedTarget(server)
-
-
-def _code(error: pytest.ExceptionInfo[ClientError]) -> str:
-    return str(error.value.response["Error"]["Code"])
 
 
 def _session(target: ServedTarget, credentials: dict[str, str], service: str = "iam") -> object:
@@ -66,7 +35,7 @@ def test_force_mfa_policy_denies_until_mfa(target: ServedTarget) -> None:
     )
     with pytest.raises(ClientError) as denied:
         user.iam.create_access_key(UserName=user.name)
-    assert _code(denied) == "AccessDenied"
+    assert error_code(denied) == "AccessDenied"
     message = denied.value.response["Error"]["Message"]
     assert message.startswith(f"User: {user.arn} is not authorized to perform: iam:CreateAccessKey")
     assert "explicit deny" in message
@@ -83,7 +52,7 @@ def test_user_cannot_act_on_others_or_admin_actions(target: ServedTarget) -> Non
     user = sc.create_user(target, "plain")
     with pytest.raises(ClientError) as denied:
         user.iam.create_user(UserName="made-by-a-user")
-    assert _code(denied) == "AccessDenied"
+    assert error_code(denied) == "AccessDenied"
     assert "because no identity-based policy allows the iam:CreateUser action" in str(
         denied.value.response["Error"]["Message"]
     )
@@ -101,7 +70,7 @@ def test_session_expires_with_the_service_clock(target: ServedTarget) -> None:
     target.clock.advance(901)
     with pytest.raises(ClientError) as expired:
         session.get_caller_identity()  # type: ignore[attr-defined]
-    assert _code(expired) == "ExpiredToken"
+    assert error_code(expired) == "ExpiredToken"
 
 
 def test_duration_outside_sts_bounds_is_a_validation_error(
@@ -111,7 +80,7 @@ def test_duration_outside_sts_bounds_is_a_validation_error(
     sts = server.client("sts", (user.access_key_id, user.secret), validate=False)
     with pytest.raises(ClientError) as refused:
         sts.get_session_token(DurationSeconds=899)
-    assert _code(refused) == "ValidationError"
+    assert error_code(refused) == "ValidationError"
     assert (
         "at 'durationSeconds' failed to satisfy constraint: Member must have value greater"
         in (refused.value.response["Error"]["Message"])
@@ -144,7 +113,7 @@ def test_assume_role_requires_mfa_and_its_age(target: ServedTarget) -> None:
     role_arn = _mfa_role(target, user)
     with pytest.raises(ClientError) as no_mfa:
         user.sts.assume_role(RoleArn=role_arn, RoleSessionName="no-mfa")
-    assert _code(no_mfa) == "AccessDenied"
+    assert error_code(no_mfa) == "AccessDenied"
     assumed = user.sts.assume_role(
         RoleArn=role_arn,
         RoleSessionName="with-mfa",
@@ -164,7 +133,7 @@ def test_assume_role_requires_mfa_and_its_age(target: ServedTarget) -> None:
     target.clock.advance(MAX_MFA_AGE + 1)
     with pytest.raises(ClientError) as too_old:
         mfa_session.assume_role(RoleArn=role_arn, RoleSessionName="old")  # type: ignore[attr-defined]
-    assert _code(too_old) == "AccessDenied"
+    assert error_code(too_old) == "AccessDenied"
 
 
 def test_role_session_must_name_the_user(target: ServedTarget) -> None:
@@ -178,7 +147,7 @@ def test_role_session_must_name_the_user(target: ServedTarget) -> None:
     )
     with pytest.raises(ClientError) as refused:
         _session(target, assumed["Credentials"]).create_access_key()  # type: ignore[attr-defined]
-    assert _code(refused) == "ValidationError"
+    assert error_code(refused) == "ValidationError"
 
 
 def test_clock_endpoint_refuses_non_root_and_backwards(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import urllib.parse
 from fnmatch import fnmatchcase
+from pathlib import Path
 
 import pytest
 from hypothesis import given
@@ -25,55 +26,8 @@ from tokenbench.verifier.service import Service
 from tokenbench.verifier.store import Store
 
 # "IAM: Allows IAM users to self-manage an MFA device" (AWS IAM User Guide, policy examples)
-AWS_SELF_MANAGE_MFA = {
-    "Version": "2012-10-17",
-    "Statement": [
-        {
-            "Sid": "AllowListActions",
-            "Effect": "Allow",
-            "Action": ["iam:ListUsers", "iam:ListVirtualMFADevices"],
-            "Resource": "*",
-        },
-        {
-            "Sid": "AllowUserToCreateVirtualMFADevice",
-            "Effect": "Allow",
-            "Action": ["iam:CreateVirtualMFADevice"],
-            "Resource": "arn:aws:iam::*:mfa/*",
-        },
-        {
-            "Sid": "AllowUserToManageTheirOwnMFA",
-            "Effect": "Allow",
-            "Action": [
-                "iam:EnableMFADevice",
-                "iam:GetMFADevice",
-                "iam:ListMFADevices",
-                "iam:ResyncMFADevice",
-            ],
-            "Resource": "arn:aws:iam::*:user/${aws:username}",
-        },
-        {
-            "Sid": "AllowUserToDeactivateTheirOwnMFAOnlyWhenUsingMFA",
-            "Effect": "Allow",
-            "Action": ["iam:DeactivateMFADevice"],
-            "Resource": ["arn:aws:iam::*:user/${aws:username}"],
-            "Condition": {"Bool": {"aws:MultiFactorAuthPresent": "true"}},
-        },
-        {
-            "Sid": "BlockMostAccessUnlessSignedInWithMFA",
-            "Effect": "Deny",
-            "NotAction": [
-                "iam:CreateVirtualMFADevice",
-                "iam:EnableMFADevice",
-                "iam:ListMFADevices",
-                "iam:ListUsers",
-                "iam:ListVirtualMFADevices",
-                "iam:ResyncMFADevice",
-            ],
-            "Resource": "*",
-            "Condition": {"BoolIfExists": {"aws:MultiFactorAuthPresent": "false"}},
-        },
-    ],
-}
+DATA = Path(__file__).resolve().parent.parent / "data"
+AWS_SELF_MANAGE_MFA = json.loads((DATA / "aws-self-manage-mfa-policy.json").read_text())
 DOCUMENT = json.dumps(AWS_SELF_MANAGE_MFA, indent=4)
 ALICE = "arn:aws:iam::123456789012:user/alice"
 
