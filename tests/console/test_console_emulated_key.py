@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from console_helpers import ConsoleUser, add_user, make_service, mounted
 from fido2.client import DefaultClientDataCollector, Fido2Client, UserInteraction
+from fido2.cose import MLDSA65
 from fido2.ctap2 import Ctap2
 from fido2.ctap2.pin import ClientPin
 from fido2.utils import websafe_decode, websafe_encode
@@ -238,3 +239,36 @@ def test_clone_fault_refused(web: ConsoleUser, tmp_path: Path, trusted_service: 
     assert answers[-1] == (403, CLONED), answers
     device = trusted_service.store.device(serial)
     assert device is not None and device.possibly_cloned
+
+
+def test_post_quantum_credential_registers_and_signs_in(
+    web: ConsoleUser, trusted_service: Service
+) -> None:
+    """An ML-DSA-65 credential (the `all-algorithms` key, asked for -49 only, as an RP that
+    wants post-quantum credentials would ask) registers and signs in through the console's
+    endpoints; python-fido2's client checks the assertion's shape on the way."""
+    key = EmulatedKey.create(profile="all-algorithms", seed=49)
+    ClientPin(Ctap2(key.hid_device())).set_pin(PIN)
+    web.sign_in()
+    begun = post_json(web, "/console/credentials/key/begin", {"name": "pq-key"})
+    assert begun.status_code == 200, begun.text
+    public_key = dict(begun.json()["publicKey"])
+    offered = [p["alg"] for p in public_key["pubKeyCredParams"]]
+    assert MLDSA65.ALGORITHM in offered  # the console offers it: the choice is the RP's
+    public_key["pubKeyCredParams"] = [{"type": "public-key", "alg": MLDSA65.ALGORITHM}]
+    options = PublicKeyCredentialCreationOptions.from_dict(public_key)
+    response = client_for(key).make_credential(options)
+    made = response.response.attestation_object.auth_data.credential_data
+    assert made is not None and made.public_key[3] == MLDSA65.ALGORITHM
+    finished = post_json(
+        web,
+        "/console/credentials/key/finish",
+        {"ceremonyId": begun.json()["ceremonyId"], "credential": dict(response)},
+    )
+    assert finished.status_code == 200, finished.text
+    serial = finished.json()["serialNumber"]
+    web.post("/console/signout")
+    answer = sign_in_with(web, key)
+    assert answer.status_code == 200, answer.text
+    device = trusted_service.store.device(serial)
+    assert device is not None and device.sign_count > 0
