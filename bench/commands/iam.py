@@ -25,6 +25,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from tokenbench.bench.arg_types import unix_time
 from tokenbench.bench.errors import UserError
 from tokenbench.bench.secret_input import add_pskc_key_options, read_pskc_key
 
@@ -51,6 +52,12 @@ def _common() -> argparse.ArgumentParser:
     common.add_argument("--as-user", help="act as this identity instead of the administrator")
     common.add_argument("--mfa-serial-number", help="with --as-user: sign in with this device")
     common.add_argument("--mfa-token-code", help="with --as-user: its current code")
+    common.add_argument(
+        "--at",
+        type=unix_time,
+        metavar="UNIX_TIME",
+        help="act at this time instead of now (rehearse expiry, cool-downs, drift)",
+    )
     return common
 
 
@@ -102,7 +109,7 @@ class _Context:
 
     @classmethod
     def open(cls, args: argparse.Namespace) -> _Context:
-        from tokenbench.emulators.clock import SystemClock
+        from tokenbench.emulators.clock import FakeClock, SystemClock
         from tokenbench.verifier.errors import IamError
         from tokenbench.verifier.iam import ADMIN, Caller
         from tokenbench.verifier.kek import store_cipher
@@ -123,7 +130,7 @@ class _Context:
             except (OSError, ValueError) as exc:  # ValueError: a NUL in the path
                 why = getattr(exc, "strerror", None) or str(exc)
                 raise UserError(f"cannot use key file {args.kek_file}: {why}") from None
-            clock = SystemClock()
+            clock = SystemClock() if args.at is None else FakeClock(args.at)
             # The library's CLI keeps the library's lockout (the service turns it off, as AWS).
             options = VerifierOptions(account_id=args.account_id, lockout=True)
             verifier = build_service(store, cipher, clock, options)

@@ -28,6 +28,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from tokenbench.bench.arg_types import unix_time
 from tokenbench.bench.errors import UserError
 from tokenbench.bench.secret_input import (
     SecretOption,
@@ -80,16 +81,6 @@ def tokenbench_home() -> Path:
 
 
 # -- argument types (a bad value is a one-line usage error) --------------------------------
-
-
-def _unix_time(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a Unix time: {text!r}") from None
-    if not math.isfinite(value) or value < 0:
-        raise argparse.ArgumentTypeError(f"a Unix time is a non-negative number, not {text!r}")
-    return value
 
 
 def _bounded_int(low: int, high: int) -> Callable[[str], int]:
@@ -395,7 +386,7 @@ def _demo(args: argparse.Namespace) -> None:
 
 
 def _add_at(parser: argparse.ArgumentParser, what: str) -> None:
-    parser.add_argument("--at", type=_unix_time, metavar="UNIX_TIME", help=what)
+    parser.add_argument("--at", type=unix_time, metavar="UNIX_TIME", help=what)
 
 
 def register(groups: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -265,3 +265,30 @@ def test_group_without_verb(cli: Cli) -> None:
         main(["iam"])
     assert info.value.code == 2
     assert cli.capsys.readouterr().err.count("\n") == 1
+
+
+def test_at_moves_the_cli_to_another_time(cli: Cli) -> None:
+    """`--at` rehearses another moment: codes made for that moment pass there, not now, and the
+    STS session it opens expires by that moment's clock."""
+    at = 1_800_000_000.0
+    cli.ok("create-user", "--user-name", "later")
+    outfile = cli.tmp_path / "later.seed"
+    serial = cli.ok(
+        "create-virtual-mfa-device", "--virtual-mfa-device-name", "later-phone",
+        "--outfile", str(outfile), "--bootstrap-method", "Base32StringSeed", "--at", str(at),
+    )["VirtualMFADevice"]["SerialNumber"]  # fmt: skip
+    totp = pyotp.TOTP(outfile.read_text().strip())
+    cli.ok("enable-mfa-device", "--user-name", "later", "--serial-number", serial,
+           "--authentication-code1", totp.at(at - 30), "--authentication-code2", totp.at(at),
+           "--at", str(at))  # fmt: skip
+    cli.fails("AccessDenied", "GetSessionToken", "sign-in", "--user-name", "later",
+              "--serial-number", serial, "--token-code", totp.at(at + 60))  # fmt: skip
+    session = cli.ok("sign-in", "--user-name", "later", "--serial-number", serial,
+                     "--token-code", totp.at(at + 60), "--at", str(at + 60),
+                     "--duration-seconds", "900")  # fmt: skip
+    assert session["Credentials"]["Expiration"].startswith("2027-01-15T08:16:00")
+
+
+def test_at_refuses_what_is_not_a_time(cli: Cli) -> None:
+    with pytest.raises(SystemExit):
+        cli.run("list-users", "--at", "yesterday")
