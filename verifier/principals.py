@@ -18,19 +18,18 @@ import hmac
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from sqlalchemy import Row, RowMapping, select
-
 from tokenbench.verifier import iam_names as names
 from tokenbench.verifier.access_keys import ACTIVE, SEAL_LABEL, SESSION_KEY_PREFIX
 from tokenbench.verifier.iam import Caller
-from tokenbench.verifier.migrations import access_keys, identities, roles, sts_sessions
-from tokenbench.verifier.roles import Role, role_from_row
+from tokenbench.verifier.principals_hot import IDENTITY_PREFIX, ROLE_PREFIX, PrincipalStatements
+from tokenbench.verifier.roles import Role
 from tokenbench.verifier.seeds import SeedCipher, SeedError
 from tokenbench.verifier.store import Identity, Store
 
 Kind = Literal["root", "user", "session", "assumed-role"]
 SESSION_SEAL_LABEL = "sts-session:"
 EXPIRED_TOKEN_MESSAGE = "The security token included in the request is expired"
+SECRET_CACHE_SIZE = 4096  # unsealed secrets kept per process (a few hundred kB at most)
 
 
 def token_digest(token: str) -> bytes:
@@ -99,11 +98,25 @@ class Principal:
 
 
 class Principals:
-    """Resolves access key IDs of one store (all accounts in it) to principals."""
+    """Resolves access key IDs of one store (all accounts in it) to principals.
+
+    Every call reads the key's row (one compiled statement, `principals_hot`), so a deleted or
+    deactivated key stops working at once; only the unsealed secret is remembered, keyed by
+    the sealed blob it came from, which is what made resolving cost more than the sign-in.
+    """
 
     def __init__(self, store: Store, cipher: SeedCipher) -> None:
         self.store = store
         self.cipher = cipher
+        self._statements: PrincipalStatements | None = None
+        self._secrets: dict[tuple[str, bytes], str] = {}
+
+    @property
+    def statements(self) -> PrincipalStatements:
+        """Compiled on first use (a benign race: two threads may both compile once)."""
+        if self._statements is None:
+            self._statements = PrincipalStatements(self.store)
+        return self._statements
 
     def resolve(self, access_key_id: str, now: float) -> Principal | None:
         """The principal of an access key ID; None when unknown, Inactive or undecryptable.
@@ -111,33 +124,15 @@ class Principals:
         del now  # kept in the signature: the app passes its request time
         if not isinstance(access_key_id, str) or not access_key_id.isalnum():
             return None
-        key_query = (
-            select(access_keys, identities)
-            .join(identities, identities.c.id == access_keys.c.identity_id)
-            .where(access_keys.c.access_key_id == access_key_id)
-        )
-        session_query = (
-            select(sts_sessions, identities)
-            .join(identities, identities.c.id == sts_sessions.c.identity_id)
-            .where(sts_sessions.c.access_key_id == access_key_id)
-        )
-        with self.store.read_only() as conn:
-            if not access_key_id.startswith(SESSION_KEY_PREFIX):  # ASIA… are never long-term
-                row = conn.execute(key_query).first()
-                if row is not None:
-                    return self._long_term(row)
-            row = conn.execute(session_query).first()
-            if row is None:
-                return None
-            role_row = None
-            if row._mapping["role_id"] is not None:
-                role_row = conn.execute(
-                    select(roles).where(roles.c.id == row._mapping["role_id"])
-                ).first()
-        return self._session(row, None if role_row is None else role_from_row(role_row))
+        # Two single statements, not one snapshot: an ID names a key or a session, never both.
+        if not access_key_id.startswith(SESSION_KEY_PREFIX):  # ASIA… are never long-term
+            data = self.statements.key(access_key_id)
+            if data is not None:
+                return self._long_term(data)
+        data = self.statements.session(access_key_id)
+        return None if data is None else self._session(data)
 
-    def _long_term(self, row: Row[Any]) -> Principal | None:
-        data = row._mapping
+    def _long_term(self, data: dict[str, Any]) -> Principal | None:
         if data["status"] != ACTIVE:
             return None
         secret = self._open(SEAL_LABEL, data["access_key_id"], data["sealed_secret"])
@@ -154,11 +149,11 @@ class Principals:
             user_id=identity.user_id,
         )
 
-    def _session(self, row: Row[Any], role: Role | None) -> Principal | None:
-        data = row._mapping
+    def _session(self, data: dict[str, Any]) -> Principal | None:
+        role = _role(data)
         secret = self._open(SESSION_SEAL_LABEL, data["access_key_id"], data["sealed_secret"])
         if secret is None or (data["role_id"] is not None and role is None):
-            return None
+            return None  # undecryptable, or a role session whose role is gone
         identity = _identity(data)
         common = dict(
             access_key_id=data["access_key_id"],
@@ -186,24 +181,51 @@ class Principals:
         )
 
     def _open(self, label: str, key_id: str, sealed: bytes) -> str | None:
+        """The secret, unsealed once per (key, sealed blob): a re-sealed key (a new KEK, a
+        new secret) is a new entry, and a failure is never remembered."""
+        cache_key = (label + key_id, bytes(sealed))
+        secret = self._secrets.get(cache_key)
+        if secret is not None:
+            return secret
         try:
-            return self.cipher.open(label + key_id, bytes(sealed)).decode("ascii")
+            secret = self.cipher.open(cache_key[0], cache_key[1]).decode("ascii")
         except (SeedError, UnicodeDecodeError):
             return None
+        if len(self._secrets) >= SECRET_CACHE_SIZE:
+            self._secrets.clear()  # sessions come and go; start over rather than track age
+        self._secrets[cache_key] = secret
+        return secret
 
 
-def _identity(data: RowMapping) -> Identity:
-    """The identity's columns of a joined row (looked up by column: names overlap)."""
-    c = identities.c
+def _identity(data: dict[str, Any]) -> Identity:
+    """The identity's columns of a joined row (prefixed: names overlap)."""
+    p = IDENTITY_PREFIX
     return Identity(
-        id=data[c.id],
-        account_id=data[c.account_id],
-        user_name=data[c.user_name],
-        user_id=data[c.user_id],
-        user_handle=bytes(data[c.user_handle]),
-        is_root=bool(data[c.is_root]),
-        path=data[c.path],
-        created_at=data[c.created_at],
+        id=data[p + "id"],
+        account_id=data[p + "account_id"],
+        user_name=data[p + "user_name"],
+        user_id=data[p + "user_id"],
+        user_handle=bytes(data[p + "user_handle"]),
+        is_root=bool(data[p + "is_root"]),
+        path=data[p + "path"],
+        created_at=data[p + "created_at"],
+    )
+
+
+def _role(data: dict[str, Any]) -> Role | None:
+    """A session's role from its joined row; None without one (or when it was deleted)."""
+    p = ROLE_PREFIX
+    if data[p + "id"] is None:
+        return None
+    return Role(
+        id=data[p + "id"],
+        account_id=data[p + "account_id"],
+        role_name=data[p + "role_name"],
+        role_id=data[p + "role_id"],
+        path=data[p + "path"],
+        trust_policy=data[p + "trust_policy"],
+        max_session_duration=data[p + "max_session_duration"],
+        created_at=data[p + "created_at"],
     )
 
 

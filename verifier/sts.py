@@ -18,16 +18,14 @@ from __future__ import annotations
 import base64
 from typing import Any
 
-from sqlalchemy import insert
-
 from tokenbench.verifier import iam_names as names
 from tokenbench.verifier.access_keys import SESSION_KEY_PREFIX, new_key_pair
 from tokenbench.verifier.errors import ACCESS_DENIED, VALIDATION_ERROR, IamError
 from tokenbench.verifier.iam import WRONG_SERIAL, IamService
 from tokenbench.verifier.iam_names import TOTP_KINDS
-from tokenbench.verifier.migrations import sts_sessions
 from tokenbench.verifier.policy_documents import parse_trust_policy
 from tokenbench.verifier.principals import SESSION_SEAL_LABEL, Principal, token_digest
+from tokenbench.verifier.principals_hot import PrincipalStatements
 from tokenbench.verifier.roles import Role, Roles
 
 MIN_DURATION = 900
@@ -54,6 +52,14 @@ class StsOperations:
     def __init__(self, iam: IamService, roles: Roles) -> None:
         self.iam = iam
         self.roles = roles
+        self._statements: PrincipalStatements | None = None
+
+    @property
+    def statements(self) -> PrincipalStatements:
+        """The session INSERT (`principals_hot`), compiled on first use."""
+        if self._statements is None:
+            self._statements = PrincipalStatements(self.iam.store)
+        return self._statements
 
     def get_session_token(
         self,
@@ -162,7 +168,12 @@ class StsOperations:
             or device.kind not in TOTP_KINDS
         ):
             raise IamError(ACCESS_DENIED, WRONG_SERIAL)
-        self.iam.sign_in(UserName=principal.identity.user_name, SerialNumber=serial, TokenCode=code)
+        user_name = principal.identity.user_name
+        if owner.account_id != self.iam.account_id:  # another account's caller: sign_in's answer
+            self.iam.sign_in(UserName=user_name, SerialNumber=serial, TokenCode=code)
+            return serial
+        names.user_name(user_name)  # as sign_in checks it
+        self.iam.sign_in_device(device, owner, code)  # the device is read once, not twice
         return serial
 
     def _issue(
@@ -179,21 +190,20 @@ class StsOperations:
         now = self.iam.clock.now()
         expires = now + duration
         sealed = self.iam.cipher.seal(SESSION_SEAL_LABEL + key_id, secret.encode("ascii"))
-        with self.iam.store.transaction() as conn:
-            conn.execute(
-                insert(sts_sessions).values(
-                    access_key_id=key_id,
-                    identity_id=principal.identity.id,
-                    sealed_secret=sealed,
-                    session_token_sha256=token_digest(token),
-                    role_id=None if role is None else role.id,
-                    role_session_name=session_name,
-                    mfa_serial=mfa_serial,
-                    mfa_authenticated_at=mfa_at,
-                    created_at=now,
-                    expires_at=expires,
-                )
-            )
+        self.statements.add_session(
+            {
+                "access_key_id": key_id,
+                "identity_id": principal.identity.id,
+                "sealed_secret": sealed,
+                "session_token_sha256": token_digest(token),
+                "role_id": None if role is None else role.id,
+                "role_session_name": session_name,
+                "mfa_serial": mfa_serial,
+                "mfa_authenticated_at": mfa_at,
+                "created_at": now,
+                "expires_at": expires,
+            }
+        )
         return {
             "AccessKeyId": key_id,
             "SecretAccessKey": secret,
