@@ -389,6 +389,14 @@ class KeyTarget(Target):
         (a real key: over NFC the tap itself is the touch, so the bench does not ask)."""
         return False
 
+    def present_finger(self, readings: str, instruction: str) -> bool:
+        """Have the next fingerprint readings be `readings` (words of the emulator's control
+        channel: `nomatch`, `match`, `absent`...); a real key's person is asked to follow
+        `instruction` instead. False if nobody can (an unattended rig has no fingers)."""
+        if self.unattended:
+            return False
+        return self.prompter.confirm(instruction)
+
     def close(self) -> None:
         self._drop_device()
 
@@ -462,6 +470,9 @@ class EmulatedKeyTarget(KeyTarget):
         self.key  # noqa: B018 - the clock exists once the key does
         return self.key_clock
 
+    def present_finger(self, readings: str, instruction: str) -> bool:
+        return self.key.present_finger(readings)
+
     def presence_needed(self) -> Callable[[], None] | None:
         touch = getattr(self.key, "touch", None)
         if touch is not None:
@@ -524,3 +535,9 @@ class UdpKeyTarget(KeyTarget):
         with contextlib.suppress(RuntimeError, OSError):  # a key with automatic presence
             self._control_client().touch()
         return None
+
+    def present_finger(self, readings: str, instruction: str) -> bool:
+        try:
+            return self._control_client().present_finger(readings)
+        except (RuntimeError, OSError) as exc:
+            raise UserError(f"cannot reach the sensor of {self.uri}: {exc}") from None

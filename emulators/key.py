@@ -18,9 +18,11 @@ from typing import TYPE_CHECKING, Any
 from fido2.hid import CtapHidDevice
 
 from tokenbench.emulators.clock import Clock, MonotonicClock
+from tokenbench.emulators.ctap import builtin_uv
 from tokenbench.emulators.ctap.authenticator import Authenticator
 from tokenbench.emulators.ctap.env import Env
 from tokenbench.emulators.ctap.faults import FaultSet
+from tokenbench.emulators.ctap.fingerprint import Reading
 from tokenbench.emulators.ctap.presence import (
     AutoApprove,
     Button,
@@ -224,6 +226,20 @@ class EmulatedKey:
         policy.hold(held)
         return True
 
+    def present_finger(self, readings: str) -> bool:
+        """Queue what the fingerprint sensor reads next: space-separated words of
+        `fingerprint.Reading.parse` (`nomatch`, `match=HEXID`, `absent`, `sample=too-fast`).
+
+        Unqueued readings are a match of the first enrolled finger, so unattended runs need
+        nothing here. Returns whether the key has a sensor (False: nothing was queued);
+        ValueError for a word that is not a reading.
+        """
+        parsed = [Reading.parse(word) for word in readings.split()]
+        if not builtin_uv.has_sensor(self.profile):
+            return False
+        self.authenticator.sensor.present(*parsed)
+        return True
+
     def power_cycle(self) -> None:
         """Unplug and plug back in: open handles fail, channels and volatile state are gone.
 
@@ -265,7 +281,14 @@ class EmulatedKey:
             "busy": self.endpoint.busy,
             "power_cycles": self.power_cycles,
             "oath": self.oath.summary(),
+            **self._sensor_status(),
         }
+
+    def _sensor_status(self) -> dict[str, Any]:
+        if not builtin_uv.has_sensor(self.profile):
+            return {}
+        sensor = self.authenticator.sensor
+        return {"sensor": {"queued": sensor.queued, "readings": sensor.readings}}
 
     def close(self) -> None:
         """Stop the transport threads and disconnect every handle."""

@@ -23,6 +23,7 @@ OPTION_MEANINGS: dict[str, str] = {
     "up": "can test user presence (a touch)",
     "uv": "has built-in user verification, e.g. fingerprint (true: configured)",
     "pinUvAuthToken": "supports pinUvAuthToken with permissions (CTAP 2.1 tokens)",
+    "uvToken": "issues a pinUvAuthToken after built-in UV (no PIN typed)",
     "noMcGaPermissionsWithClientPin": "a PIN token cannot be used for makeCredential/getAssertion",
     "largeBlobs": "supports the authenticatorLargeBlobs store",
     "ep": "enterprise attestation (true: enabled, false: supported, disabled)",
@@ -58,6 +59,22 @@ VERSION_MEANINGS: dict[str, str] = {
     "FIDO_2_2": "CTAP 2.2",
     "FIDO_2_3": "CTAP 2.3",
 }
+
+UV_MODALITY_NAMES: dict[int, str] = {
+    0x001: "presence",
+    0x002: "fingerprint",
+    0x004: "passcode",
+    0x008: "voiceprint",
+    0x010: "faceprint",
+    0x020: "location",
+    0x040: "eyeprint",
+    0x080: "pattern",
+    0x100: "handprint",
+    0x200: "none",
+    0x400: "all",
+}
+"""uvModality's bits: the FIDO registry's USER_VERIFY_* methods (the _INTERNAL/_EXTERNAL pairs
+above 0x400 are shown as numbers)."""
 
 PIN_PROTOCOL_MEANINGS: dict[int, str] = {
     1: "protocol 1 (AES-256-CBC, HMAC-SHA-256 truncated to 16 bytes)",
@@ -156,11 +173,22 @@ def _value_text(member: InfoMember, value: object) -> str:
         return _bytes_text(bytes.fromhex(value))
     if isinstance(value, bool):
         return str(value).lower()
+    if member.fido2_name == "uv_modality" and isinstance(value, int):
+        return uv_modality_text(value)
     if isinstance(value, list):
         return ", ".join(str(v) for v in value)
     if isinstance(value, dict):
         return ", ".join(f"{k} {v}" for k, v in value.items())
     return str(value)
+
+
+def uv_modality_text(flags: int) -> str:
+    """`0x2 (fingerprint)`: the bit flags with the names of the methods they stand for."""
+    names = [name for bit, name in UV_MODALITY_NAMES.items() if flags & bit]
+    rest = flags & ~sum(UV_MODALITY_NAMES)
+    if rest:
+        names.append(f"0x{rest:x}")
+    return f"0x{flags:x} ({', '.join(names)})"
 
 
 def _bytes_text(data: bytes) -> str:

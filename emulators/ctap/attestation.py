@@ -30,6 +30,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from cryptography.x509.oid import NameOID
 
 from tokenbench.emulators.ctap.cose_algorithms import P256_ORDER
+from tokenbench.emulators.ctap.fingerprint import MAX_TEMPLATES, UV_RETRIES_MAX
 from tokenbench.emulators.ctap.getinfo_members import json_name
 
 VENDOR_NAME = "tokenbench Emulated Vendor"
@@ -274,8 +275,8 @@ def metadata_statement(
     """A FIDO MDS3 metadata statement for an emulated model, as a JSON-ready dict.
 
     `info` is the model's getInfo (integer keys or MDS3 names). The statement is honest about
-    what the emulator is: software key and matcher protection, PIN as the only user
-    verification method besides presence.
+    what the emulator is: software key and matcher protection, the PIN (and on a key with the
+    emulated sensor, the finger) as the user verification methods besides presence.
     """
     if len(aaguid) != AAGUID_LENGTH:
         raise ValueError("an AAGUID is 16 bytes")
@@ -314,7 +315,8 @@ def _upv(versions: object) -> list[dict[str, int]]:
 
 
 def _user_verification_details(options: object) -> list[list[dict[str, object]]]:
-    """Presence alone; with PIN support also the PIN alone, and presence plus PIN."""
+    """Presence alone; with PIN support also the PIN alone, and presence plus PIN; with a
+    fingerprint sensor also the finger alone (it is a touch too)."""
     presence: dict[str, object] = {"userVerificationMethod": "presence_internal"}
     details = [[presence]]
     if isinstance(options, Mapping) and "clientPin" in options:
@@ -324,6 +326,9 @@ def _user_verification_details(options: object) -> list[list[dict[str, object]]]
         }
         details.append([pin_entry])
         details.append([dict(presence), {"userVerificationMethod": "passcode_external"}])
+    if isinstance(options, Mapping) and "bioEnroll" in options:  # the emulated sensor
+        finger = {"maxRetries": UV_RETRIES_MAX, "blockSlowdown": 0, "maxTemplates": MAX_TEMPLATES}
+        details.append([{"userVerificationMethod": "fingerprint_internal", "baDesc": finger}])
     return details
 
 

@@ -18,8 +18,9 @@ from functools import partial
 from fido2 import cbor
 from fido2.cbor import CborType
 
-from tokenbench.emulators.ctap import config as config_cmd
 from tokenbench.emulators.ctap import (
+    bio_enrollment,
+    builtin_uv,
     credential_management,
     get_assertion,
     large_blobs,
@@ -27,6 +28,7 @@ from tokenbench.emulators.ctap import (
     persistent_token,
     u2f,
 )
+from tokenbench.emulators.ctap import config as config_cmd
 from tokenbench.emulators.ctap.attestation import VendorAuthority
 from tokenbench.emulators.ctap.client_pin import MAX_PIN_BYTES, ClientPin
 from tokenbench.emulators.ctap.constants import (
@@ -39,6 +41,10 @@ from tokenbench.emulators.ctap.context import Pending
 from tokenbench.emulators.ctap.credentials import CredentialWrapper, counter_key
 from tokenbench.emulators.ctap.env import Env
 from tokenbench.emulators.ctap.errors import CtapError
+from tokenbench.emulators.ctap.fingerprint import (
+    USER_VERIFY_FINGERPRINT_INTERNAL,
+    FingerprintSensor,
+)
 from tokenbench.emulators.ctap.getinfo_members import MEMBERS_BY_NAME, InfoValues, encode_info
 from tokenbench.emulators.ctap.misbehaviour import CoreFaults, SignatureCounters
 from tokenbench.emulators.ctap.pin_uv_token import DEFAULT_SUPPORTED_PERMISSIONS, Permission
@@ -57,6 +63,8 @@ Command = Callable[[CborMap, Transaction | None], Response | None]
 def _permissions(profile: DeviceProfile) -> Permission:
     """What subCommand 9 grants: the CTAP 2.1 set, and pcmr on a key with perCredMgmtRO."""
     extra = Permission.PCMR if profile.options.get("perCredMgmtRO") else Permission(0)
+    if builtin_uv.has_sensor(profile):
+        extra |= Permission.BE
     return DEFAULT_SUPPORTED_PERMISSIONS | extra
 
 
@@ -81,6 +89,8 @@ class Authenticator:
         self._counters: SignatureCounters = env.core_faults.counters(
             self.store, dict(self.store.state.counters)
         )
+        self._sensor = FingerprintSensor()
+        self._client_pin.on_pin_verified = partial(builtin_uv.reset_retries, self)
         self.boot_time = env.clock.now()
         self.pending: Pending | None = None
         self.winks = 0
@@ -118,6 +128,10 @@ class Authenticator:
         return self._client_pin
 
     @property
+    def sensor(self) -> FingerprintSensor:
+        return self._sensor
+
+    @property
     def wrapper(self) -> CredentialWrapper:
         return self._wrapper
 
@@ -148,7 +162,8 @@ class Authenticator:
         return True
 
     def uv_protected(self) -> bool:
-        return self.profile.supports_client_pin and self._client_pin.is_pin_set
+        pin = self.profile.supports_client_pin and self._client_pin.is_pin_set
+        return pin or builtin_uv.configured(self)
 
     def remaining_resident_slots(self) -> int:
         return max(0, self.profile.max_resident_credentials - len(self.store.state.residents))
@@ -222,6 +237,11 @@ class Authenticator:
                 table[CtapCommand.LARGE_BLOBS] = partial(large_blobs.handle, self)
             if p.supports_config:
                 table[CtapCommand.CONFIG] = partial(config_cmd.handle, self)
+            if builtin_uv.has_sensor(p):
+                for command in bio_enrollment.COMMANDS:
+                    table[command] = partial(bio_enrollment.handle, self)
+        # clientPIN's UV subCommands follow the profile too (none without a sensor)
+        self._client_pin.uv_subcommands = builtin_uv.client_pin_subcommands(self)
         return table
 
     def _resync_state(self) -> None:
@@ -271,6 +291,8 @@ class Authenticator:
                 versions = [v for v in versions if v != Version.U2F_V2]
         if p.supports_ep:
             options["ep"] = state.enterprise_attestation
+        if builtin_uv.has_sensor(p):
+            options.update(builtin_uv.live_options(self))
         return self.faults.versions(versions), options
 
     def _as_captured(
@@ -330,6 +352,12 @@ class Authenticator:
             )
         if p.ctap22_info:
             values = self._ctap22_members(values)
+        if builtin_uv.has_sensor(p):
+            values = replace(
+                values,
+                preferred_platform_uv_attempts=builtin_uv.PREFERRED_PLATFORM_UV_ATTEMPTS,
+                uv_modality=USER_VERIFY_FINGERPRINT_INTERNAL,
+            )
         return encode_info(values)
 
     def _ctap22_members(self, values: InfoValues) -> InfoValues:
@@ -376,7 +404,7 @@ class Authenticator:
             raise CtapError(CtapStatus.NOT_ALLOWED, "reset only within 10 s of power-up")
         if not self.presence(transaction, "reset"):
             raise CtapError(CtapStatus.OPERATION_DENIED, "reset needs user presence")
-        self.store.wipe()
+        self.store.wipe(keep_bio=not self.faults.reset_removes_enrollments)
         self._client_pin.reset()
         self.store.state.pin = self._client_pin.state
         self.store.save()

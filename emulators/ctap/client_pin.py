@@ -5,8 +5,9 @@ getAssertion, credentialManagement, largeBlobs and authenticatorConfig call to c
 pinUvAuthParam. The persistent part (`PinState`) lives in the authenticator's state file;
 everything else here is volatile and disappears on `power_cycle()`, like on a real key.
 
-The emulated key has no built-in user verification, so the UV subcommands answer as the spec
-says for such a key (INVALID_SUBCOMMAND). Neither the PIN nor the token ever appears in a
+The UV subcommands (6 and 7) exist only on a key with a fingerprint sensor, which plugs them
+in through `uv_subcommands` (builtin_uv.py); elsewhere they answer INVALID_SUBCOMMAND, as the
+spec says for a key without built-in UV. Neither the PIN nor the token ever appears in a
 repr, a log line or an exception message.
 """
 
@@ -213,6 +214,10 @@ class ClientPin:
         self._token = PinUvAuthTokenState(clock)
         self._tokens: dict[int, bytes] = {}
         self._consecutive_failures = 0
+        self.uv_subcommands: dict[int, Callable[[ClientPinRequest], Response]] = {}
+        """subCommands 6 and 7, from a key with built-in UV (builtin_uv.py)."""
+        self.on_pin_verified: Callable[[], None] | None = None
+        """Called after a correct PIN (it resets the built-in UV retries)."""
         self._reset_tokens()
 
     def __repr__(self) -> str:
@@ -345,8 +350,8 @@ class ClientPin:
     def handle(self, params: CborMap, ask_presence: Callable[[], None] | None = None) -> Response:
         """One authenticatorClientPIN request map in, its response map out (or CtapError).
 
-        `ask_presence` is not used: no clientPIN subcommand of this key needs a touch (the UV
-        subcommands, which would, are not supported).
+        `ask_presence` is not used: no clientPIN subcommand needs a touch (in subCommand 6 the
+        finger on the sensor is the touch).
         """
         request = ClientPinRequest.parse(params)
         handlers: dict[int, Callable[[ClientPinRequest], Response]] = {
@@ -360,9 +365,10 @@ class ClientPin:
             handlers[SubCommand.GET_PIN_UV_AUTH_TOKEN_USING_PIN_WITH_PERMISSIONS] = (
                 self._get_token_with_perms
             )
+        handlers.update(self.uv_subcommands)
         handler = handlers.get(request.sub_command)
         if handler is None:
-            # Includes getPinUvAuthTokenUsingUvWithPermissions and getUVRetries: no built-in UV.
+            # Includes subCommands 6 and 7 on a key without built-in UV.
             raise CtapError(
                 CtapStatus.INVALID_SUBCOMMAND, f"subCommand {request.sub_command} not supported"
             )
@@ -468,11 +474,34 @@ class ClientPin:
             raise CtapError(self._faults.force_change_status, "the PIN must be changed first")
         return shared
 
+    def issue_token_after_uv(
+        self,
+        proto: PinProtocolOne,
+        key_agreement: CborMap,
+        permissions: Permission,
+        rp_id: str | None,
+        verify_user: Callable[[], object],
+    ) -> Response:
+        """subCommand 6's token, once `verify_user` (built-in UV, which raises on failure) has
+        passed; the key agreement is checked first, so a bad one costs no UV attempt. A finger
+        on the sensor is a touch too, so the token starts with userPresent set."""
+        shared = proto.decapsulate(key_agreement)
+        verify_user()
+        if permissions == Permission.PCMR:
+            return self._issue_persistent_token(proto, shared)
+        return self._issue_token(proto, shared, permissions, rp_id, user_present=True)
+
     def _issue_token(
-        self, proto: PinProtocolOne, shared: bytes, permissions: Permission, rp_id: str | None
+        self,
+        proto: PinProtocolOne,
+        shared: bytes,
+        permissions: Permission,
+        rp_id: str | None,
+        *,
+        user_present: bool = False,
     ) -> Response:
         self._reset_tokens()
-        self._token.begin_using(permissions, rp_id, user_present=False)
+        self._token.begin_using(permissions, rp_id, user_present=user_present)
         encrypted = proto.encrypt(shared, self._tokens[proto.version])
         return {ClientPinResponse.PIN_UV_AUTH_TOKEN: encrypted}
 
@@ -497,6 +526,8 @@ class ClientPin:
             self.state.retries = PIN_RETRIES_MAX
             self._consecutive_failures = 0
             self._persist()
+            if self.on_pin_verified is not None:
+                self.on_pin_verified()
             return
         proto.regenerate()
         self._consecutive_failures += 1

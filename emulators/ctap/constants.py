@@ -104,6 +104,7 @@ class MakeCredentialResponse(IntEnum):
     ATT_STMT = 0x03
     EP_ATT = 0x04
     LARGE_BLOB_KEY = 0x05
+    UNSIGNED_EXTENSION_OUTPUTS = 0x06  # CTAP 2.2
 
 
 class GetAssertionParam(IntEnum):
@@ -259,6 +260,7 @@ class Ext:
     MIN_PIN_LENGTH = "minPinLength"
     HMAC_SECRET_MC = "hmac-secret-mc"  # CTAP 2.2: hmac-secret outputs at makeCredential
     THIRD_PARTY_PAYMENT = "thirdPartyPayment"  # CTAP 2.2: a credential usable for payments
+    PREVIEW_SIGN = "previewSign"  # draft sign extension v4 (preview_sign.py)
 
 
 PUBLIC_KEY_TYPE = "public-key"

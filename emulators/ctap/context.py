@@ -17,6 +17,7 @@ from typing import Protocol
 from tokenbench.emulators.ctap.attestation import VendorAuthority
 from tokenbench.emulators.ctap.client_pin import ClientPin
 from tokenbench.emulators.ctap.credentials import CredentialWrapper
+from tokenbench.emulators.ctap.fingerprint import FingerprintSensor
 from tokenbench.emulators.ctap.misbehaviour import CoreFaults
 from tokenbench.emulators.ctap.profiles import DeviceProfile
 from tokenbench.emulators.ctap.request import CborMap, Response
@@ -57,6 +58,11 @@ class KeyContext(Protocol):
     @property
     def faults(self) -> CoreFaults:
         """The misbehaviour strategies (all honest unless a core fault is injected)."""
+        ...
+
+    @property
+    def sensor(self) -> FingerprintSensor:
+        """The fingerprint sensor's readings (used only on a key whose profile has one)."""
         ...
 
     pending: Pending | None

@@ -1,5 +1,6 @@
 """CTAP 2.1 extensions (§12): credProtect, hmac-secret, credBlob, largeBlobKey, minPinLength;
-and CTAP 2.2's hmac-secret-mc (hmac-secret outputs at makeCredential) and thirdPartyPayment.
+CTAP 2.2's hmac-secret-mc (hmac-secret outputs at makeCredential) and thirdPartyPayment; and
+the draft previewSign (its rules in preview_sign.py).
 
 Each extension is only honoured when the device profile lists it; an extension the profile
 does not list is ignored (not even type-checked), like a real key that does not know it.
@@ -19,6 +20,13 @@ from tokenbench.emulators.ctap.constants import CredProtect, CtapStatus, Ext
 from tokenbench.emulators.ctap.context import KeyContext
 from tokenbench.emulators.ctap.credentials import CredentialSecret, cred_random
 from tokenbench.emulators.ctap.errors import CtapError
+from tokenbench.emulators.ctap.preview_sign import (
+    GeneratedKey,
+    GenerateKeyRequest,
+    SignRequest,
+    sign,
+    signed_outputs,
+)
 from tokenbench.emulators.ctap.profiles import DeviceProfile
 from tokenbench.emulators.ctap.request import Members
 
@@ -58,6 +66,7 @@ class McExtensions:
     hmac_secret_mc: HmacSecretRequest | None = None
     """Salts to evaluate right away; only with hmac-secret itself (as python-fido2 sends)."""
     third_party_payment: bool = False
+    preview_sign: GenerateKeyRequest | None = None
 
     @classmethod
     def parse(cls, ext: Members | None, profile: DeviceProfile) -> McExtensions:
@@ -81,6 +90,11 @@ class McExtensions:
             ),
             third_party_payment=(
                 known(Ext.THIRD_PARTY_PAYMENT) and _flag(ext, Ext.THIRD_PARTY_PAYMENT)
+            ),
+            preview_sign=(
+                GenerateKeyRequest.parse(ext.raw[Ext.PREVIEW_SIGN], ext.lenient)
+                if known(Ext.PREVIEW_SIGN)
+                else None
             ),
         )
 
@@ -146,6 +160,7 @@ class GaExtensions:
     cred_blob: bool = False
     large_blob_key: bool = False
     third_party_payment: bool = False
+    preview_sign: SignRequest | None = None
 
     @classmethod
     def parse(cls, ext: Members | None, profile: DeviceProfile) -> GaExtensions:
@@ -164,6 +179,11 @@ class GaExtensions:
             third_party_payment=(
                 known(Ext.THIRD_PARTY_PAYMENT) and _flag(ext, Ext.THIRD_PARTY_PAYMENT)
             ),
+            preview_sign=(
+                SignRequest.parse(ext.raw[Ext.PREVIEW_SIGN], ext.lenient)
+                if known(Ext.PREVIEW_SIGN)
+                else None
+            ),
         )
 
 
@@ -175,6 +195,7 @@ class GaExtensionInputs:
     cred_blob: bool = False
     large_blob_key: bool = False
     third_party_payment: bool = False
+    preview_sign: SignRequest | None = None
 
     @classmethod
     def open(cls, key: KeyContext, ext: GaExtensions) -> GaExtensionInputs:
@@ -183,6 +204,7 @@ class GaExtensionInputs:
             cred_blob=ext.cred_blob,
             large_blob_key=ext.large_blob_key,
             third_party_payment=ext.third_party_payment,
+            preview_sign=ext.preview_sign,
         )
 
 
@@ -220,9 +242,10 @@ def make_credential_outputs(
     *,
     uv: bool,
     mc_salts: HmacSecretInput | None = None,
+    generated: GeneratedKey | None = None,
 ) -> ExtensionOutputs:
     """The extension outputs of a new credential (`secret`), made with or without `uv`;
-    `cred_protect` is the level asked for (echoed)."""
+    `cred_protect` is the level asked for (echoed); `generated` is previewSign's new key."""
     out: ExtensionOutputs = {}
     if ext.cred_protect is not None:
         out[Ext.CRED_PROTECT] = cred_protect
@@ -236,6 +259,8 @@ def make_credential_outputs(
         out[Ext.MIN_PIN_LENGTH] = key.client_pin.state.min_pin_length
     if ext.third_party_payment:
         out[Ext.THIRD_PARTY_PAYMENT] = True
+    if generated is not None:
+        out[Ext.PREVIEW_SIGN] = dict(signed_outputs(generated))
     return out
 
 
@@ -253,4 +278,6 @@ def get_assertion_outputs(
         out[Ext.CRED_BLOB] = cred_blob if cred_blob is not None else b""
     if ext.third_party_payment:
         out[Ext.THIRD_PARTY_PAYMENT] = secret.third_party_payment
+    if ext.preview_sign is not None:
+        out[Ext.PREVIEW_SIGN] = dict(sign(key, ext.preview_sign, secret.seed))
     return out

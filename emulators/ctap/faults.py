@@ -78,6 +78,14 @@ class Fault(StrEnum):
     # at power-off, like an ordinary pinUvAuthToken
     BACKUP_FLAGS = "backup-flags"  # core: authenticatorData claims a synced passkey (BE and BS
     # set) though the credential lives on this one key
+    PREVIEW_SIGN_WRONG_KEY = "preview-sign-wrong-key"  # core: previewSign signs with a key
+    # other than the one its makeCredential output announced
+    UV_RETRIES_NOT_DECREMENTED = "uv-retries-not-decremented"  # core: a finger that matches
+    # no template leaves uvRetries as it was, so built-in UV never blocks
+    BIO_ENROLL_IGNORES_PERMISSION = "bio-enroll-ignores-permission"  # core: bioEnrollment
+    # checks a token's MAC but not its `be` permission
+    BIO_RESET_KEEPS_ENROLLMENTS = "bio-reset-keeps-enrollments"  # core: authenticatorReset
+    # leaves the enrolled fingers (and built-in UV) in place
     # The OATH applet on the key's card (emulators.oath.applet):
     OATH_WRONG_TRUNCATION = "oath-wrong-truncation"  # oath: dynamic truncation reads its four
     # bytes one past the offset RFC 4226 §5.3 names

@@ -33,6 +33,7 @@ from tokenbench.emulators.ctap.extensions import (
     get_assertion_outputs,
 )
 from tokenbench.emulators.ctap.pin_uv_token import Permission
+from tokenbench.emulators.ctap.preview_sign import check_assertion
 from tokenbench.emulators.ctap.profiles import DeviceProfile
 from tokenbench.emulators.ctap.request import (
     CborMap,
@@ -126,16 +127,23 @@ def get_assertion(
     param = user_verification.ceremony_param(key, request.pin_uv_auth, transaction)
     extensions = GaExtensionInputs.open(key, request.extensions)
     _check_options(key, request)
-    if param is None and request.up and user_verification.always_uv(key):
+    wants_sensor = user_verification.wants_sensor(key, request.options, param)
+    if param is None and not wants_sensor and request.up and user_verification.always_uv(key):
         raise CtapError(CtapStatus.PUAT_REQUIRED, "alwaysUv is on")
-    uv = param is not None
+    token = param is not None
     if param is not None:
         user_verification.verify(key, param, request.client_data_hash, Permission.GA, request.rp_id)
+    by_sensor = user_verification.sensor_uv(key, request.options, param, transaction)
+    uv = token or by_sensor
     rp_hash = rp_id_hash(request.rp_id)
     found = locate(key, request.rp_id, rp_hash, request.allow_list, uv)
     if not found:
         raise CtapError(CtapStatus.NO_CREDENTIALS, "no credentials for this RP")
-    up = request.up and _presence(key, uv, transaction)
+    if extensions.preview_sign is not None:
+        allowed = bool(request.allow_list)
+        check_assertion(extensions.preview_sign, found[0].secret.seed, request.up, uv, allowed)
+    touched = user_verification.finger_is_touch(key, by_sensor)
+    up = request.up and (touched or _presence(key, token, transaction))
     flags = (AuthDataFlag.UP if up else 0) | (AuthDataFlag.UV if uv else 0)
     discovered = not request.allow_list
     context = AssertionContext(rp_hash, request.client_data_hash, flags, uv, extensions, discovered)

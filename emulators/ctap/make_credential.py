@@ -18,6 +18,7 @@ from tokenbench.emulators.ctap.constants import (
     AuthDataFlag,
     CredProtect,
     CtapStatus,
+    Ext,
 )
 from tokenbench.emulators.ctap.constants import (
     MakeCredentialParam as P,
@@ -37,6 +38,7 @@ from tokenbench.emulators.ctap.extensions import (
     stored_cred_blob,
 )
 from tokenbench.emulators.ctap.pin_uv_token import Permission
+from tokenbench.emulators.ctap.preview_sign import generate_key, key_auth_data, unsigned_outputs
 from tokenbench.emulators.ctap.profiles import DeviceProfile
 from tokenbench.emulators.ctap.request import (
     CborMap,
@@ -164,17 +166,21 @@ def make_credential(
     param = user_verification.ceremony_param(key, request.pin_uv_auth, transaction)
     alg = _algorithm(key, request)
     _check_options(key, request)
-    _require_uv_when_protected(key, request, param is not None)
+    wants_sensor = user_verification.wants_sensor(key, request.options, param)
+    _require_uv_when_protected(key, request, param is not None or wants_sensor)
     enterprise = _enterprise(key, request.enterprise_attestation, request.rp.id)
-    uv = param is not None
+    token = param is not None
     if param is not None:
         user_verification.verify(key, param, request.client_data_hash, Permission.MC, request.rp.id)
-    already_present = user_verification.token_presence(key, uv)
+    by_sensor = user_verification.sensor_uv(key, request.options, param, transaction)
+    uv = token or by_sensor
+    already_present = user_verification.finger_is_touch(key, by_sensor)
+    already_present = already_present or user_verification.token_presence(key, token)
     _refuse_excluded(key, request, uv, already_present, transaction)
     _check_room(key, request)
     mc_salts = open_mc_salts(key, request.extensions)
     up = already_present or key.presence(transaction, "makeCredential")
-    user_verification.after_use(key, uv)
+    user_verification.after_use(key, token)
     flags = (AuthDataFlag.UP if up else 0) | (AuthDataFlag.UV if uv else 0)
     return _register(key, request, alg, flags, enterprise, mc_salts)
 
@@ -284,6 +290,8 @@ def _register(
     if request.rk:
         _store_resident(key, request, cred_id, secret, blob, large_blob_key)
     credential_key = key.wrapper.key(cred_id, secret)
+    sign_request = ext_in.preview_sign
+    generated = None if sign_request is None else generate_key(key, sign_request, secret.seed)
     auth_data = build_auth_data(
         key.faults.rp_hash(rp_hash),
         key.faults.flags(flags),
@@ -299,6 +307,7 @@ def _register(
             secret,
             uv=bool(flags & AuthDataFlag.UV),
             mc_salts=mc_salts,
+            generated=generated,
         ),
     )
     fmt, stmt = _attest(key, request, auth_data, credential_key, enterprise)
@@ -307,6 +316,11 @@ def _register(
         response[R.EP_ATT] = True
     if large_blob_key is not None:
         response[R.LARGE_BLOB_KEY] = large_blob_key
+    if generated is not None:  # previewSign's key, attested as the credential is
+        key_data = key_auth_data(key, generated, rp_hash, flags)
+        key_att = _attest(key, request, key_data, credential_key, enterprise)
+        outputs = unsigned_outputs(key_att[0], key_data, key_att[1])
+        response[R.UNSIGNED_EXTENSION_OUTPUTS] = {Ext.PREVIEW_SIGN: dict(outputs)}
     return response
 
 

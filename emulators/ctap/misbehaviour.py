@@ -230,6 +230,14 @@ class CoreFaults:
     """The persistent pcmr token also deletes and updates credentials."""
     persistent_token_survives: bool = True
     """The persistent pcmr token outlives a power cycle (CTAP 2.2)."""
+    counts_uv_failures: bool = True
+    """A non-matching finger lowers uvRetries (built-in UV)."""
+    checks_be_permission: bool = True
+    """bioEnrollment insists on the token's `be` permission."""
+    reset_removes_enrollments: bool = True
+    """authenticatorReset removes the enrolled fingers."""
+    preview_sign_right_key: bool = True
+    """previewSign signs with the generated key it announced (draft sign extension)."""
 
     @classmethod
     def select(cls, faults: Iterable[Fault | str]) -> CoreFaults:
@@ -275,4 +283,8 @@ class CoreFaults:
             keeps_payment_flag=Fault.PAYMENT_FLAG_IGNORED not in active,
             persistent_token_writes=Fault.PCMR_ALLOWS_WRITES in active,
             persistent_token_survives=Fault.PCMR_TOKEN_VOLATILE not in active,
+            counts_uv_failures=Fault.UV_RETRIES_NOT_DECREMENTED not in active,
+            checks_be_permission=Fault.BIO_ENROLL_IGNORES_PERMISSION not in active,
+            reset_removes_enrollments=Fault.BIO_RESET_KEEPS_ENROLLMENTS not in active,
+            preview_sign_right_key=Fault.PREVIEW_SIGN_WRONG_KEY not in active,
         )

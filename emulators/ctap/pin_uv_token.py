@@ -29,7 +29,8 @@ LEGACY_TOKEN_PERMISSIONS = Permission.MC | Permission.GA
 DEFAULT_SUPPORTED_PERMISSIONS = (
     Permission.MC | Permission.GA | Permission.CM | Permission.LBW | Permission.ACFG
 )
-"""No `be`: the emulated key has no biometric sensor, so asking for it is UNAUTHORIZED."""
+"""No `be`: only a key with a fingerprint sensor (its profile lists bioEnroll, see builtin_uv.py)
+grants it; elsewhere asking for it is UNAUTHORIZED_PERMISSION."""
 
 
 def supported_permissions_for(options: Mapping[str, object]) -> Permission:

@@ -57,7 +57,8 @@ SUPPORTED_EXTENSIONS = (
     Ext.MIN_PIN_LENGTH,
 )
 CTAP22_EXTENSIONS = (*SUPPORTED_EXTENSIONS, Ext.HMAC_SECRET_MC, Ext.THIRD_PARTY_PAYMENT)
-"""Every extension the core implements; `default` lists only the CTAP 2.1 ones."""
+"""Every CTAP extension the core implements; `default` lists only the CTAP 2.1 ones. The draft
+previewSign (preview_sign.py) is claimed by the `ctap22` profile alone."""
 DEFAULT_ALGS = (int(CoseAlg.ES256), int(CoseAlg.EDDSA))
 STATIC_OPTIONS = (
     "rk",
@@ -333,6 +334,16 @@ FULL_21_OPTIONS: dict[str, bool] = {
     "ep": False,
 }
 
+BIO_OPTIONS: dict[str, bool] = {
+    "uv": False,
+    "bioEnroll": False,
+    "uvBioEnroll": True,
+    "uvToken": True,
+}
+"""A fingerprint sensor (emulators/ctap/builtin_uv.py): uv and bioEnroll are live (true once a
+finger is enrolled); uvBioEnroll lets a token from built-in UV carry `be`; uvToken says
+subCommand 6 exists."""
+
 PROFILES: dict[str, DeviceProfile] = {
     "default": DeviceProfile(
         name="default",
@@ -353,8 +364,19 @@ PROFILES: dict[str, DeviceProfile] = {
         model="tokenbench CTAP 2.2 key",
         aaguid=bytes.fromhex("7b6e6b656e62656e63682d656d756c22"),
         versions=(Version.U2F_V2, Version.FIDO_2_0, Version.FIDO_2_1, Version.FIDO_2_2),
-        extensions=CTAP22_EXTENSIONS,
+        extensions=(*CTAP22_EXTENSIONS, Ext.PREVIEW_SIGN),
         options={**FULL_21_OPTIONS, "perCredMgmtRO": True},
+        enterprise_rp_ids=("enterprise.example.com",),
+        algorithms=SIGNING_ALGORITHMS,
+        ctap22_info=True,
+    ),
+    "ctap22-bio": DeviceProfile(
+        name="ctap22-bio",
+        model="tokenbench CTAP 2.2 key with a fingerprint sensor",
+        aaguid=bytes.fromhex("7b6e6b656e62656e63682d656d756c23"),
+        versions=(Version.U2F_V2, Version.FIDO_2_0, Version.FIDO_2_1, Version.FIDO_2_2),
+        extensions=CTAP22_EXTENSIONS,
+        options={**FULL_21_OPTIONS, "perCredMgmtRO": True, **BIO_OPTIONS},
         enterprise_rp_ids=("enterprise.example.com",),
         algorithms=SIGNING_ALGORITHMS,
         ctap22_info=True,

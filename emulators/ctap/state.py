@@ -25,6 +25,7 @@ from typing import Any, Protocol
 from tokenbench.emulators.ctap.client_pin import PinState
 from tokenbench.emulators.ctap.credentials import counter_key
 from tokenbench.emulators.ctap.errors import StateError
+from tokenbench.emulators.ctap.fingerprint import BioState
 from tokenbench.emulators.ctap.randomness import Rng
 from tokenbench.emulators.ctap.state_fields import (
     bool_field,
@@ -176,6 +177,7 @@ class KeyState:
     next_created: int = 1
     counter_block: int = DEFAULT_COUNTER_BLOCK
     oath: OathState | None = None  # the OATH applet's accounts (None until first used)
+    bio: BioState | None = None  # enrolled fingers and uvRetries (keys with a sensor)
 
     def to_json(self) -> bytes:
         doc = {
@@ -194,6 +196,8 @@ class KeyState:
         }
         if self.oath is not None:
             doc["oath"] = self.oath.to_dict()
+        if self.bio is not None:
+            doc["bio"] = self.bio.to_dict()
         return json.dumps(doc, separators=(",", ":"), sort_keys=True).encode("utf-8")
 
     @classmethod
@@ -227,6 +231,7 @@ class KeyState:
                 raise ValueError("min_pin_length_rp_ids holds a non-string")
             blob = doc.get("large_blob")
             oath = doc.get("oath")
+            bio = doc.get("bio")
             return cls(
                 master_secret=secret,
                 counters=counters,
@@ -241,6 +246,7 @@ class KeyState:
                     1, int_field(doc, "counter_block", DEFAULT_COUNTER_BLOCK, high=COUNTER_MAX)
                 ),
                 oath=OathState.from_dict(oath) if oath is not None else None,
+                bio=BioState.from_dict(mapping_field(doc, "bio")) if bio is not None else None,
             )
         except (KeyError, TypeError, ValueError, AttributeError, RecursionError) as e:
             raise StateError(f"key state is corrupt ({e.__class__.__name__}: {e})") from None
@@ -311,10 +317,11 @@ class StateManager:
             self._live.pop(key, None)
             self.state.counters.pop(key, None)
 
-    def wipe(self) -> None:
+    def wipe(self, *, keep_bio: bool = False) -> None:
         """authenticatorReset: new master secret, nothing remembered (PIN handled by caller).
 
         The OATH applet's accounts stay: a FIDO reset does not touch them on a YubiKey.
+        Enrolled fingers go, unless `keep_bio` (the bio-reset-keeps-enrollments fault).
         """
         with self._lock:
             old = self.state
@@ -323,6 +330,7 @@ class StateManager:
                 pin=old.pin,
                 counter_block=old.counter_block,
                 oath=old.oath,
+                bio=old.bio if keep_bio else None,
             )
             self._live.clear()
             self.save()

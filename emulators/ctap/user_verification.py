@@ -1,11 +1,12 @@
 """The pinUvAuthParam rules shared by the commands (CTAP 2.1 §6.1.2, §6.2.2, §6.8, §6.10, §6.11).
 
-This key has no built-in user verification: UV is only ever proven by a pinUvAuthParam made
-with a pinUvAuthToken from authenticatorClientPIN.
+UV is proven by a pinUvAuthParam made with a pinUvAuthToken from authenticatorClientPIN, or,
+on a key with a fingerprint sensor and an enrolled finger, by the "uv" option (builtin_uv.py).
 """
 
 from __future__ import annotations
 
+from tokenbench.emulators.ctap import builtin_uv
 from tokenbench.emulators.ctap.constants import CtapStatus
 from tokenbench.emulators.ctap.context import KeyContext
 from tokenbench.emulators.ctap.errors import CtapError
@@ -59,10 +60,38 @@ def token_param(key: KeyContext, auth: PinUvAuth, what: str) -> tuple[bytes, int
 
 
 def refuse_uv_option(key: KeyContext, options: dict[str, bool]) -> None:
-    """The "uv" option asks for built-in UV, which this key does not have."""
-    if options.get("uv") and not key.faults.ignores_options:
+    """The "uv" option asks for built-in UV: refused unless the key has a sensor with an
+    enrolled finger (INVALID_OPTION also when the sensor has none yet, §6.1.2 step 5)."""
+    if options.get("uv") and not key.faults.ignores_options and not builtin_uv.configured(key):
         status = CtapStatus.INVALID_OPTION if key.profile.ctap21 else CtapStatus.UNSUPPORTED_OPTION
         raise CtapError(status, "no built-in user verification")
+
+
+def sensor_uv(
+    key: KeyContext,
+    options: dict[str, bool],
+    param: tuple[bytes, int] | None,
+    transaction: Transaction | None,
+) -> bool:
+    """Built-in UV for a ceremony's "uv" option (a pinUvAuthParam, when present, wins).
+
+    True once the finger matched (raises otherwise); a finger on the sensor is also the
+    ceremony's test of user presence.
+    """
+    if not wants_sensor(key, options, param):
+        return False
+    builtin_uv.verify_user(key, transaction)
+    return True
+
+
+def finger_is_touch(key: KeyContext, by_sensor: bool) -> bool:
+    """Whether the sensor's match also stands for user presence (not under no-presence)."""
+    return by_sensor and not key.faults.withholds_presence
+
+
+def wants_sensor(key: KeyContext, options: dict[str, bool], param: object | None) -> bool:
+    """Whether the ceremony will verify the user with the sensor (see `sensor_uv`)."""
+    return param is None and bool(options.get("uv")) and builtin_uv.configured(key)
 
 
 def verify(

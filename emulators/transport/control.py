@@ -5,7 +5,9 @@ another process (`tokenbench key emulate --udp` or `--vpcd`) takes those actions
 on a UDP socket. Each datagram is one ASCII command; the answer is one JSON object sent back
 to the sender:
     touch | decline | replug | power-cycle | wink | status (alias state) | ping
-    -> {"ok": true, "command": ..., "status": {...}} (touch/decline add "taken": bool)
+    finger READING... (what a fingerprint sensor reads next: nomatch, match=HEXID, absent,
+    sample=too-fast ...; unqueued readings match the first enrolled finger)
+    -> {"ok": true, "command": ..., "status": {...}} (touch/decline/finger add "taken": bool)
        or {"ok": false, "error": "..."}
 What "replug" means is the transport's business (a HID key drops its channels, a card leaves
 the reader's field); the server only calls the key's `power_cycle()`.
@@ -135,6 +137,7 @@ class ControlledKey(Protocol):
     def hold(self, held: bool) -> bool: ...
     def power_cycle(self) -> None: ...
     def wink(self) -> None: ...
+    def present_finger(self, readings: str) -> bool: ...
     def status(self) -> dict[str, Any]: ...
 
 
@@ -150,6 +153,9 @@ def run_control_command(key: ControlledKey, command: str) -> dict[str, Any]:
         "state": lambda: None,
         "ping": lambda: None,
     }
+    word, _, rest = command.partition(" ")
+    if word == "finger" and rest.strip():
+        actions[command] = lambda: key.present_finger(rest)
     action = actions.get(command)
     if action is None:
         return {"ok": False, "error": f"unknown command {command[:40]!r}"}
@@ -255,6 +261,10 @@ class UdpControlClient:
     def replug(self) -> None:
         """Returns once the key is back (the answer comes after the replug has finished)."""
         self.call("replug", max(self.timeout, REPLUG_TIMEOUT))
+
+    def present_finger(self, readings: str) -> bool:
+        """Queue fingerprint readings (see `EmulatedKey.present_finger`); False: no sensor."""
+        return bool(self.call(f"finger {readings}").get("taken"))
 
     def status(self) -> dict[str, Any]:
         status: dict[str, Any] = self.call("status")["status"]

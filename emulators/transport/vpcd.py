@@ -292,6 +292,9 @@ class CardControl:
     def wink(self) -> None:
         self.key.wink()
 
+    def present_finger(self, readings: str) -> bool:
+        return self.key.present_finger(readings)
+
     def power_cycle(self) -> None:
         self.client.replug(while_out=self.key.power_cycle)
 

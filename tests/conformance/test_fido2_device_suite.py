@@ -64,7 +64,7 @@ def run_over_nfc(
     return run
 
 
-@pytest.mark.parametrize("profile", ["default", "ctap20", "ctap22", "all-algorithms"])
+@pytest.mark.parametrize("profile", ["default", "ctap20", "ctap22", "ctap22-bio", "all-algorithms"])
 def test_fido2_device_suite_passes_over_nfc(
     device_suite: Path, allowances: list[Allowance], nfc_rig: None, tmp_path: Path, profile: str
 ) -> None:

@@ -100,7 +100,7 @@ def run_over_hid(
     return done
 
 
-@pytest.mark.parametrize("profile", ["default", "ctap20", "all-algorithms", "ctap22"])
+@pytest.mark.parametrize("profile", ["default", "ctap20", "all-algorithms", "ctap22", "ctap22-bio"])
 def test_fido2_device_suite_passes_over_hid(
     device_suite: Path, allowances: list[Allowance], tmp_path: Path, profile: str
 ) -> None:

@@ -88,6 +88,12 @@ TARGETS = {
     "payment-flag-ignored": "emu:profile=ctap22,fault=payment-flag-ignored",
     "pcmr-allows-writes": "emu:profile=ctap22,fault=pcmr-allows-writes",
     "pcmr-token-volatile": "emu:profile=ctap22,fault=pcmr-token-volatile",
+    "preview-sign-wrong-key": "emu:profile=ctap22,fault=preview-sign-wrong-key",
+    # built-in UV, on the key with a fingerprint sensor
+    "uv-retries-not-decremented": "emu:profile=ctap22-bio,fault=uv-retries-not-decremented",
+    "bio-enroll-ignores-permission": "emu:profile=ctap22-bio,fault=bio-enroll-ignores-permission",
+    "bio-reset-keeps-enrollments": "emu:profile=ctap22-bio,fault=bio-reset-keeps-enrollments",
+    "malformed-cbor@ctap22-bio": "emu:profile=ctap22-bio,fault=malformed-cbor",
     "totp-wrong-seed": "totp:emu,fault=wrong-seed",
     "totp-missing-seed": "totp:emu,fault=missing-seed",
     "totp-extra-drift": "totp:emu,fault=extra-drift",
@@ -97,6 +103,39 @@ TARGETS = {
 }
 
 FAULT_TABLE: dict[str, tuple[str, ...]] = {
+    "test_ctap2_bio_enrollment.py::test_sensor_info_describes_a_fingerprint_sensor": (
+        "malformed-cbor@ctap22-bio",
+    ),
+    "test_ctap2_bio_enrollment.py::test_bio_enrollment_needs_the_be_permission": (
+        "bio-enroll-ignores-permission",
+    ),
+    "test_ctap2_bio_enrollment.py::test_enroll_name_and_remove_a_finger": (
+        "malformed-cbor@ctap22-bio",
+    ),
+    "test_ctap2_bio_enrollment.py::test_the_finger_verifies_the_user": (
+        "malformed-cbor@ctap22-bio",
+    ),
+    "test_ctap2_bio_enrollment.py::test_a_wrong_finger_costs_uv_retries": (
+        "uv-retries-not-decremented",
+    ),
+    "test_ctap2_bio_enrollment.py::test_reset_removes_enrolled_fingers": (
+        "bio-reset-keeps-enrollments",
+    ),
+    "test_ctap2_preview_sign.py::test_preview_sign_esp256_signs_the_message": (
+        "preview-sign-wrong-key",
+    ),
+    "test_ctap2_preview_sign.py::test_preview_sign_split_key_signs_the_hash": (
+        "preview-sign-wrong-key",
+    ),
+    "test_ctap2_preview_sign.py::test_preview_sign_arkg_signs_with_the_derived_key": (
+        "preview-sign-wrong-key",
+    ),
+    "test_ctap2_preview_sign.py::test_preview_sign_key_is_attested_and_flags_hold": (
+        "preview-sign-wrong-key",
+    ),
+    "test_ctap2_preview_sign.py::test_preview_sign_key_handle_belongs_to_its_credential": (
+        "preview-sign-wrong-key",
+    ),
     "test_ctap2_backup_flags.py::test_credentials_are_device_bound": ("backup-flags",),
     "test_ctap2_ctap22.py::test_hmac_secret_mc_outputs_equal_get_assertion_outputs": (
         "hmac-secret-mc-ignored",
