@@ -37,6 +37,7 @@ if TYPE_CHECKING:  # imported where used, so that other commands start without t
 EXIT_SERVICE_ERROR = 254  # what the AWS CLI returns when the service refuses
 DEFAULT_STORE = "tokenbench-iam.db"
 BOOTSTRAP_METHODS = ("QRCodePNG", "Base32StringSeed")
+MAX_ITEMS = 1000  # IAM's maxItemsType
 _TAG_RE = re.compile(r"Key=([^,]*),Value=(.*)")
 
 
@@ -258,16 +259,44 @@ def _args_none(p: argparse.ArgumentParser) -> None:
     return None
 
 
-def _list_devices(ctx: _Context, args: argparse.Namespace) -> dict[str, Any]:
-    return ctx.service.list_mfa_devices(UserName=args.user_name, caller=ctx.caller)
+def _max_items(text: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= MAX_ITEMS:
+        raise argparse.ArgumentTypeError(f"--max-items takes 1..{MAX_ITEMS}, not {text!r}")
+    return int(text)
+
+
+def _paginated(
+    add_args: Callable[[argparse.ArgumentParser], None],
+    run: Callable[..., dict[str, Any]],
+) -> tuple[Callable[[argparse.ArgumentParser], None], Callable[..., dict[str, Any]]]:
+    """A list verb with the AWS CLI's paging: `--max-items N` and `--starting-token T`; a
+    truncated answer ends with `NextToken` (the API's Marker) instead of IsTruncated/Marker."""
+
+    def arguments(p: argparse.ArgumentParser) -> None:
+        add_args(p)
+        p.add_argument("--max-items", type=_max_items, metavar="N")
+        p.add_argument("--starting-token", metavar="TOKEN", help="a NextToken from before")
+
+    def paged(ctx: _Context, args: argparse.Namespace) -> dict[str, Any]:
+        page = dict(run(ctx, args, MaxItems=args.max_items, Marker=args.starting_token))
+        truncated, marker = page.pop("IsTruncated", False), page.pop("Marker", None)
+        if truncated and marker:
+            page["NextToken"] = marker
+        return page
+
+    return arguments, paged
+
+
+def _list_devices(ctx: _Context, args: argparse.Namespace, **page: Any) -> dict[str, Any]:
+    return ctx.service.list_mfa_devices(UserName=args.user_name, caller=ctx.caller, **page)
 
 
 def _args_list_virtual(p: argparse.ArgumentParser) -> None:
     p.add_argument("--assignment-status", default="Any", choices=("Assigned", "Unassigned", "Any"))
 
 
-def _list_virtual(ctx: _Context, args: argparse.Namespace) -> dict[str, Any]:
-    return ctx.service.list_virtual_mfa_devices(AssignmentStatus=args.assignment_status)
+def _list_virtual(ctx: _Context, args: argparse.Namespace, **page: Any) -> dict[str, Any]:
+    return ctx.service.list_virtual_mfa_devices(AssignmentStatus=args.assignment_status, **page)
 
 
 def _deactivate(ctx: _Context, args: argparse.Namespace) -> None:
@@ -290,8 +319,8 @@ def _create_user(ctx: _Context, args: argparse.Namespace) -> dict[str, Any]:
     return ctx.service.create_user(UserName=args.user_name, Path=args.path)
 
 
-def _list_users(ctx: _Context, args: argparse.Namespace) -> dict[str, Any]:
-    return ctx.service.list_users()
+def _list_users(ctx: _Context, args: argparse.Namespace, **page: Any) -> dict[str, Any]:
+    return ctx.service.list_users(**page)
 
 
 def _args_import(p: argparse.ArgumentParser) -> None:
@@ -349,8 +378,8 @@ def _untag(ctx: _Context, args: argparse.Namespace) -> None:
     ctx.service.untag_mfa_device(SerialNumber=args.serial_number, TagKeys=args.tag_keys)
 
 
-def _list_tags(ctx: _Context, args: argparse.Namespace) -> dict[str, Any]:
-    return ctx.service.list_mfa_device_tags(SerialNumber=args.serial_number)
+def _list_tags(ctx: _Context, args: argparse.Namespace, **page: Any) -> dict[str, Any]:
+    return ctx.service.list_mfa_device_tags(SerialNumber=args.serial_number, **page)
 
 
 _ENABLE, _RESYNC = _with_codes("enable_mfa_device"), _with_codes("resync_mfa_device")
@@ -361,16 +390,19 @@ VERBS: dict[str, _Verb] = {
     "resync-mfa-device": ("ResyncMFADevice", _args_user_serial_codes, _RESYNC),
     "deactivate-mfa-device": ("DeactivateMFADevice", _args_user_serial, _deactivate),
     "delete-virtual-mfa-device": ("DeleteVirtualMFADevice", _args_serial, _delete_virtual),
-    "list-mfa-devices": ("ListMFADevices", _args_user, _list_devices),
-    "list-virtual-mfa-devices": ("ListVirtualMFADevices", _args_list_virtual, _list_virtual),
+    "list-mfa-devices": ("ListMFADevices", *_paginated(_args_user, _list_devices)),
+    "list-virtual-mfa-devices": (
+        "ListVirtualMFADevices",
+        *_paginated(_args_list_virtual, _list_virtual),
+    ),
     "get-mfa-device": ("GetMFADevice", _args_user_serial, _get_device),
     "create-user": ("CreateUser", _args_user_required, _create_user),
-    "list-users": ("ListUsers", _args_none, _list_users),
+    "list-users": ("ListUsers", *_paginated(_args_none, _list_users)),
     "import-seeds": ("ImportSeeds", _args_import, _import),
     "sign-in": ("GetSessionToken", _args_sign_in, _sign_in),
     "tag-mfa-device": ("TagMFADevice", _args_tag, _tag),
     "untag-mfa-device": ("UntagMFADevice", _args_untag, _untag),
-    "list-mfa-device-tags": ("ListMFADeviceTags", _args_serial, _list_tags),
+    "list-mfa-device-tags": ("ListMFADeviceTags", *_paginated(_args_serial, _list_tags)),
 }
 
 __all__ = ["VERBS", "register"]

@@ -292,3 +292,24 @@ def test_at_moves_the_cli_to_another_time(cli: Cli) -> None:
 def test_at_refuses_what_is_not_a_time(cli: Cli) -> None:
     with pytest.raises(SystemExit):
         cli.run("list-users", "--at", "yesterday")
+
+
+def test_list_verbs_page_like_the_aws_cli(cli: Cli) -> None:
+    """`--max-items` / `--starting-token` as the AWS CLI spells them; `NextToken` while more
+    remain, and every user exactly once across the pages."""
+    names = [f"paged{n}" for n in range(5)]
+    for name in names:
+        cli.ok("create-user", "--user-name", name)
+    seen: list[str] = []
+    page = cli.ok("list-users", "--max-items", "2")
+    while True:
+        assert "IsTruncated" not in page and "Marker" not in page
+        assert len(page["Users"]) <= 2
+        seen += [user["UserName"] for user in page["Users"]]
+        if "NextToken" not in page:
+            break
+        page = cli.ok("list-users", "--max-items", "2", "--starting-token", page["NextToken"])
+    assert sorted(seen) == names
+    cli.fails("ValidationError", "ListUsers", "list-users", "--starting-token", "not-a-token")
+    with pytest.raises(SystemExit):
+        cli.run("list-users", "--max-items", "0")
