@@ -15,7 +15,6 @@ from sqlalchemy import bindparam, insert, select
 
 from tokenbench.verifier.migrations import access_keys, identities, roles, sts_sessions
 from tokenbench.verifier.store import Store
-from tokenbench.verifier.store_hot import HotPath
 
 KEY_ID = "access_key_id"
 IDENTITY_PREFIX = "owner_"  # not "identity_": access_keys has an identity_id
@@ -69,10 +68,9 @@ class PrincipalStatements:
     """The statements compiled for one store, on a hot path of its engine."""
 
     def __init__(self, store: Store) -> None:
-        # Its own HotPath (the store's is private), so its SQLite writer lock is a second one:
-        # this INSERT and a sign-in's UPDATE of one process may meet in SQLite's busy handler,
-        # which costs time, never an answer; a served worker runs one request at a time.
-        self.path = HotPath(store.engine)
+        # The store's own hot path: one SQLite writer lock per process queues this INSERT
+        # behind a sign-in's UPDATE instead of letting them meet in SQLite's busy handler.
+        self.path = store.hot_path
         self.key_with_identity = self.path.statement(KEY_WITH_IDENTITY, store.schema)
         self.session_with_identity = self.path.statement(SESSION_WITH_IDENTITY, store.schema)
         self.session_insert = self.path.statement(SESSION_INSERT, store.schema)

@@ -44,9 +44,9 @@ if TYPE_CHECKING:
 DEFAULT_RP_ID = "localhost"
 DEFAULT_ORIGIN = "http://localhost:8080"
 
+_TIME_CELL = struct.Struct("<d")  # a movable clock shared by worker processes
 # Lockout "off": AWS does not lock a device after failed codes. A limit no rehearsal reaches
 # keeps the library's single code path.
-_TIME_CELL = struct.Struct("<d")  # a movable clock shared by worker processes
 NO_LOCKOUT_POLICY = VerifyPolicy(lockout_limit=2**31 - 1, lockout_cooldown=0.0)
 
 

@@ -184,14 +184,14 @@ class Store:
             engine = engine.execution_options(schema_translate_map={None: schema})
         self.engine = engine
         self.dialect = engine.dialect.name
-        self._hot_path = HotPath(engine)
+        self.hot_path = HotPath(engine)  # shared by every hot statement of this store
         self._hot_statements: SignInStatements | None = None
 
     @property
     def _hot(self) -> SignInStatements:
         """Compiled on first use (a benign race: two threads may both compile once)."""
         if self._hot_statements is None:
-            self._hot_statements = SignInStatements(self._hot_path, self.schema)
+            self._hot_statements = SignInStatements(self.hot_path, self.schema)
         return self._hot_statements
 
     @classmethod
@@ -362,7 +362,7 @@ class Store:
     def device_with_owner(self, serial: str) -> tuple[Device | None, Identity | None]:
         """A device and the identity it is assigned to: one statement, one round trip (the
         sign-in hot path; a single SELECT sees one consistent snapshot without BEGIN)."""
-        row = self._hot_path.first(self._hot.device_with_owner, {"serial": serial})
+        row = self.hot_path.first(self._hot.device_with_owner, {"serial": serial})
         if row is None:
             return None, None
         device = Device(*[row[i] for i in _DEVICE_AT])
@@ -515,13 +515,13 @@ class Store:
         if identity_id is not None:
             statement = self._hot.totp_success_of_identity
             values["identity_id"] = identity_id
-        return self._hot_path.rowcount(statement, values) == 1
+        return self.hot_path.rowcount(statement, values) == 1
 
     def record_totp_failure(self, serial: str, *, now: float, limit: int, cooldown: float) -> None:
         """Count a failure atomically; the limit-th failure locks the device until now+cooldown.
         A lock whose cool-down has passed starts a fresh count."""
         values = {"serial": serial, "now": now, "limit": limit, "lock_until": now + cooldown}
-        self._hot_path.rowcount(self._hot.totp_failure, values)
+        self.hot_path.rowcount(self._hot.totp_failure, values)
 
     # --- FIDO bookkeeping ----------------------------------------------------------------------
 
